@@ -1,0 +1,27 @@
+// Every problem with a model the user hands us surfaces as an OnnxError with a stable code, so
+// callers (and tests) can tell "truncated file" from "cycle in the graph" without parsing prose.
+export type OnnxErrorCode =
+  | 'NOT_ONNX'
+  | 'TRUNCATED'
+  | 'NO_GRAPH'
+  | 'UNKNOWN_DTYPE'
+  | 'BAD_TENSOR'
+  | 'TOO_LARGE'
+  | 'DANGLING_INPUT'
+  | 'DUPLICATE_NAME'
+  | 'CYCLE'
+  | 'EXTERNAL_DATA'
+  | 'UNSUPPORTED_OPSET'
+  | 'UNSUPPORTED_OP'
+  | 'BAD_ATTRIBUTE'
+  | 'SHAPE'
+  | 'IO';
+
+export class OnnxError extends Error {
+  readonly code: OnnxErrorCode;
+  constructor(code: OnnxErrorCode, message: string) {
+    super(message);
+    this.name = 'OnnxError';
+    this.code = code;
+  }
+}

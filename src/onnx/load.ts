@@ -1,0 +1,243 @@
+// Bytes or file -> Model. Every failure is an OnnxError naming what is wrong and where.
+import { readFileSync, statSync, realpathSync } from 'node:fs';
+import { dirname, isAbsolute, resolve, sep, relative } from 'node:path';
+import { ModelProto } from './schema.js';
+import { OnnxError } from './errors.js';
+import {
+  DataType, allocData, dataFromBytes, dtypeBytes, numel,
+  type Attribute, type Graph, type Model, type Node, type Tensor, type TensorData, type ValueInfo, type Dim,
+} from './ir.js';
+import { validateGraph } from './validate.js';
+
+export interface LoadLimits {
+  /** Largest model file or buffer accepted, bytes. */
+  maxModelBytes: number;
+  /** Largest single tensor, elements. */
+  maxTensorElements: number;
+  maxRank: number;
+  maxNodes: number;
+}
+export const DEFAULT_LIMITS: LoadLimits = {
+  maxModelBytes: 2 ** 31,
+  maxTensorElements: 2 ** 29,
+  maxRank: 16,
+  maxNodes: 1_000_000,
+};
+
+export interface LoadOptions {
+  /** Folder that external-data locations are resolved against; required for external data. */
+  baseDir?: string;
+  limits?: Partial<LoadLimits>;
+  /** Run structural validation (dangling edges, duplicates, cycles). Default true. */
+  validate?: boolean;
+}
+
+type Long = { low: number; high: number; unsigned?: boolean; toNumber(): number };
+const toNum = (v: unknown, what: string): number => {
+  if (typeof v === 'number') return v;
+  if (v && typeof v === 'object' && 'toNumber' in v) {
+    const l = v as Long;
+    const n = l.toNumber();
+    if (!Number.isSafeInteger(n)) throw new OnnxError('TOO_LARGE', `${what}: integer ${n} is beyond the safe range`);
+    return n;
+  }
+  if (typeof v === 'string') return Number(v);
+  return 0;
+};
+const toBig = (v: unknown): bigint => {
+  if (typeof v === 'number') return BigInt(v);
+  if (typeof v === 'string') return BigInt(v);
+  const l = v as Long;
+  return (BigInt(l.high >>> 0) << 32n) | BigInt(l.low >>> 0);
+};
+// protobufjs puts defaults on the prototype: presence is an own property.
+const has = (o: object, k: string): boolean => Object.prototype.hasOwnProperty.call(o, k);
+const utf8 = new TextDecoder('utf-8');
+const str = (b: unknown): string => (typeof b === 'string' ? b : b instanceof Uint8Array ? utf8.decode(b) : '');
+
+export function loadModel(bytes: Uint8Array, opts: LoadOptions = {}): Model {
+  const limits = { ...DEFAULT_LIMITS, ...opts.limits };
+  if (!(bytes instanceof Uint8Array)) throw new OnnxError('NOT_ONNX', 'expected the model as bytes (Uint8Array)');
+  if (bytes.byteLength === 0) throw new OnnxError('NOT_ONNX', 'the model is empty (0 bytes)');
+  if (bytes.byteLength > limits.maxModelBytes) throw new OnnxError('TOO_LARGE', `the model is ${bytes.byteLength} bytes, over the limit of ${limits.maxModelBytes}`);
+  let raw: Record<string, any>;
+  try {
+    raw = ModelProto.decode(bytes) as unknown as Record<string, any>;
+  } catch (e) {
+    const msg = (e as Error).message ?? String(e);
+    if (/index out of range|premature|EOF/i.test(msg)) throw new OnnxError('TRUNCATED', `the model bytes end early (truncated file?): ${msg}`);
+    throw new OnnxError('NOT_ONNX', `not an ONNX model (protobuf decoding failed: ${msg})`);
+  }
+  if (!raw.graph) throw new OnnxError('NO_GRAPH', 'not an ONNX model: it has no graph (is this an ONNX file?)');
+  const irVersion = toNum(raw.ir_version, 'ir_version');
+  if (irVersion <= 0 || irVersion > 20) throw new OnnxError('NOT_ONNX', `ir_version ${irVersion} is not a valid ONNX IR version (expected 3..10)`);
+  const opsetImports = (raw.opset_import ?? []).map((o: any) => ({ domain: o.domain ?? '', version: toNum(o.version, 'opset version') }));
+  if (!opsetImports.length) opsetImports.push({ domain: '', version: 1 });
+  const metadata: Record<string, string> = {};
+  for (const m of raw.metadata_props ?? []) metadata[m.key ?? ''] = m.value ?? '';
+  const ctx: Ctx = { limits, baseDir: opts.baseDir, nodeCount: 0 };
+  const graph = decodeGraph(raw.graph, ctx);
+  const model: Model = {
+    irVersion, opsetImports, producerName: raw.producer_name ?? '', producerVersion: raw.producer_version ?? '',
+    docString: raw.doc_string || undefined, metadata, graph,
+  };
+  if (opts.validate !== false) validateGraph(graph);
+  return model;
+}
+
+export function loadModelFile(path: string, opts: Omit<LoadOptions, 'baseDir'> = {}): Model {
+  const limits = { ...DEFAULT_LIMITS, ...opts.limits };
+  let size: number;
+  try {
+    size = statSync(path).size;
+  } catch (e) {
+    throw new OnnxError('IO', `cannot read model ${path}: ${(e as Error).message}`);
+  }
+  if (size > limits.maxModelBytes) throw new OnnxError('TOO_LARGE', `${path} is ${size} bytes, over the limit of ${limits.maxModelBytes}`);
+  return loadModel(readFileSync(path), { ...opts, baseDir: dirname(resolve(path)) });
+}
+
+interface Ctx { limits: LoadLimits; baseDir?: string; nodeCount: number }
+
+function decodeGraph(g: any, ctx: Ctx): Graph {
+  const nodes: Node[] = (g.node ?? []).map((n: any, i: number) => decodeNode(n, i, ctx));
+  ctx.nodeCount += nodes.length;
+  if (ctx.nodeCount > ctx.limits.maxNodes) throw new OnnxError('TOO_LARGE', `the model has over ${ctx.limits.maxNodes} nodes`);
+  const initializers = new Map<string, Tensor>();
+  for (const t of g.initializer ?? []) {
+    const tensor = decodeTensor(t, ctx);
+    if (initializers.has(tensor.name)) throw new OnnxError('DUPLICATE_NAME', `initializer "${tensor.name}" is defined twice`);
+    initializers.set(tensor.name, tensor);
+  }
+  return {
+    name: g.name ?? '',
+    nodes,
+    inputs: (g.input ?? []).map((v: any) => decodeValueInfo(v, ctx)),
+    outputs: (g.output ?? []).map((v: any) => decodeValueInfo(v, ctx)),
+    initializers,
+    valueInfo: (g.value_info ?? []).map((v: any) => decodeValueInfo(v, ctx)),
+  };
+}
+
+function decodeValueInfo(v: any, ctx: Ctx): ValueInfo {
+  const t = v.type?.tensor_type;
+  const dtype: DataType = t?.elem_type ?? DataType.UNDEFINED;
+  let shape: Dim[] | undefined;
+  if (t?.shape) {
+    shape = (t.shape.dim ?? []).map((d: any): Dim => {
+      if (has(d, 'dim_value')) return toNum(d.dim_value, `shape of ${v.name}`);
+      if (has(d, 'dim_param')) return d.dim_param as string;
+      return null;
+    });
+    if (shape!.length > ctx.limits.maxRank) throw new OnnxError('TOO_LARGE', `value "${v.name}" has rank ${shape!.length}, over the limit of ${ctx.limits.maxRank}`);
+  }
+  return { name: v.name ?? '', dtype, shape };
+}
+
+function decodeNode(n: any, index: number, ctx: Ctx): Node {
+  const name = n.name || `${n.op_type ?? 'node'}_${index}`;
+  const attributes: Record<string, Attribute> = {};
+  for (const a of n.attribute ?? []) {
+    if (!a.name) throw new OnnxError('BAD_ATTRIBUTE', `node "${name}" (${n.op_type}) has an attribute without a name`);
+    attributes[a.name] = decodeAttribute(a, `${name}.${a.name}`, ctx);
+  }
+  if (!n.op_type) throw new OnnxError('NOT_ONNX', `node #${index} ("${name}") has no op_type`);
+  return { name, opType: n.op_type, domain: n.domain ?? '', inputs: [...(n.input ?? [])], outputs: [...(n.output ?? [])], attributes };
+}
+
+const A = { FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, GRAPH: 5, FLOATS: 6, INTS: 7, STRINGS: 8, TENSORS: 9, GRAPHS: 10 };
+function decodeAttribute(a: any, where: string, ctx: Ctx): Attribute {
+  let type: number = a.type ?? 0;
+  if (!type) {
+    // IR < 3 files may omit the type; infer it from the field that is set.
+    if (has(a, 'f')) type = A.FLOAT;
+    else if (has(a, 'i')) type = A.INT;
+    else if (a.s?.length) type = A.STRING;
+    else if (a.t) type = A.TENSOR;
+    else if (a.g) type = A.GRAPH;
+    else if (a.floats?.length) type = A.FLOATS;
+    else if (a.ints?.length) type = A.INTS;
+    else if (a.strings?.length) type = A.STRINGS;
+  }
+  switch (type) {
+    case A.FLOAT: return { type: 'float', value: a.f ?? 0 };
+    case A.INT: return { type: 'int', value: toNum(a.i ?? 0, where) };
+    case A.STRING: return { type: 'string', value: str(a.s) };
+    case A.TENSOR: return { type: 'tensor', value: decodeTensor(a.t ?? {}, ctx) };
+    case A.GRAPH: return { type: 'graph', value: decodeGraph(a.g ?? {}, ctx) };
+    case A.FLOATS: return { type: 'floats', value: [...(a.floats ?? [])] };
+    case A.INTS: return { type: 'ints', value: (a.ints ?? []).map((v: unknown) => toNum(v, where)) };
+    case A.STRINGS: return { type: 'strings', value: (a.strings ?? []).map(str) };
+    case A.TENSORS: return { type: 'tensors', value: (a.tensors ?? []).map((t: any) => decodeTensor(t, ctx)) };
+    case A.GRAPHS: return { type: 'graphs', value: (a.graphs ?? []).map((g: any) => decodeGraph(g, ctx)) };
+    default: throw new OnnxError('BAD_ATTRIBUTE', `attribute ${where} has an unsupported type (${type})`);
+  }
+}
+
+export function decodeTensor(t: any, ctx: Ctx = { limits: DEFAULT_LIMITS, nodeCount: 0 }): Tensor {
+  const name: string = t.name ?? '';
+  const where = `tensor "${name}"`;
+  const dims: number[] = (t.dims ?? []).map((d: unknown) => toNum(d, where));
+  if (dims.length > ctx.limits.maxRank) throw new OnnxError('TOO_LARGE', `${where} has rank ${dims.length}, over the limit of ${ctx.limits.maxRank}`);
+  if (dims.some((d) => d < 0 || !Number.isInteger(d))) throw new OnnxError('BAD_TENSOR', `${where} has invalid dims [${dims}]`);
+  const n = numel(dims);
+  if (n > ctx.limits.maxTensorElements) throw new OnnxError('TOO_LARGE', `${where} has ${n} elements (dims [${dims}]), over the limit of ${ctx.limits.maxTensorElements}`);
+  const dtype: DataType = t.data_type ?? 0;
+  const bytesPer = dtypeBytes(dtype, where);
+  let data: TensorData;
+  if (t.data_location === 1 || (t.external_data?.length ?? 0) > 0) {
+    data = readExternal(t, dtype, n * bytesPer, where, ctx);
+  } else if (t.raw_data && t.raw_data.length) {
+    data = dataFromBytes(dtype, t.raw_data, where);
+  } else {
+    data = allocData(dtype, n);
+    const fill = typedField(t, dtype);
+    if (fill.length !== n && !(n === 0 && fill.length === 0)) {
+      throw new OnnxError('BAD_TENSOR', `${where}: dims [${dims}] need ${n} values, the file holds ${fill.length}`);
+    }
+    if (data instanceof BigInt64Array || data instanceof BigUint64Array) fill.forEach((v, i) => ((data as BigInt64Array)[i] = toBig(v)));
+    else if (dtype === DataType.FLOAT16) fill.forEach((v, i) => ((data as Uint16Array)[i] = Number(v) & 0xffff));
+    else fill.forEach((v, i) => ((data as Float32Array)[i] = Number(toNum(v, where))));
+  }
+  if (data.length !== n) throw new OnnxError('BAD_TENSOR', `${where}: dims [${dims}] need ${n} values, the data holds ${data.length}`);
+  return { name, dtype, dims, data };
+}
+
+function typedField(t: any, dtype: DataType): unknown[] {
+  switch (dtype) {
+    case DataType.FLOAT: return t.float_data ?? [];
+    case DataType.DOUBLE: return t.double_data ?? [];
+    case DataType.INT64: return t.int64_data ?? [];
+    case DataType.UINT64: case DataType.UINT32: return t.uint64_data ?? [];
+    default: return t.int32_data ?? []; // int32, int16, int8, uint16, uint8, bool, float16 (bits)
+  }
+}
+
+function readExternal(t: any, dtype: DataType, expectBytes: number, where: string, ctx: Ctx): TensorData {
+  const kv: Record<string, string> = {};
+  for (const e of t.external_data ?? []) kv[e.key ?? ''] = e.value ?? '';
+  const location = kv.location;
+  if (!location) throw new OnnxError('EXTERNAL_DATA', `${where} uses external data but names no location`);
+  if (!ctx.baseDir) throw new OnnxError('EXTERNAL_DATA', `${where} uses external data ("${location}"); load the model from a file (loadModelFile) so its folder is known`);
+  if (isAbsolute(location) || location.split(/[\\/]/).includes('..')) {
+    throw new OnnxError('EXTERNAL_DATA', `${where}: external data location "${location}" is outside the model's folder; refused`);
+  }
+  const base = realpathSync(ctx.baseDir);
+  let full: string;
+  try {
+    full = realpathSync(resolve(base, location));
+  } catch {
+    throw new OnnxError('EXTERNAL_DATA', `${where}: external data file "${location}" not found next to the model`);
+  }
+  const rel = relative(base, full);
+  if (rel.startsWith('..') || isAbsolute(rel) || rel.split(sep).includes('..')) {
+    throw new OnnxError('EXTERNAL_DATA', `${where}: external data location "${location}" resolves outside the model's folder (symlink?); refused`);
+  }
+  const offset = Number(kv.offset ?? 0);
+  const length = kv.length !== undefined ? Number(kv.length) : expectBytes;
+  if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0) throw new OnnxError('EXTERNAL_DATA', `${where}: bad external data offset/length`);
+  if (length !== expectBytes) throw new OnnxError('EXTERNAL_DATA', `${where}: external data length ${length} does not match the ${expectBytes} bytes its dims need`);
+  const file = readFileSync(full);
+  if (offset + length > file.byteLength) throw new OnnxError('EXTERNAL_DATA', `${where}: external data file "${location}" is ${file.byteLength} bytes, too short for offset ${offset} + length ${length}`);
+  return dataFromBytes(dtype, file.subarray(offset, offset + length), where);
+}
