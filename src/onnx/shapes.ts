@@ -29,7 +29,7 @@ export const shapeAttr = { attrI, attrF, attrIs, attrS };
 
 /** The integer values of a known int tensor, or undefined. */
 export function intValues(f: ValueFact | undefined): number[] | undefined {
-  if (!f?.value) return undefined;
+  if (!f?.value || (f.value.dtype !== DataType.INT64 && f.value.dtype !== DataType.INT32)) return undefined;
   return Array.from(f.value.data as ArrayLike<number | bigint>, (v) => Number(v));
 }
 export function floatValues(f: ValueFact | undefined): number[] | undefined {

@@ -1,0 +1,73 @@
+// ReduceSum / ReduceMean / ReduceMax and the variadic Sum: broadcast the gradient back over the
+// reduced axes (ReduceMax splits it evenly between tied maxima, like torch.amax).
+import type { GraphBuilder } from '../../onnx/builder.js';
+import type { Node } from '../../onnx/ir.js';
+import { intValues, shapeAttr } from '../../onnx/shapes.js';
+import { registerGrad } from '../rule.js';
+import { normAxis, unbroadcast } from '../helpers.js';
+
+/** The reduced axes of a Reduce* node (attribute or input form), normalised; all axes when absent. */
+export function reducedAxes(b: GraphBuilder, n: Node): number[] | 'noop' {
+  const rank = b.rank(n.inputs[0]);
+  let axes = shapeAttr.attrIs(n, 'axes');
+  if (n.inputs[1]) {
+    const v = intValues(b.fact(n.inputs[1]));
+    if (!v) throw new Error(`${n.opType} "${n.name}": axes input must be constant to differentiate`);
+    axes = v;
+  }
+  if (!axes || axes.length === 0) {
+    if (shapeAttr.attrI(n, 'noop_with_empty_axes', 0) === 1) return 'noop';
+    return [...Array(rank).keys()];
+  }
+  return axes.map((a) => normAxis(a, rank)).sort((a, c) => a - c);
+}
+
+/** Gradient of a reduction's output, given back the input's full shape. */
+function expandBack(b: GraphBuilder, n: Node, g: string, axes: number[]): string {
+  const keep = shapeAttr.attrI(n, 'keepdims', 1) === 1;
+  const gk = keep ? g : b.unsqueeze(g, axes);
+  return b.op('Expand', [gk, b.shapeOf(n.inputs[0])]);
+}
+
+registerGrad({
+  op: 'ReduceSum', saves: 'the input shape',
+  grad: ({ b, node, dy: [g] }) => {
+    const axes = reducedAxes(b, node);
+    return [axes === 'noop' ? g : expandBack(b, node, g!, axes), null];
+  },
+});
+
+registerGrad({
+  op: 'ReduceMean', saves: 'the input shape',
+  grad: ({ b, node, dy: [g] }) => {
+    const axes = reducedAxes(b, node);
+    if (axes === 'noop') return [g, null];
+    const x = node.inputs[0];
+    const s = b.shape(x)!;
+    const dims = axes.map((a) => s[a]);
+    let count: string;
+    if (dims.every((d) => typeof d === 'number')) count = b.constant({ dtype: b.dtype(x), dims: [], data: b.dtype(x) === 11 ? Float64Array.of(dims.reduce<number>((p, d) => p * (d as number), 1)) : Float32Array.of(dims.reduce<number>((p, d) => p * (d as number), 1)) }, 'count');
+    else count = b.cast(b.op('ReduceProd', [b.op('Gather', [b.shapeOf(x), b.constI64(axes)])], { keepdims: 0 }), b.dtype(x));
+    return [b.div(expandBack(b, node, g!, axes), count), null];
+  },
+});
+
+registerGrad({
+  op: 'ReduceMax', saves: 'the input and the output',
+  grad: ({ b, node, dy: [g] }) => {
+    const axes = reducedAxes(b, node);
+    if (axes === 'noop') return [g, null];
+    const x = node.inputs[0];
+    const keep = shapeAttr.attrI(node, 'keepdims', 1) === 1;
+    const y = keep ? node.outputs[0] : b.unsqueeze(node.outputs[0], axes);
+    const mask = b.cast(b.op('Equal', [x, y]), b.dtype(x));
+    const ties = b.opset >= 13 ? b.op('ReduceSum', [mask, b.constI64(axes)], { keepdims: 1 }) : b.op('ReduceSum', [mask], { axes, keepdims: 1 });
+    const gk = keep ? g! : b.unsqueeze(g!, axes);
+    return [b.mul(mask, b.div(gk, ties)), null];
+  },
+});
+
+registerGrad({
+  op: 'Sum', saves: 'input shapes',
+  grad: ({ b, node, dy: [g], needs }) => node.inputs.map((x, i) => (needs[i] ? unbroadcast(b, g!, x) : null)),
+});
