@@ -126,16 +126,17 @@ export async function checkGradient(c: FdCase): Promise<FdResult> {
     const h = eps * scale;
     for (let d = 0; d < (c.directions ?? 3); d++) {
       const v = Array.from({ length: x.length }, () => rng.normal());
-      const plus = Ctor.from(x, (xi, i) => xi + h * v[i]);
-      const minus = Ctor.from(x, (xi, i) => xi - h * v[i]);
+      const plus = new Ctor(x.length);
+      const minus = new Ctor(x.length);
+      for (let i = 0; i < x.length; i++) { plus[i] = x[i] + h * v[i]; minus[i] = x[i] - h * v[i]; }
       const numeric = ((await lossAt(w, plus)) - (await lossAt(w, minus))) / (2 * h);
       const analytic = v.reduce((a, vi, i) => a + vi * grad[i], 0);
       compare(analytic, numeric, `d loss / d ${w} along random direction ${d}`);
     }
     for (let p = 0; p < Math.min(c.probes ?? 4, x.length); p++) {
       const i = rng.int(x.length);
-      const plus = Ctor.from(x); plus[i] += h;
-      const minus = Ctor.from(x); minus[i] -= h;
+      const plus = new Ctor(x); plus[i] += h;
+      const minus = new Ctor(x); minus[i] -= h;
       const numeric = ((await lossAt(w, plus)) - (await lossAt(w, minus))) / (2 * h);
       compare(grad[i], numeric, `d loss / d ${w}[${i}]`);
     }

@@ -1,0 +1,260 @@
+// Turns an inference classifier into training artifacts: ONNX graphs of standard ops for one SGD/Adam
+// step, a whole K-step PGD attack, evaluation, and the EMA/blend update of the Generalist method.
+// Hyper-parameters are graph inputs, so schedules never rebuild a graph.
+import { createHash } from 'node:crypto';
+import { GraphBuilder } from '../onnx/builder.js';
+import { DataType, tensor, type Dim, type Model, type Tensor } from '../onnx/ir.js';
+import { saveModel } from '../onnx/save.js';
+import { buildGradient } from '../autodiff/gradient.js';
+import { correctCount, crossEntropy, cwMargin, klDivergence } from '../autodiff/losses.js';
+import { analyzeModel, type ModelAnalysis } from './analyze.js';
+import { appendForward } from './forward.js';
+
+export const ARTIFACT_FORMAT = 1;
+
+export type OptimizerKind = 'sgd' | 'adam' | 'adamw';
+export type AttackLoss = 'ce' | 'kl' | 'cw';
+
+export interface ArtifactOptions {
+  /** Training loss of the train step: cross-entropy on `x`, or TRADES on (`x`, `x_adv`). */
+  loss: 'ce' | 'trades';
+  optimizer: OptimizerKind;
+  nesterov: boolean;
+  /** Steps K of the PGD attack artifact (unrolled). */
+  pgdSteps: number;
+  /** Loss the attack ascends. Default: 'kl' for TRADES, else 'ce'. */
+  attackLoss: AttackLoss;
+  labelSmoothing: number;
+}
+
+export const DEFAULT_ARTIFACT_OPTIONS: ArtifactOptions = {
+  loss: 'ce', optimizer: 'sgd', nesterov: false, pgdSteps: 10, attackLoss: 'ce', labelSmoothing: 0,
+};
+
+export interface IoSpec { name: string; dtype: string; shape: Dim[] }
+export interface ArtifactSpec { file: string; inputs: IoSpec[]; outputs: IoSpec[] }
+export interface Manifest {
+  format: number;
+  opset: number;
+  sourceHash: string;
+  hash: string;
+  input: { name: string; shape: Dim[] };
+  classes: number;
+  params: { name: string; shape: number[] }[];
+  stats: { name: string; shape: number[] }[];
+  /** Optimizer state slots per parameter (SGD: momentum; Adam: m and v). */
+  optimizerSlots: string[];
+  options: ArtifactOptions;
+  artifacts: Record<'train_step' | 'attack' | 'eval' | 'ema', ArtifactSpec>;
+}
+
+export interface BuiltArtifacts {
+  manifest: Manifest;
+  models: Record<'train_step' | 'attack' | 'eval' | 'ema', Model>;
+}
+
+/** Names used by every artifact (one place, so the runtime and the graphs agree). */
+export const names = {
+  x: 'x', y: 'y', xAdv: 'x_adv', noise: 'noise',
+  lr: 'lr', momentum: 'momentum', weightDecay: 'weight_decay', beta1: 'beta1', beta2: 'beta2', adamEps: 'adam_eps', step: 'step',
+  tradesBeta: 'trades_beta', eps: 'eps', stepSize: 'step_size', decay: 'decay', blend: 'beta',
+  loss: 'loss', correct: 'correct', logits: 'logits',
+  slot: (slot: string, p: string) => `${slot}:${p}`,
+  updated: (n: string) => `new:${n}`,
+  ema: (which: 'R' | 'N' | 'A' | 'S' | 'G', n: string) => `${which}:${n}`,
+};
+
+export const optimizerSlots = (o: OptimizerKind): string[] => (o === 'sgd' ? ['momentum_buf'] : ['exp_avg', 'exp_avg_sq']);
+
+function scalarInput(b: GraphBuilder, name: string): string {
+  return b.input(name, DataType.FLOAT, []);
+}
+
+function declareState(b: GraphBuilder, a: ModelAnalysis, withStats = true): void {
+  for (const p of a.params) b.input(p.name, p.dtype, p.dims);
+  if (withStats) for (const s of a.stats) b.input(s.name, s.dtype, s.dims);
+  for (const c of a.constants) b.initializer(c.name, c);
+}
+
+function declareImages(b: GraphBuilder, a: ModelAnalysis, name: string): string {
+  const shape: Dim[] = a.input.shape ? ['N', ...a.input.shape.slice(1)] : ['N'];
+  return b.input(name, DataType.FLOAT, shape);
+}
+
+export function buildTrainStep(model: Model, a: ModelAnalysis, o: ArtifactOptions): Model {
+  const b = new GraphBuilder({ name: 'train_step', opset: a.opset });
+  declareState(b, a);
+  const slots = optimizerSlots(o.optimizer);
+  for (const p of a.params) for (const s of slots) b.input(names.slot(s, p.name), p.dtype, p.dims);
+  const x = declareImages(b, a, names.x);
+  const y = b.input(names.y, DataType.INT64, ['N']);
+  const lr = scalarInput(b, names.lr);
+  const wd = scalarInput(b, names.weightDecay);
+  const hp: Record<string, string> = {};
+  if (o.optimizer === 'sgd') hp.momentum = scalarInput(b, names.momentum);
+  else {
+    hp.beta1 = scalarInput(b, names.beta1);
+    hp.beta2 = scalarInput(b, names.beta2);
+    hp.eps = scalarInput(b, names.adamEps);
+    hp.step = scalarInput(b, names.step);
+  }
+  const nat = appendForward(b, model.graph, a, { x, mode: 'train', prefix: 'fwd/' });
+  let loss = crossEntropy(b, nat.logits, y, { reduction: 'mean', labelSmoothing: o.labelSmoothing });
+  let statUpdates = nat.statUpdates;
+  if (o.loss === 'trades') {
+    const xAdv = declareImages(b, a, names.xAdv);
+    const beta = scalarInput(b, names.tradesBeta);
+    const adv = appendForward(b, model.graph, a, { x: xAdv, mode: 'train', prefix: 'fwd_adv/' });
+    loss = b.add(loss, b.mul(beta, klDivergence(b, nat.logits, adv.logits)));
+    statUpdates = adv.statUpdates;
+  }
+  const grads = buildGradient(b, { loss, wrt: a.params.map((p) => p.name) });
+  for (const p of a.params) {
+    const g0 = grads.get(p.name)!;
+    if (o.optimizer === 'sgd') {
+      // torch.optim.SGD (dampening 0): g += wd*p; buf = m*buf + g (buf starts at 0, so step 1 gives buf = g).
+      const g = b.add(g0, b.mul(wd, p.name));
+      const buf = b.add(b.mul(hp.momentum, names.slot(slots[0], p.name)), g);
+      const dir = o.nesterov ? b.add(g, b.mul(hp.momentum, buf)) : buf;
+      b.output(b.sub(p.name, b.mul(lr, dir)), names.updated(p.name));
+      b.output(buf, names.updated(names.slot(slots[0], p.name)));
+    } else {
+      // torch.optim.Adam / AdamW: bias corrections 1 - beta^step from the step input.
+      const one = b.constF(1);
+      const param = o.optimizer === 'adamw' ? b.mul(p.name, b.sub(one, b.mul(lr, wd))) : p.name;
+      const g = o.optimizer === 'adam' ? b.add(g0, b.mul(wd, p.name)) : g0;
+      const m = b.add(b.mul(hp.beta1, names.slot(slots[0], p.name)), b.mul(b.sub(one, hp.beta1), g));
+      const v = b.add(b.mul(hp.beta2, names.slot(slots[1], p.name)), b.mul(b.sub(one, hp.beta2), b.mul(g, g)));
+      const bc1 = b.sub(one, b.op('Pow', [hp.beta1, hp.step]));
+      const bc2 = b.sub(one, b.op('Pow', [hp.beta2, hp.step]));
+      const denom = b.add(b.div(b.op('Sqrt', [v]), b.op('Sqrt', [bc2])), hp.eps);
+      b.output(b.sub(param, b.mul(b.div(lr, bc1), b.div(m, denom))), names.updated(p.name));
+      b.output(m, names.updated(names.slot(slots[0], p.name)));
+      b.output(v, names.updated(names.slot(slots[1], p.name)));
+    }
+  }
+  for (const s of a.stats) b.output(statUpdates.get(s.name) ?? s.name, names.updated(s.name));
+  b.output(loss, names.loss);
+  b.output(correctCount(b, nat.logits, y), names.correct);
+  return b.build({ metadata: { artifact: 'train_step' } });
+}
+
+/** Appends the attack loss of `logits` (summed over the batch: the sign of the gradient is what counts). */
+function attackObjective(b: GraphBuilder, kind: AttackLoss, logits: string, y: string, natLogits?: string): string {
+  if (kind === 'ce') return crossEntropy(b, logits, y, { reduction: 'sum' });
+  if (kind === 'cw') return b.reduceSum(cwMargin(b, logits, y), undefined, 0);
+  return klDivergence(b, natLogits!, logits);
+}
+
+/** The K-step L-inf PGD attack: x0 = clip(x + eps*noise), K signed-gradient steps, projected. */
+export function buildAttack(model: Model, a: ModelAnalysis, steps: number, loss: AttackLoss): Model {
+  const b = new GraphBuilder({ name: 'attack', opset: a.opset });
+  declareState(b, a);
+  const x = declareImages(b, a, names.x);
+  const y = b.input(names.y, DataType.INT64, ['N']);
+  const noise = declareImages(b, a, names.noise);
+  const eps = scalarInput(b, names.eps);
+  const step = scalarInput(b, names.stepSize);
+  const zero = b.constF(0);
+  const one = b.constF(1);
+  const lo = b.op('Max', [b.sub(x, eps), zero]);
+  const hi = b.op('Min', [b.add(x, eps), one]);
+  const project = (v: string) => b.op('Min', [b.op('Max', [v, lo]), hi]);
+  let natLogits: string | undefined;
+  if (loss === 'kl') natLogits = appendForward(b, model.graph, a, { x, mode: 'eval', prefix: 'nat/' }).logits;
+  let xk = project(b.add(x, b.mul(eps, noise)));
+  for (let k = 0; k < steps; k++) {
+    const f = appendForward(b, model.graph, a, { x: xk, mode: 'eval', prefix: `step${k}/` });
+    const obj = attackObjective(b, loss, f.logits, y, natLogits);
+    const g = buildGradient(b, { loss: obj, wrt: [xk], prefix: `step${k}/grad/`, stopGradient: natLogits ? [natLogits] : [] }).get(xk)!;
+    xk = project(b.add(xk, b.mul(step, b.op('Sign', [g]))));
+  }
+  b.output(xk, names.xAdv);
+  return b.build({ metadata: { artifact: 'attack', steps: String(steps), loss } });
+}
+
+export function buildEval(model: Model, a: ModelAnalysis): Model {
+  const b = new GraphBuilder({ name: 'eval', opset: a.opset });
+  declareState(b, a);
+  const x = declareImages(b, a, names.x);
+  const y = b.input(names.y, DataType.INT64, ['N']);
+  const f = appendForward(b, model.graph, a, { x, mode: 'eval', prefix: '' });
+  b.output(f.logits, names.logits);
+  b.output(crossEntropy(b, f.logits, y, { reduction: 'mean' }), names.loss);
+  b.output(correctCount(b, f.logits, y), names.correct);
+  return b.build({ metadata: { artifact: 'eval' } });
+}
+
+/**
+ * One run of the Generalist blend for all parameters and BN statistics:
+ *   A' = d*A + (1-d)*R;  S' = d*S + (1-d)*N;  G' = d*G + (1-d)*(beta*A' + (1-beta)*S').
+ */
+export function buildEma(a: ModelAnalysis): Model {
+  const b = new GraphBuilder({ name: 'ema', opset: a.opset });
+  const d = scalarInput(b, names.decay);
+  const beta = scalarInput(b, names.blend);
+  const one = b.constF(1);
+  const d1 = b.sub(one, d);
+  const beta1 = b.sub(one, beta);
+  for (const t of [...a.params, ...a.stats]) {
+    const [R, N, A, S, G] = (['R', 'N', 'A', 'S', 'G'] as const).map((w) => b.input(names.ema(w, t.name), t.dtype, t.dims));
+    const A2 = b.add(b.mul(d, A), b.mul(d1, R));
+    const S2 = b.add(b.mul(d, S), b.mul(d1, N));
+    const G2 = b.add(b.mul(d, G), b.mul(d1, b.add(b.mul(beta, A2), b.mul(beta1, S2))));
+    b.output(A2, names.updated(names.ema('A', t.name)));
+    b.output(S2, names.updated(names.ema('S', t.name)));
+    b.output(G2, names.updated(names.ema('G', t.name)));
+  }
+  return b.build({ metadata: { artifact: 'ema' } });
+}
+
+const dtypeLabel = (d: DataType) => (d === DataType.FLOAT ? 'float32' : d === DataType.INT64 ? 'int64' : DataType[d].toLowerCase());
+const spec = (file: string, m: Model): ArtifactSpec => ({
+  file,
+  inputs: m.graph.inputs.map((v) => ({ name: v.name, dtype: dtypeLabel(v.dtype), shape: v.shape ?? [] })),
+  outputs: m.graph.outputs.map((v) => ({ name: v.name, dtype: dtypeLabel(v.dtype), shape: v.shape ?? [] })),
+});
+
+export const hashBytes = (bytes: Uint8Array | string): string => createHash('sha256').update(bytes).digest('hex');
+
+export function buildArtifacts(model: Model, options: Partial<ArtifactOptions> = {}): BuiltArtifacts {
+  const o: ArtifactOptions = { ...DEFAULT_ARTIFACT_OPTIONS, ...options };
+  if (options.attackLoss === undefined) o.attackLoss = o.loss === 'trades' ? 'kl' : 'ce';
+  if (!Number.isInteger(o.pgdSteps) || o.pgdSteps < 1 || o.pgdSteps > 1000) throw new Error(`pgdSteps must be an integer in 1..1000, got ${o.pgdSteps}`);
+  const a = analyzeModel(model);
+  const sourceHash = hashBytes(saveModel(model));
+  const models = {
+    train_step: buildTrainStep(model, a, o),
+    attack: buildAttack(model, a, o.pgdSteps, o.attackLoss),
+    eval: buildEval(model, a),
+    ema: buildEma(a),
+  };
+  const hash = hashBytes(JSON.stringify({ format: ARTIFACT_FORMAT, sourceHash, o }));
+  const manifest: Manifest = {
+    format: ARTIFACT_FORMAT,
+    opset: a.opset,
+    sourceHash,
+    hash,
+    input: { name: a.input.name, shape: a.input.shape ?? [] },
+    classes: a.classes,
+    params: a.params.map((p) => ({ name: p.name, shape: p.dims })),
+    stats: a.stats.map((s) => ({ name: s.name, shape: s.dims })),
+    optimizerSlots: optimizerSlots(o.optimizer),
+    options: o,
+    artifacts: {
+      train_step: spec('train_step.onnx', models.train_step),
+      attack: spec('attack.onnx', models.attack),
+      eval: spec('eval.onnx', models.eval),
+      ema: spec('ema.onnx', models.ema),
+    },
+  };
+  return { manifest, models };
+}
+
+/** The model's initial parameters and statistics, by name (feeds for the first step). */
+export function initialState(model: Model): Map<string, Tensor> {
+  const a = analyzeModel(model);
+  return new Map([...a.params, ...a.stats].map((t) => [t.name, t]));
+}
+
+export { tensor };

@@ -1,0 +1,68 @@
+// Copies a classifier's forward pass into a graph being built, with its parameters and BN
+// statistics read from named values (graph inputs of the artifact) instead of initializers.
+// Called once per forward pass an artifact needs (K times in a K-step attack).
+import { OnnxError } from '../onnx/errors.js';
+import type { GraphBuilder } from '../onnx/builder.js';
+import type { Graph, Node } from '../onnx/ir.js';
+import type { ModelAnalysis } from './analyze.js';
+
+export interface ForwardOptions {
+  /** Value holding the images. */
+  x: string;
+  /** 'train': BatchNorm uses batch statistics and emits updated running stats. */
+  mode: 'train' | 'eval';
+  /** Prefix that keeps this copy's intermediate names apart from other copies. */
+  prefix: string;
+}
+
+export interface ForwardResult {
+  logits: string;
+  /** In train mode: stat name -> value with its updated running statistic. */
+  statUpdates: Map<string, string>;
+}
+
+export function appendForward(b: GraphBuilder, source: Graph, a: ModelAnalysis, opts: ForwardOptions): ForwardResult {
+  const shared = new Set<string>([...a.params, ...a.stats, ...a.constants].map((t) => t.name));
+  const rename = new Map<string, string>([[a.input.name, opts.x]]);
+  const mapIn = (name: string): string => {
+    if (!name) return '';
+    if (shared.has(name)) return name;
+    const r = rename.get(name);
+    if (r === undefined) throw new OnnxError('DANGLING_INPUT', `forward copy: value "${name}" is read before it is produced`);
+    return r;
+  };
+  const statUpdates = new Map<string, string>();
+  for (const n of source.nodes) {
+    if (Object.values(n.attributes).some((at) => at.type === 'graph' || at.type === 'graphs')) {
+      throw new OnnxError('UNSUPPORTED_OP', `node "${n.name}" (${n.opType}) has a subgraph; control flow is not supported in training artifacts`);
+    }
+    const inputs = n.inputs.map(mapIn);
+    const attrs: Node['attributes'] = { ...n.attributes };
+    let outputs = n.outputs.map((o) => (o ? b.fresh(`${opts.prefix}${o}`) : ''));
+    if (n.opType === 'BatchNormalization') {
+      if (opts.mode === 'train') {
+        attrs.training_mode = { type: 'int', value: 1 };
+        const mean = b.fresh(`${opts.prefix}${n.inputs[3]}_new`);
+        const variance = b.fresh(`${opts.prefix}${n.inputs[4]}_new`);
+        outputs = [outputs[0], mean, variance];
+        statUpdates.set(n.inputs[3], mean);
+        statUpdates.set(n.inputs[4], variance);
+      } else {
+        delete attrs.training_mode;
+        outputs = [outputs[0]];
+      }
+    }
+    if (n.opType === 'Dropout') {
+      // Deterministic training: dropout is identity (ORT's dropout mask comes from its own RNG).
+      outputs = [outputs[0]];
+      b.node('Identity', [inputs[0]], {}, { outputs, name: `${opts.prefix}${n.name}` });
+      rename.set(n.outputs[0], outputs[0]);
+      continue;
+    }
+    b.node(n.opType, inputs, attrs, { outputs, name: `${opts.prefix}${n.name}`, domain: n.domain });
+    n.outputs.forEach((o, k) => o && rename.set(o, outputs[k]));
+  }
+  const logits = rename.get(a.output.name);
+  if (!logits) throw new OnnxError('DANGLING_INPUT', `the output "${a.output.name}" is not produced by the graph`);
+  return { logits, statUpdates };
+}

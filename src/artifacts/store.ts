@@ -1,0 +1,64 @@
+// Artifacts on disk: a folder with the four .onnx files and manifest.json. Cached by a hash of the
+// source model and the build options, so the same request never rebuilds (and a rebuild is
+// byte-identical anyway).
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Model } from '../onnx/ir.js';
+import { saveModel, writeFileAtomic } from '../onnx/save.js';
+import { ARTIFACT_FORMAT, DEFAULT_ARTIFACT_OPTIONS, buildArtifacts, hashBytes, type ArtifactOptions, type BuiltArtifacts, type Manifest } from './build.js';
+
+export const ARTIFACT_NAMES = ['train_step', 'attack', 'eval', 'ema'] as const;
+export type ArtifactName = (typeof ARTIFACT_NAMES)[number];
+
+export function writeArtifacts(built: BuiltArtifacts, dir: string): void {
+  mkdirSync(dir, { recursive: true });
+  for (const k of ARTIFACT_NAMES) writeFileAtomic(join(dir, built.manifest.artifacts[k].file), saveModel(built.models[k]));
+  writeFileAtomic(join(dir, 'manifest.json'), JSON.stringify(built.manifest, null, 2) + '\n');
+}
+
+export class ArtifactError extends Error {
+  constructor(message: string) { super(message); this.name = 'ArtifactError'; }
+}
+
+export function readManifest(dir: string): Manifest {
+  const path = join(dir, 'manifest.json');
+  if (!existsSync(path)) throw new ArtifactError(`${dir} holds no manifest.json: not an artifacts folder (build one with \`generalist artifacts\`)`);
+  let m: Manifest;
+  try {
+    m = JSON.parse(readFileSync(path, 'utf8')) as Manifest;
+  } catch (e) {
+    throw new ArtifactError(`${path} is not valid JSON: ${(e as Error).message}`);
+  }
+  if (m.format !== ARTIFACT_FORMAT) throw new ArtifactError(`${path} has artifact format ${m.format}; this version reads format ${ARTIFACT_FORMAT} (rebuild the artifacts)`);
+  for (const k of ARTIFACT_NAMES) {
+    if (!m.artifacts?.[k]?.file || !existsSync(join(dir, m.artifacts[k].file))) throw new ArtifactError(`${dir}: artifact ${k} is missing (rebuild the artifacts)`);
+  }
+  return m;
+}
+
+/** The cache key of (model, options) without building anything. */
+export function artifactKey(model: Model, options: Partial<ArtifactOptions> = {}): string {
+  const o = { ...DEFAULT_ARTIFACT_OPTIONS, ...options };
+  if (options.attackLoss === undefined) o.attackLoss = o.loss === 'trades' ? 'kl' : 'ce';
+  const sourceHash = hashBytes(saveModel(model));
+  return hashBytes(JSON.stringify({ format: ARTIFACT_FORMAT, sourceHash, o }));
+}
+
+/** Builds into `cacheRoot/<hash>/` unless that folder already holds them. Returns the folder. */
+export function ensureArtifacts(model: Model, options: Partial<ArtifactOptions>, cacheRoot: string): { dir: string; manifest: Manifest; cached: boolean } {
+  const key = artifactKey(model, options);
+  const dir = join(cacheRoot, key.slice(0, 16));
+  if (existsSync(join(dir, 'manifest.json'))) {
+    try {
+      const m = readManifest(dir);
+      if (m.hash === key) return { dir, manifest: m, cached: true };
+    } catch { /* damaged cache entry: rebuild below */ }
+  }
+  const built = buildArtifacts(model, options);
+  const tmp = `${dir}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  writeArtifacts(built, tmp);
+  rmSync(dir, { recursive: true, force: true });
+  renameSync(tmp, dir);
+  return { dir, manifest: built.manifest, cached: false };
+}

@@ -1,0 +1,49 @@
+// generalist artifacts: build the training artifacts of a zoo model or an ONNX file into a folder.
+import { buildArtifacts } from '../../artifacts/build.js';
+import { writeArtifacts } from '../../artifacts/store.js';
+import { loadSourceModel } from '../../train/trainer.js';
+import { CliError, intOption, parseCommandArgs, type Command } from '../command.js';
+
+export const artifactsCommand: Command = {
+  name: 'artifacts',
+  summary: 'Build training artifacts (train_step, attack, eval, ema ONNX graphs + manifest)',
+  usage: `Usage: generalist artifacts <zoo-name | model.onnx> -o DIR [options]
+
+Writes train_step.onnx, attack.onnx, eval.onnx, ema.onnx and manifest.json: standard ONNX ops
+only, so any ONNX Runtime build (CPU, CUDA, WebGPU, WASM) runs them.
+
+Options:
+  -o, --out DIR        Output folder (required)
+  --loss ce|trades     Training loss of train_step (default ce)
+  --optimizer NAME     sgd, adam or adamw (default sgd)
+  --nesterov           Nesterov momentum (sgd)
+  --pgd-steps K        Steps of the unrolled PGD attack (default 10)
+  --attack-loss L      ce, kl or cw (default: kl for trades, else ce)
+  --seed N             Seed of a zoo model's initial weights (default 0)
+  -h, --help           Show this help`,
+  run(argv, io) {
+    const { values, positionals } = parseCommandArgs('artifacts', argv, {
+      out: { type: 'string', short: 'o' }, loss: { type: 'string' }, optimizer: { type: 'string' }, nesterov: { type: 'boolean' },
+      'pgd-steps': { type: 'string' }, 'attack-loss': { type: 'string' }, seed: { type: 'string' },
+    }, { min: 1, max: 1, what: 'model (a zoo name or a .onnx file)' });
+    if (!values.out) throw new CliError('missing -o DIR', 2);
+    const pick = <T extends string>(v: string | undefined, allowed: readonly T[], flag: string): T | undefined => {
+      if (v === undefined) return undefined;
+      if (!allowed.includes(v as T)) throw new CliError(`--${flag} must be one of ${allowed.join(', ')}, got "${v}"`, 2);
+      return v as T;
+    };
+    const model = loadSourceModel(positionals[0], intOption(values.seed, 'seed', 'artifacts', { min: 0 }) ?? 0);
+    const t0 = performance.now();
+    const built = buildArtifacts(model, {
+      loss: pick(values.loss, ['ce', 'trades'] as const, 'loss'),
+      optimizer: pick(values.optimizer, ['sgd', 'adam', 'adamw'] as const, 'optimizer'),
+      nesterov: values.nesterov ?? false,
+      pgdSteps: intOption(values['pgd-steps'], 'pgd-steps', 'artifacts', { min: 1, max: 1000 }),
+      attackLoss: pick(values['attack-loss'], ['ce', 'kl', 'cw'] as const, 'attack-loss'),
+    });
+    writeArtifacts(built, values.out);
+    const m = built.manifest;
+    io.out(`wrote ${values.out}: ${m.params.length} parameter tensors, ${m.stats.length} BN statistics, PGD-${m.options.pgdSteps} (${m.options.attackLoss}), ${m.options.optimizer}, loss ${m.options.loss}; ${((performance.now() - t0) / 1000).toFixed(1)} s; hash ${m.hash.slice(0, 16)}`);
+    return 0;
+  },
+};

@@ -1,0 +1,56 @@
+// Execution-provider selection with one clear message when a provider is not installed.
+import { ort } from './ort.js';
+
+export type Provider = 'cpu' | 'cuda' | 'webgpu';
+
+export class ProviderError extends Error {
+  constructor(message: string) { super(message); this.name = 'ProviderError'; }
+}
+
+export const CUDA_INSTALL_HINT =
+  'The CUDA execution provider is not installed. On a machine with an NVIDIA GPU (CUDA 12/13 + cuDNN 9) and network access, run:\n' +
+  '  npm install onnxruntime-node --onnxruntime-node-install=cuda12\n' +
+  '(this project\'s .npmrc skips that download so offline installs work; the flag overrides it). Or use --provider cpu.';
+
+export function providerConfig(p: Provider, deviceId = 0): ort.InferenceSession.ExecutionProviderConfig[] {
+  if (p === 'cuda') return [{ name: 'cuda', deviceId } as ort.InferenceSession.ExecutionProviderConfig, 'cpu'];
+  if (p === 'webgpu') return ['webgpu', 'cpu'];
+  return ['cpu'];
+}
+
+export interface OpenOptions {
+  provider?: Provider;
+  threads?: number;
+  allowCpuFallback?: boolean;
+  optimization?: 'disabled' | 'basic' | 'extended' | 'all';
+  /** Outputs to keep on the device (WebGPU only). */
+  keepOnDevice?: string[];
+  onWarning?: (msg: string) => void;
+}
+
+export interface OpenedSession { session: ort.InferenceSession; provider: Provider }
+
+export async function openSession(model: Uint8Array | string, opts: OpenOptions = {}): Promise<OpenedSession> {
+  const provider = opts.provider ?? 'cpu';
+  const base: ort.InferenceSession.SessionOptions = {
+    graphOptimizationLevel: opts.optimization ?? 'all',
+    intraOpNumThreads: opts.threads ?? 0,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+  };
+  const create = (p: Provider) => {
+    const o: ort.InferenceSession.SessionOptions = { ...base, executionProviders: providerConfig(p) };
+    if (p === 'webgpu' && opts.keepOnDevice?.length) o.preferredOutputLocation = Object.fromEntries(opts.keepOnDevice.map((n) => [n, 'gpu-buffer']));
+    return typeof model === 'string' ? ort.InferenceSession.create(model, o) : ort.InferenceSession.create(model, o);
+  };
+  try {
+    return { session: await create(provider), provider };
+  } catch (e) {
+    if (provider === 'cpu') throw e;
+    const msg = (e as Error).message ?? String(e);
+    const why = provider === 'cuda' ? CUDA_INSTALL_HINT : `The WebGPU execution provider could not start (${msg}). It needs a GPU with Vulkan/Metal/D3D12 drivers.`;
+    if (!opts.allowCpuFallback) throw new ProviderError(`${why}\n(underlying error: ${msg.split('\n')[0]})`);
+    (opts.onWarning ?? console.warn)(`warning: ${provider} is not available; falling back to CPU. ${why.split('\n')[0]}`);
+    return { session: await create('cpu'), provider: 'cpu' };
+  }
+}

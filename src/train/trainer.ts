@@ -1,0 +1,281 @@
+// The Generalist orchestrator (and the single-model baselines through the same loop).
+// Per batch: PGD on the robust expert R (one ORT run), a step of R on the adversarial batch (one
+// run), a step of the natural expert N on the clean batch (one run), and one run that moves the EMA
+// teachers A, S and the global learner G. Redistribution copies G into both experts (tensor
+// references only; optimizer slots are kept, as in the reference code).
+import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { configHash } from '../config/resolve.js';
+import { attackStepAt, betaAt, emaDecay, epsAt, evalStepSize, lrAt, runFraction, shouldRedistribute } from '../config/schedule.js';
+import type { Config, OptimizerConfig } from '../config/types.js';
+import { batches, defaultAugment, loadDataset, NO_AUGMENT, CIFAR_AUGMENT, type Augment, type DatasetSplits } from '../data/index.js';
+import { initialState } from '../artifacts/build.js';
+import { ensureArtifacts } from '../artifacts/store.js';
+import { loadModelFile } from '../onnx/load.js';
+import type { Model } from '../onnx/ir.js';
+import { saveModelFile, writeFileAtomic } from '../onnx/save.js';
+import { ArtifactRuntime, type ExpertState, type StepHyper, type Weights } from '../runtime/artifact-runtime.js';
+import { ort } from '../runtime/ort.js';
+import { Rng, type RngState } from '../util/rng.js';
+import { buildZooModel, ZOO } from '../../models/index.js';
+import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { evaluateWeights, type Accuracy } from './evaluate.js';
+import { exportInference } from './export.js';
+import { ProgressBar, type ProgressSink } from './progress.js';
+
+export interface TrainOptions {
+  /** Continue from the run folder's last checkpoint. */
+  resume?: boolean;
+  /** Checked after every iteration: when true, a checkpoint is written and train() returns. */
+  shouldStop?: () => boolean;
+  /** Stop (with a checkpoint) after this many iterations in this call (tests of interruption). */
+  maxIterations?: number;
+  /** Progress and log output (default stderr); `null` silences it. */
+  sink?: ProgressSink | null;
+  /** Artifact cache folder (default .cache/artifacts). */
+  cacheDir?: string;
+}
+
+export interface EpochMetrics {
+  epoch: number;
+  iterations: number;
+  seconds: number;
+  imagesPerSec: number;
+  trainLoss: Record<string, number>;
+  trainAcc: Record<string, number>;
+  eps: number;
+  lr: Record<string, number>;
+  beta?: number;
+  val?: Record<string, Accuracy>;
+}
+
+export interface TrainResult {
+  outDir: string;
+  interrupted: boolean;
+  epochsDone: number;
+  /** Final test-set accuracy per network (G/R/N for generalist; `model` for baselines). */
+  final?: Record<string, Accuracy>;
+  modelPath?: string;
+  metrics: EpochMetrics[];
+  /** Final weights per network (tests compare them). */
+  weights: Record<string, Weights>;
+}
+
+interface RunState {
+  epoch: number;
+  iterInEpoch: number;
+  iter: number;
+  emaUpdates: number;
+  stepsR: number;
+  stepsN: number;
+  dataRngEpochStart: RngState;
+  noiseRng: RngState;
+  best?: { epoch: number; score: number };
+  metrics: EpochMetrics[];
+}
+
+/** Zoo name or .onnx path -> Model. */
+export function loadSourceModel(source: string, seed: number, classes?: number): Model {
+  const alias: Record<string, string> = { 'preact-resnet18': 'preactresnet18', wrn3410: 'wrn-34-10' };
+  const name = alias[source] ?? source;
+  if (ZOO[name]) return buildZooModel(name, { seed, classes });
+  if (source.endsWith('.onnx') || existsSync(source)) return loadModelFile(source);
+  throw new Error(`model "${source}" is neither a zoo model (${Object.keys(ZOO).join(', ')}) nor an existing .onnx file`);
+}
+
+function hyper(o: OptimizerConfig, frac: number, step: number): StepHyper {
+  return { lr: lrAt(o, frac), weightDecay: o.weightDecay, momentum: o.momentum, beta1: o.betas[0], beta2: o.betas[1], adamEps: o.epsilon, step };
+}
+
+const cloneWeights = (w: Weights): Weights => ({ ...w });
+
+export async function train(config: Config, opts: TrainOptions = {}): Promise<TrainResult> {
+  const sink = opts.sink === null ? null : opts.sink ?? process.stderr;
+  const log = (s: string) => sink?.write(s + '\n');
+  const outDir = resolve(config.outDir || `runs/${config.name}`);
+  mkdirSync(outDir, { recursive: true });
+  const hash = configHash(config, { ignore: ['threads', 'provider', 'allowCpuFallback', 'eval.batchSize'] });
+  const ckptPath = join(outDir, 'checkpoint.bin');
+  if (!opts.resume && existsSync(ckptPath)) {
+    throw new Error(`${outDir} already holds a checkpoint; pass --resume to continue it, or choose another run name / outDir`);
+  }
+  writeFileAtomic(join(outDir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
+
+  // Data and model.
+  const data: DatasetSplits = loadDataset(config.dataset.name, {
+    dir: config.dataset.dir || undefined, validation: config.dataset.validation, seed: config.seed,
+    trainSubset: config.dataset.trainSubset, testSubset: config.dataset.testSubset, verify: config.dataset.verify,
+  });
+  const augment: Augment = config.dataset.augment === 'auto' ? defaultAugment(data.name) : config.dataset.augment === 'none' ? NO_AUGMENT : CIFAR_AUGMENT;
+  const source = loadSourceModel(config.model.source, config.seed, data.classes);
+  // The untrained model travels with the run, so `generalist export` never depends on the original path.
+  if (!existsSync(join(outDir, 'source.onnx'))) saveModelFile(source, join(outDir, 'source.onnx'));
+  const method = config.method;
+  const robustLoss = method === 'trades' || (method === 'generalist' && config.robust.loss === 'trades') ? 'trades' : 'ce';
+  const needRobust = method !== 'natural';
+  const needNatural = method === 'natural' || method === 'generalist';
+
+  // Artifacts (cached by model and options).
+  const cacheDir = opts.cacheDir ?? resolve('.cache/artifacts');
+  const rtOpts = { provider: config.provider, threads: config.threads, allowCpuFallback: config.allowCpuFallback, onWarning: (m: string) => log(m) };
+  const art = (o: OptimizerConfig, loss: 'ce' | 'trades', steps: number) =>
+    ensureArtifacts(source, { loss, optimizer: o.type, nesterov: o.nesterov, pgdSteps: Math.max(1, steps), attackLoss: loss === 'trades' ? 'kl' : 'ce' }, cacheDir);
+  const t0 = performance.now();
+  const robustRt = needRobust ? await ArtifactRuntime.open(art(config.optim.robust, robustLoss, config.attack.steps).dir, rtOpts) : null;
+  const naturalRt = needNatural ? await ArtifactRuntime.open(art(config.optim.natural, 'ce', config.eval.pgdSteps).dir, rtOpts) : null;
+  const evalRt = naturalRt && config.optim.natural.type === 'sgd' ? naturalRt : await ArtifactRuntime.open(art({ ...config.optim.natural, type: 'sgd', nesterov: false }, 'ce', config.eval.pgdSteps).dir, rtOpts);
+  const emaRt = robustRt ?? naturalRt!;
+  log(`artifacts ready in ${((performance.now() - t0) / 1000).toFixed(1)} s (provider ${emaRt.provider}, cache ${cacheDir})`);
+
+  // State.
+  const w0 = ArtifactRuntime.weightsFrom(initialState(source).values());
+  let R: ExpertState = { weights: cloneWeights(w0), slots: robustRt ? robustRt.initialSlots() : {} };
+  let N: ExpertState = { weights: cloneWeights(w0), slots: naturalRt ? naturalRt.initialSlots() : {} };
+  let A = cloneWeights(w0);
+  let S = cloneWeights(w0);
+  let G = cloneWeights(w0);
+  const dataRng = new Rng(config.seed);
+  const noiseRng = new Rng((config.seed ^ 0x9e3779b9) >>> 0);
+  const bs = config.batchSize;
+  const itersPerEpoch = Math.floor(data.train.n / bs);
+  if (itersPerEpoch < 1) throw new Error(`the training set has ${data.train.n} images, fewer than one batch of ${bs}`);
+  const totalIters = itersPerEpoch * config.epochs;
+  let st: RunState = { epoch: 0, iterInEpoch: 0, iter: 0, emaUpdates: 0, stepsR: 0, stepsN: 0, dataRngEpochStart: dataRng.state(), noiseRng: noiseRng.state(), metrics: [] };
+
+  const stateTensors = (): Record<string, ort.Tensor> => {
+    const t: Record<string, ort.Tensor> = {};
+    const put = (p: string, w: Record<string, ort.Tensor>) => { for (const [k, v] of Object.entries(w)) t[`${p}${k}`] = v; };
+    put('R.w/', R.weights); put('R.s/', R.slots); put('N.w/', N.weights); put('N.s/', N.slots);
+    put('A/', A); put('S/', S); put('G/', G);
+    return t;
+  };
+  const save = () => saveCheckpoint(ckptPath, { configHash: hash, state: { ...st, noiseRng: noiseRng.state() } }, stateTensors());
+
+  if (opts.resume) {
+    if (!existsSync(ckptPath)) throw new Error(`nothing to resume: ${ckptPath} does not exist`);
+    const ck = loadCheckpoint(ckptPath, hash);
+    st = ck.meta.state as RunState;
+    const take = (p: string): Record<string, ort.Tensor> => Object.fromEntries(Object.entries(ck.tensors).filter(([k]) => k.startsWith(p)).map(([k, v]) => [k.slice(p.length), v]));
+    R = { weights: take('R.w/'), slots: take('R.s/') };
+    N = { weights: take('N.w/'), slots: take('N.s/') };
+    A = take('A/'); S = take('S/'); G = take('G/');
+    noiseRng.setState(st.noiseRng);
+    log(`resuming ${outDir} at epoch ${st.epoch + 1}, iteration ${st.iterInEpoch} of ${itersPerEpoch}`);
+  }
+
+  const evalBs = config.eval.batchSize || Math.max(bs, 250);
+  const evalSettings = (n: number, seed: number) => ({ n, batchSize: evalBs, eps: config.attack.eps, stepSize: evalStepSize(config), pgdSteps: config.eval.pgdSteps, seed });
+  const nets = (): Record<string, Weights> => method === 'generalist' ? { G, R: R.weights, N: N.weights } : { model: method === 'natural' ? N.weights : R.weights };
+  /** The network a run delivers: G for Generalist, the trained model for a baseline. */
+  const mainWeights = (): Weights => (method === 'generalist' ? G : method === 'natural' ? N.weights : R.weights);
+  const metricsPath = join(outDir, 'metrics.jsonl');
+  let itersThisCall = 0;
+  let interrupted = false;
+
+  for (; st.epoch < config.epochs && !interrupted; ) {
+    dataRng.setState(st.dataRngEpochStart);
+    const it = batches(data.train, null, { batchSize: bs, rng: dataRng, augment, dropLast: true, startBatch: st.iterInEpoch });
+    const bar = sink ? new ProgressBar(`epoch ${st.epoch + 1}/${config.epochs}`, itersPerEpoch, sink) : null;
+    const epochStart = performance.now();
+    const sums = { lossR: 0, lossN: 0, accR: 0, accN: 0, n: 0 };
+    let frac = 0;
+    for (const batch of it) {
+      frac = runFraction(st.iter, totalIters);
+      const x = new ort.Tensor('float32', batch.x, batch.dims);
+      const y = new ort.Tensor('int64', batch.y, [batch.size]);
+      if (robustRt) {
+        const eps = epsAt(config, frac);
+        const noise = new ort.Tensor('float32', config.attack.randomStart ? noiseRng.fillUniform(new Float32Array(batch.x.length), -1, 1) : new Float32Array(batch.x.length), batch.dims);
+        const xAdv = await robustRt.attack(R.weights, x, y, noise, eps, attackStepAt(config, frac));
+        const hp = { ...hyper(config.optim.robust, frac, ++st.stepsR), tradesBeta: config.robust.tradesBeta };
+        const r = robustLoss === 'trades' ? await robustRt.trainStep(R, x, y, hp, xAdv) : await robustRt.trainStep(R, xAdv, y, hp);
+        R = r.state;
+        sums.lossR += r.loss; sums.accR += r.correct;
+      }
+      if (naturalRt) {
+        const r = await naturalRt.trainStep(N, x, y, hyper(config.optim.natural, frac, ++st.stepsN));
+        N = r.state;
+        sums.lossN += r.loss; sums.accN += r.correct;
+      }
+      sums.n += batch.size;
+      if (method === 'generalist') {
+        const e = await emaRt.ema(R.weights, N.weights, A, S, G, emaDecay(config, st.emaUpdates, totalIters), betaAt(config, frac));
+        st.emaUpdates++;
+        A = e.A; S = e.S; G = e.G;
+        if (shouldRedistribute(config, { epoch: st.epoch, iterInEpoch: st.iterInEpoch, iter: st.iter, itersPerEpoch })) {
+          R = { weights: cloneWeights(G), slots: R.slots };
+          N = { weights: cloneWeights(G), slots: N.slots };
+        }
+      }
+      st.iter++;
+      st.iterInEpoch++;
+      // ORT runs block the event loop; yield once per iteration so SIGINT/SIGTERM handlers run.
+      await new Promise((r) => setImmediate(r));
+      itersThisCall++;
+      const k = sums.n / batch.size;
+      bar?.update(st.iterInEpoch, sums.n, robustRt && naturalRt ? { lossR: sums.lossR / k, lossN: sums.lossN / k } : { loss: (robustRt ? sums.lossR : sums.lossN) / k });
+      if ((opts.maxIterations !== undefined && itersThisCall >= opts.maxIterations) || opts.shouldStop?.()) {
+        interrupted = st.iterInEpoch < itersPerEpoch || st.epoch + 1 < config.epochs;
+        if (interrupted) break;
+      }
+    }
+    bar?.finish();
+    if (interrupted && st.iterInEpoch < itersPerEpoch) {
+      save();
+      log(`interrupted: checkpoint written to ${ckptPath} (resume with --resume)`);
+      break;
+    }
+    // End of epoch: evaluate on the validation split, log metrics, checkpoint.
+    const seconds = (performance.now() - epochStart) / 1000;
+    const k = Math.max(1, sums.n / bs);
+    const m: EpochMetrics = {
+      epoch: st.epoch + 1, iterations: st.iter, seconds: +seconds.toFixed(2), imagesPerSec: +(sums.n / seconds).toFixed(1),
+      trainLoss: { ...(robustRt ? { R: sums.lossR / k } : {}), ...(naturalRt ? { N: sums.lossN / k } : {}) },
+      trainAcc: { ...(robustRt ? { R: sums.accR / sums.n } : {}), ...(naturalRt ? { N: sums.accN / sums.n } : {}) },
+      eps: epsAt(config, frac),
+      lr: { ...(robustRt ? { R: lrAt(config.optim.robust, frac) } : {}), ...(naturalRt ? { N: lrAt(config.optim.natural, frac) } : {}) },
+      ...(method === 'generalist' ? { beta: betaAt(config, frac) } : {}),
+    };
+    const evalSplit = config.eval.split === 'test' ? data.test : data.validation;
+    if (config.eval.every > 0 && (st.epoch + 1) % config.eval.every === 0 && evalSplit) {
+      m.val = await evaluateWeights(evalRt, nets(), evalSplit, evalSettings(config.eval.n, config.seed + 7919 * (st.epoch + 1)));
+      log(`epoch ${m.epoch}: ${Object.entries(m.val).map(([n, a]) => `${n} clean ${(100 * a.clean).toFixed(1)}% PGD-${config.eval.pgdSteps} ${(100 * a.robust).toFixed(1)}%`).join(' | ')}  (${m.imagesPerSec} img/s)`);
+      const main = m.val.G ?? m.val.model;
+      const score = config.checkpoint.bestMetric === 'clean' ? main.clean : config.checkpoint.bestMetric === 'robust' ? main.robust : main.clean + main.robust;
+      if (config.checkpoint.best && (!st.best || score > st.best.score)) {
+        st.best = { epoch: m.epoch, score };
+        saveModelFile(exportInference(source, mainWeights(), { epoch: String(m.epoch), selectedOn: config.eval.split }), join(outDir, 'best-model.onnx'));
+      }
+    }
+    st.metrics.push(m);
+    appendFileSync(metricsPath, JSON.stringify(m) + '\n');
+    st.epoch++;
+    st.iterInEpoch = 0;
+    st.dataRngEpochStart = dataRng.state();
+    if (config.checkpoint.every > 0 && st.epoch % config.checkpoint.every === 0) save();
+    if (opts.shouldStop?.() || (opts.maxIterations !== undefined && itersThisCall >= opts.maxIterations && st.epoch < config.epochs)) {
+      interrupted = st.epoch < config.epochs;
+      if (interrupted) { save(); log(`stopped after epoch ${st.epoch}: checkpoint written to ${ckptPath}`); }
+    }
+  }
+
+  const result: TrainResult = { outDir, interrupted, epochsDone: st.epoch, metrics: st.metrics, weights: method === 'generalist' ? { G, R: R.weights, N: N.weights, A, S } : nets() };
+  if (!interrupted) {
+    save();
+    const main = mainWeights();
+    const modelPath = join(outDir, 'model.onnx');
+    saveModelFile(exportInference(source, main, { method, epochs: String(config.epochs), configHash: hash }), modelPath);
+    result.modelPath = modelPath;
+    const finalN = config.eval.finalN;
+    result.final = await evaluateWeights(evalRt, nets(), data.test, evalSettings(finalN, config.seed + 104729));
+    writeFileAtomic(join(outDir, 'summary.json'), JSON.stringify({ method, config: config.name, epochs: config.epochs, test: result.final, pgdSteps: config.eval.pgdSteps, eps: config.attack.eps, imagesPerSec: st.metrics.at(-1)?.imagesPerSec }, null, 2) + '\n');
+  }
+  for (const rt of new Set([robustRt, naturalRt, evalRt].filter(Boolean))) await rt!.release();
+  return result;
+}
+
+/** The final table as text. */
+export function formatTable(final: Record<string, Accuracy>, pgdSteps: number, eps: number): string {
+  const rows = Object.entries(final).map(([k, a]) => `| ${k.padEnd(6)} | ${(100 * a.clean).toFixed(2).padStart(6)}% | ${(100 * a.robust).toFixed(2).padStart(6)}% |`);
+  return [`test set, ${Object.values(final)[0]?.n ?? 0} images, eps ${eps}`, `| model  |  clean  | PGD-${pgdSteps} |`, '|--------|---------|---------|', ...rows].join('\n');
+}
