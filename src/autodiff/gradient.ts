@@ -3,7 +3,7 @@
 // the backward nodes to the same graph (so forward activations are shared, not recomputed).
 import { OnnxError } from '../onnx/errors.js';
 import type { GraphBuilder } from '../onnx/builder.js';
-import { isFloatType, type Node } from '../onnx/ir.js';
+import { DataType, isFloatType, type Node } from '../onnx/ir.js';
 import { accumulate, scalarLike, zerosLike } from './helpers.js';
 import { getGradRule, missingRule } from './rule.js';
 import './rules/index.js';
@@ -33,7 +33,9 @@ export function buildGradient(b: GraphBuilder, opts: GradientOptions): Map<strin
   const live = new Set<string>([...wrt].filter((w) => !stop.has(w)));
   const nodes = [...g.nodes];
   for (const n of nodes) {
-    if (n.inputs.some((i) => i && live.has(i))) for (const o of n.outputs) if (o && !stop.has(o) && isFloatType(b.dtype(o))) live.add(o);
+    // An output of unknown dtype (op without a shape rule) counts as float, so a missing gradient
+    // rule on the path is an error rather than a silently zero gradient.
+    if (n.inputs.some((i) => i && live.has(i))) for (const o of n.outputs) if (o && !stop.has(o) && (isFloatType(b.dtype(o)) || b.dtype(o) === DataType.UNDEFINED)) live.add(o);
   }
   // Backward: nodes the loss depends on.
   const needed = new Set<string>([opts.loss]);
@@ -66,7 +68,9 @@ export function buildGradient(b: GraphBuilder, opts: GradientOptions): Map<strin
       const needs = n.inputs.map((i) => !!i && live.has(i) && needed.has(i));
       const dx = rule.grad({ b, node: n, dy, needs });
       n.inputs.forEach((i, k) => {
-        if (needs[k] && dx[k]) push(i, dx[k]!);
+        if (!needs[k] || !dx[k]) return;
+        knowShape(b, dx[k]!, i);
+        push(i, dx[k]!);
       });
     }
     const out = new Map<string, string>();
@@ -74,5 +78,20 @@ export function buildGradient(b: GraphBuilder, opts: GradientOptions): Map<strin
     return out;
   } finally {
     b.prefix = savedPrefix;
+  }
+}
+
+/**
+ * A gradient has its input's shape. Backward ops whose output shape inference cannot resolve
+ * (Expand to Shape(x) with a symbolic batch dim, say) get that fact, so later rules that reduce
+ * broadcast gradients still see the rank and static dims.
+ */
+function knowShape(b: GraphBuilder, grad: string, input: string): void {
+  const f = b.fact(grad);
+  const s = b.shape(input);
+  if (!f || !s) return;
+  if (!f.shape) b.facts.set(grad, { ...f, shape: [...s] });
+  else if (f.shape.length === s.length && f.shape.some((d, i) => d === null && s[i] !== null)) {
+    b.facts.set(grad, { ...f, shape: f.shape.map((d, i) => (d === null ? s[i] : d)) });
   }
 }

@@ -9,7 +9,7 @@ import { inferNode, type Facts, type ValueFact } from './shapes.js';
 export const OPSET = 17;
 
 export type AttrInput = number | number[] | string | string[] | Tensor | Graph | Attribute | boolean | undefined;
-const FLOAT_ATTRS = new Set(['alpha', 'beta', 'epsilon', 'momentum', 'gamma', 'ratio', 'bias', 'lambd', 'min', 'max', 'value_float', 'value_floats', 'scale', 'seed', 'high', 'low', 'mean', 'extrapolation_value', 'cubic_coeff_a']);
+const FLOAT_ATTRS = new Set(['alpha', 'beta', 'epsilon', 'momentum', 'gamma', 'ratio', 'bias', 'lambd', 'min', 'max', 'value_float', 'value_floats', 'scale', 'high', 'low', 'mean', 'extrapolation_value', 'cubic_coeff_a']);
 const isAttribute = (v: unknown): v is Attribute => typeof v === 'object' && v !== null && 'type' in v && 'value' in v && typeof (v as { type: unknown }).type === 'string';
 const isTensor = (v: unknown): v is Tensor => typeof v === 'object' && v !== null && 'dims' in v && 'data' in v;
 const isGraph = (v: unknown): v is Graph => typeof v === 'object' && v !== null && 'nodes' in v && 'initializers' in v;

@@ -108,7 +108,10 @@ function poolLike(n: Node, x: Shape, kernel: number[] | undefined, outChannels: 
     else if (autoPad === 'VALID') out.push(Math.floor((d - ek) / strides[i]) + 1);
     else {
       const num = d + pads[i] + pads[i + sp] - ek;
-      out.push((ceil ? Math.ceil(num / strides[i]) : Math.floor(num / strides[i])) + 1);
+      let o = (ceil ? Math.ceil(num / strides[i]) : Math.floor(num / strides[i])) + 1;
+      // ceil_mode: a last window that would start inside the end padding is dropped (ONNX, ORT, PyTorch).
+      if (ceil && (o - 1) * strides[i] >= d + pads[i]) o--;
+      out.push(o);
     }
   }
   void c;

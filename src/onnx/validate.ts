@@ -31,9 +31,10 @@ export function validateGraph(g: Graph, outerScope: ReadonlySet<string> = new Se
     }
   }
   for (const o of g.outputs) {
-    if (!produced.has(o.name) && !outerScope.has(o.name)) throw new OnnxError('DANGLING_INPUT', `graph output "${o.name}" is not produced by any node`);
+    if (!produced.has(o.name) && !outerScope.has(o.name)) throw new OnnxError('DANGLING_INPUT', `graph output "${o.name}" is not produced by any node, input or initializer`);
   }
-  g.nodes = topoSort(g.nodes, new Set([...produced.keys()].filter((k) => !g.nodes.some((n) => n.outputs.includes(k)))), outerScope);
+  const nodeOutputs = new Set(g.nodes.flatMap((n) => n.outputs));
+  g.nodes = topoSort(g.nodes, new Set([...produced.keys()].filter((k) => !nodeOutputs.has(k))), outerScope);
   const scope = new Set([...outerScope, ...produced.keys()]);
   for (const n of g.nodes) {
     for (const a of Object.values(n.attributes)) {
@@ -43,12 +44,14 @@ export function validateGraph(g: Graph, outerScope: ReadonlySet<string> = new Se
   }
 }
 
-/** Kahn's algorithm, stable (keeps file order where the order is already valid). Throws on cycles. */
+/** Kahn's algorithm, stable: among ready nodes the earliest in file order goes first, so a file whose
+ * order is already valid keeps it exactly. Throws on cycles, naming the nodes of one. */
 export function topoSort(nodes: Node[], available: Set<string>, outerScope: ReadonlySet<string> = new Set()): Node[] {
   const producer = new Map<string, number>();
   nodes.forEach((n, i) => n.outputs.forEach((o) => o && producer.set(o, i)));
   const indeg = nodes.map(() => 0);
   const users: number[][] = nodes.map(() => []);
+  const depsOf: number[][] = nodes.map(() => []);
   nodes.forEach((n, i) => {
     const deps = new Set<number>();
     for (const inp of [...n.inputs, ...subgraphReads(n)]) {
@@ -57,22 +60,56 @@ export function topoSort(nodes: Node[], available: Set<string>, outerScope: Read
       else if (p === i) throw new OnnxError('CYCLE', `node "${n.name}" (${n.opType}) reads its own output "${inp}"`);
     }
     indeg[i] = deps.size;
+    depsOf[i] = [...deps];
     deps.forEach((d) => users[d].push(i));
   });
-  const ready: number[] = [];
-  indeg.forEach((d, i) => d === 0 && ready.push(i));
+  // Binary min-heap of ready node indices.
+  const heap: number[] = [];
+  const push = (v: number) => {
+    heap.push(v);
+    for (let k = heap.length - 1; k > 0;) {
+      const p = (k - 1) >> 1;
+      if (heap[p] <= heap[k]) break;
+      [heap[p], heap[k]] = [heap[k], heap[p]];
+      k = p;
+    }
+  };
+  const pop = (): number => {
+    const top = heap[0];
+    const last = heap.pop()!;
+    if (heap.length) {
+      heap[0] = last;
+      for (let k = 0; ;) {
+        const l = 2 * k + 1, r = l + 1;
+        let m = k;
+        if (l < heap.length && heap[l] < heap[m]) m = l;
+        if (r < heap.length && heap[r] < heap[m]) m = r;
+        if (m === k) break;
+        [heap[m], heap[k]] = [heap[k], heap[m]];
+        k = m;
+      }
+    }
+    return top;
+  };
+  indeg.forEach((d, i) => d === 0 && push(i));
   const order: Node[] = [];
-  // A min-heap would be nicer; a sorted ready list keeps file order for realistic graph sizes.
-  let head = 0;
-  const queue = ready;
-  while (head < queue.length) {
-    const i = queue[head++];
+  while (heap.length) {
+    const i = pop();
     order.push(nodes[i]);
-    for (const u of users[i]) if (--indeg[u] === 0) queue.push(u);
+    for (const u of users[i]) if (--indeg[u] === 0) push(u);
   }
   if (order.length !== nodes.length) {
-    const stuck = nodes.filter((_, i) => indeg[i] > 0).slice(0, 5).map((n) => `"${n.name}" (${n.opType})`);
-    throw new OnnxError('CYCLE', `the graph has a cycle through nodes ${stuck.join(', ')}`);
+    // Every stuck node waits on a stuck dependency: follow those until one repeats.
+    let at = indeg.findIndex((d) => d > 0);
+    const seen = new Map<number, number>();
+    const path: number[] = [];
+    while (!seen.has(at)) {
+      seen.set(at, path.length);
+      path.push(at);
+      at = depsOf[at].find((d) => indeg[d] > 0)!;
+    }
+    const cycle = path.slice(seen.get(at)!).reverse().map((i) => `"${nodes[i].name}" (${nodes[i].opType})`);
+    throw new OnnxError('CYCLE', `the graph has a cycle: ${cycle.join(' -> ')} -> ${cycle[0]}`);
   }
   return order;
 }

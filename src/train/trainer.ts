@@ -78,7 +78,7 @@ interface RunState {
 export function loadSourceModel(source: string, seed: number, classes?: number): Model {
   const alias: Record<string, string> = { 'preact-resnet18': 'preactresnet18', wrn3410: 'wrn-34-10' };
   const name = alias[source] ?? source;
-  if (ZOO[name]) return buildZooModel(name, { seed, classes });
+  if (Object.hasOwn(ZOO, name)) return buildZooModel(name, { seed, classes });
   if (source.endsWith('.onnx') || existsSync(source)) return loadModelFile(source);
   throw new Error(`model "${source}" is neither a zoo model (${Object.keys(ZOO).join(', ')}) nor an existing .onnx file`);
 }

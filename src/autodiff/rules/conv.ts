@@ -1,0 +1,148 @@
+// Conv (1-D/2-D/3-D, groups incl. depthwise, strides, pads, auto_pad, dilations, optional bias).
+//   dX: ConvTranspose with the same weights, pads chosen so its output is exactly the input shape.
+//   dW: im2col by a grouped one-hot Conv (one output channel per input channel and kernel tap,
+//       same strides/pads/dilations as the forward), then a batched MatMul with dY and a ReduceSum
+//       over the batch. On ORT CPU this was the fastest correct formulation we measured (about
+//       1.5-3x faster than "transpose N<->C, Conv, transpose" on a 128x32x26x26 3x3 layer).
+//   dB: ReduceSum of dY over batch and spatial axes.
+// Only the gradients in `needs` are built (a first layer needs no dX, an attack needs no dW).
+import { OnnxError } from '../../onnx/errors.js';
+import type { GraphBuilder } from '../../onnx/builder.js';
+import { numel, tensor, type Node } from '../../onnx/ir.js';
+import { shapeAttr } from '../../onnx/shapes.js';
+import { registerGrad } from '../rule.js';
+
+/** Explicit geometry of a Conv/Pool node: auto_pad resolved against static spatial dims. */
+export interface SpatialGeometry {
+  /** Static spatial input dims. */
+  in: number[];
+  kernel: number[];
+  strides: number[];
+  dilations: number[];
+  padsBegin: number[];
+  padsEnd: number[];
+}
+
+/** Spatial dims of `x` (NC...), which must be static for a conv/pool gradient. */
+export function staticSpatial(b: GraphBuilder, x: string, node: Node): number[] {
+  const s = b.shape(x);
+  const sp = s?.slice(2);
+  if (!sp || sp.some((d) => typeof d !== 'number')) {
+    throw new OnnxError('SHAPE', `${node.opType} "${node.name}": the gradient needs static spatial dims of "${x}", got [${s ?? '?'}]`);
+  }
+  return sp as number[];
+}
+
+/** Resolves strides/dilations/pads/auto_pad of a Conv or pooling node into explicit values (as ORT does). */
+export function spatialGeometry(node: Node, inDims: number[], kernel: number[]): SpatialGeometry {
+  const sp = inDims.length;
+  const strides = shapeAttr.attrIs(node, 'strides') ?? new Array(sp).fill(1);
+  const dilations = shapeAttr.attrIs(node, 'dilations') ?? new Array(sp).fill(1);
+  const autoPad = shapeAttr.attrS(node, 'auto_pad', 'NOTSET');
+  let pads = shapeAttr.attrIs(node, 'pads') ?? new Array(2 * sp).fill(0);
+  if (autoPad === 'VALID') pads = new Array(2 * sp).fill(0);
+  else if (autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') {
+    pads = new Array(2 * sp).fill(0);
+    for (let i = 0; i < sp; i++) {
+      const ek = (kernel[i] - 1) * dilations[i] + 1;
+      const total = Math.max(0, (Math.ceil(inDims[i] / strides[i]) - 1) * strides[i] + ek - inDims[i]);
+      const head = autoPad === 'SAME_LOWER' ? Math.ceil(total / 2) : Math.floor(total / 2);
+      pads[i] = head;
+      pads[i + sp] = total - head;
+    }
+  } else if (autoPad !== 'NOTSET') {
+    throw new OnnxError('UNSUPPORTED_OP', `${node.opType} "${node.name}": unknown auto_pad "${autoPad}"`);
+  }
+  return { in: inDims, kernel, strides, dilations, padsBegin: pads.slice(0, sp), padsEnd: pads.slice(sp) };
+}
+
+/**
+ * Attributes for a ConvTranspose that maps a gradient of spatial dims `outDims` back onto exactly
+ * the input dims of `g` (the adjoint of the strided/padded/dilated window map). Where the forward
+ * windows do not reach the input's end (floor division, or ceil_mode pooling that reaches past it),
+ * the end pad is grown or output_padding (< stride) is added.
+ */
+export function transposeAttrs(g: SpatialGeometry, outDims: number[]): { strides: number[]; dilations: number[]; pads: number[]; output_padding: number[] } {
+  const sp = g.in.length;
+  const padsEnd: number[] = [];
+  const outputPadding: number[] = [];
+  for (let i = 0; i < sp; i++) {
+    const ek = (g.kernel[i] - 1) * g.dilations[i] + 1;
+    const full = g.strides[i] * (outDims[i] - 1) + ek; // length covered by the windows, from -padsBegin
+    const end = full - g.padsBegin[i] - g.in[i];
+    padsEnd.push(Math.max(0, end));
+    outputPadding.push(Math.max(0, -end));
+  }
+  return { strides: g.strides, dilations: g.dilations, pads: [...g.padsBegin, ...padsEnd], output_padding: outputPadding };
+}
+
+/** Reshape target for static dims with at most one unknown dim (written as -1). */
+export function reshapeTarget(dims: (number | string | null)[], what: string): number[] {
+  let unknown = 0;
+  const out = dims.map((d) => {
+    if (typeof d === 'number') return d;
+    unknown++;
+    return -1;
+  });
+  if (unknown > 1) throw new OnnxError('SHAPE', `${what}: more than one non-static dim in [${dims}]`);
+  return out;
+}
+
+/** One-hot weights [C*K, 1, ...kernel] that turn a group=C Conv into im2col (channel-major, then tap). */
+function im2colWeights(b: GraphBuilder, channels: number, kernel: number[], like: string): string {
+  const K = numel(kernel);
+  const dt = b.dtype(like);
+  const t = tensor('', dt, [channels * K, 1, ...kernel]);
+  const data = t.data as Float32Array | Float64Array;
+  for (let c = 0; c < channels; c++) for (let j = 0; j < K; j++) data[(c * K + j) * K + j] = 1;
+  return b.constant(t, 'im2col_w');
+}
+
+registerGrad({
+  op: 'Conv', saves: 'the input X (for dW) and the weights W (for dX)',
+  grad: ({ b, node, dy: [gy], needs }) => {
+    const [x, w, bias] = node.inputs;
+    const g = gy!;
+    const inDims = staticSpatial(b, x, node);
+    const ws = b.staticShape(w);
+    const kernel = ws.slice(2);
+    const group = shapeAttr.attrI(node, 'group', 1);
+    const geo = spatialGeometry(node, inDims, kernel);
+    const outDims = staticSpatial(b, g, node);
+    const sp = inDims.length;
+    const [Co, Cig] = ws;
+    const Ci = Cig * group;
+    const Cog = Co / group;
+    const L = numel(outDims);
+    const K = numel(kernel);
+    const pads = [...geo.padsBegin, ...geo.padsEnd];
+
+    let dx: string | null = null;
+    if (needs[0]) {
+      dx = b.op('ConvTranspose', [g, w], { ...transposeAttrs(geo, outDims), group, kernel_shape: kernel }, { name: 'conv_dx' });
+    }
+
+    let dw: string | null = null;
+    if (needs[1]) {
+      // cols[n, ci*K + tap, o] = x[n, ci, o*stride - pad + tap*dilation] (0 in the padding).
+      const identity = K === 1 && geo.strides.every((v) => v === 1) && pads.every((v) => v === 0);
+      const cols = identity ? x // 1x1, stride 1, unpadded: the columns are x itself
+        : b.op('Conv', [x, im2colWeights(b, Ci, kernel, x)], { group: Ci, strides: geo.strides, dilations: geo.dilations, pads, kernel_shape: kernel }, { name: 'conv_im2col' });
+      const cols4 = b.reshape(cols, [0, group, Cig * K, L]);
+      const g4 = b.reshape(g, [0, group, Cog, L]);
+      if (Cog === 1) {
+        // One output channel per group (depthwise): an elementwise product beats G tiny matmuls.
+        const s = b.reduceSum(b.mul(cols4, g4), [0, 3], 0); // [G, Cig*K]
+        dw = b.reshape(s, ws);
+      } else {
+        const prod = b.matmul(cols4, b.transpose(g4, [0, 1, 3, 2])); // [N, G, Cig*K, Cog]
+        const s = b.reduceSum(prod, [0], 0); // [G, Cig*K, Cog]
+        dw = b.reshape(b.transpose(s, [0, 2, 1]), ws);
+      }
+    }
+
+    let db: string | null = null;
+    if (bias && needs[2]) db = b.reduceSum(g, [0, ...Array.from({ length: sp }, (_, i) => i + 2)], 0);
+    return [dx, dw, db];
+  },
+});

@@ -1,0 +1,42 @@
+// Ops that select among their inputs: Where (to the two value inputs), elementwise variadic
+// Max/Min (to the selected input; ties share the gradient evenly, as torch.maximum), and TopK
+// (the values output's gradient is scattered back to the positions its indices name).
+import { shapeAttr } from '../../onnx/shapes.js';
+import { registerGrad, type GradContext } from '../rule.js';
+import { scalarLike, unbroadcast, zerosLike } from '../helpers.js';
+
+registerGrad({
+  op: 'Where', saves: 'the condition',
+  grad: ({ b, node, dy: [g], needs }) => {
+    const [c, x, y] = node.inputs;
+    const zero = scalarLike(b, 0, g!);
+    return [
+      null,
+      needs[1] ? unbroadcast(b, b.op('Where', [c, g!, zero]), x) : null,
+      needs[2] ? unbroadcast(b, b.op('Where', [c, zero, g!]), y) : null,
+    ];
+  },
+});
+
+function selectGrad({ b, node, dy: [g], needs }: GradContext): (string | null)[] {
+  const ins = node.inputs;
+  if (ins.length === 1) return [g];
+  const y = node.outputs[0];
+  const dt = b.dtype(y);
+  const masks = ins.map((x) => b.cast(b.op('Equal', [x, y]), dt));
+  const count = b.op('Sum', masks);
+  const share = b.div(g!, count);
+  return ins.map((x, i) => (needs[i] ? unbroadcast(b, b.mul(share, masks[i]), x) : null));
+}
+registerGrad({ op: 'Max', saves: 'the inputs and the output', grad: selectGrad });
+registerGrad({ op: 'Min', saves: 'the inputs and the output', grad: selectGrad });
+
+registerGrad({
+  op: 'TopK', saves: 'the indices output and the input shape',
+  grad: ({ b, node, dy: [gv] }) => {
+    if (!gv) return [null, null];
+    const x = node.inputs[0];
+    const axis = shapeAttr.attrI(node, 'axis', -1);
+    return [b.op('ScatterElements', [zerosLike(b, x), node.outputs[1], gv], { axis }), null];
+  },
+});

@@ -1,0 +1,115 @@
+// generalist inspect <model.onnx>: what a model takes and returns, what it is made of, and which of
+// its ops the project cannot differentiate yet (so training it would fail).
+import {
+  countParameters, dtypeName, hasGradRule, isFloatType, loadModelFile, numel,
+  type Graph, type Model, type ValueInfo,
+} from '../../index.js';
+import { formatBytes, formatInt, formatShape, parseCommandArgs, table, type Command } from '../command.js';
+
+export interface ModelReport {
+  path: string;
+  irVersion: number;
+  opsetImports: { domain: string; version: number }[];
+  producer: { name: string; version: string };
+  inputs: { name: string; dtype: string; shape: (number | string | null)[] | null }[];
+  outputs: { name: string; dtype: string; shape: (number | string | null)[] | null }[];
+  initializers: { count: number; bytes: number; floatElements: number };
+  /** Trainable parameters: float initializers that are not BatchNorm running statistics. */
+  parameters: number;
+  /** Nodes, subgraphs included. */
+  nodes: number;
+  /** Op type (domain-qualified outside the default domain) -> node count, most frequent first. */
+  ops: Record<string, number>;
+  /** Op types that have no gradient rule, sorted. */
+  noGradientRule: string[];
+  metadata: Record<string, string>;
+}
+
+const opKey = (domain: string, op: string): string => (domain && domain !== 'ai.onnx' ? `${domain}.${op}` : op);
+
+/** The facts `inspect` prints, as data (also what --json prints). */
+export function describeModel(model: Model, path: string): ModelReport {
+  const hist = new Map<string, number>();
+  const noGrad = new Set<string>();
+  let nodes = 0;
+  const visit = (g: Graph): void => {
+    for (const n of g.nodes) {
+      nodes++;
+      const key = opKey(n.domain, n.opType);
+      hist.set(key, (hist.get(key) ?? 0) + 1);
+      if ((n.domain && n.domain !== 'ai.onnx') || !hasGradRule(n.opType)) noGrad.add(key);
+      for (const a of Object.values(n.attributes)) {
+        if (a.type === 'graph') visit(a.value);
+        else if (a.type === 'graphs') a.value.forEach(visit);
+      }
+    }
+  };
+  visit(model.graph);
+  const inits = [...model.graph.initializers.values()];
+  const vi = (v: ValueInfo) => ({ name: v.name, dtype: dtypeName(v.dtype), shape: v.shape ? [...v.shape] : null });
+  return {
+    path,
+    irVersion: model.irVersion,
+    opsetImports: model.opsetImports.map((o) => ({ domain: o.domain, version: o.version })),
+    producer: { name: model.producerName, version: model.producerVersion },
+    inputs: model.graph.inputs.filter((v) => !model.graph.initializers.has(v.name)).map(vi),
+    outputs: model.graph.outputs.map(vi),
+    initializers: {
+      count: inits.length,
+      bytes: inits.reduce((s, t) => s + t.data.byteLength, 0),
+      floatElements: inits.filter((t) => isFloatType(t.dtype)).reduce((s, t) => s + numel(t.dims), 0),
+    },
+    parameters: countParameters(model),
+    nodes,
+    ops: Object.fromEntries([...hist].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))),
+    noGradientRule: [...noGrad].sort(),
+    metadata: { ...model.metadata },
+  };
+}
+
+export function formatReport(r: ModelReport): string {
+  const io = (vs: ModelReport['inputs']) => (vs.length ? table(vs.map((v) => ['  ' + v.name, v.dtype, formatShape(v.shape ?? undefined)])) : '  (none)');
+  const opset = r.opsetImports.map((o) => `${o.domain || 'ai.onnx'} ${o.version}`).join(', ');
+  const producer = [r.producer.name, r.producer.version].filter(Boolean).join(' ') || '(not recorded)';
+  const lines = [
+    `model: ${r.path}`,
+    `ir_version: ${r.irVersion}   opset: ${opset}   producer: ${producer}`,
+    'inputs:',
+    io(r.inputs),
+    'outputs:',
+    io(r.outputs),
+    `initializers: ${r.initializers.count} (${formatBytes(r.initializers.bytes)}, ${formatInt(r.initializers.floatElements)} float elements)`,
+    `parameters: ${formatInt(r.parameters)} (float initializers, BatchNorm running statistics excluded)`,
+    `nodes: ${r.nodes}`,
+    'ops:',
+    table(Object.entries(r.ops).map(([op, n]) => ['  ' + op, String(n), hasRule(r, op) ? '' : 'no gradient rule'])),
+    r.noGradientRule.length
+      ? `cannot differentiate yet (no gradient rule): ${r.noGradientRule.join(', ')}`
+      : 'gradients: every op has a gradient rule',
+  ];
+  const meta = Object.entries(r.metadata);
+  if (meta.length) lines.push('metadata:', ...meta.map(([k, v]) => `  ${k}: ${v.length > 100 ? v.slice(0, 97) + '...' : v}`));
+  return lines.join('\n');
+}
+const hasRule = (r: ModelReport, op: string): boolean => !r.noGradientRule.includes(op);
+
+export const inspectCommand: Command = {
+  name: 'inspect',
+  summary: 'Describe an ONNX model: inputs, outputs, ops, parameters, ops without gradients',
+  usage: `Usage: generalist inspect <model.onnx> [--json]
+
+Loads and validates <model.onnx> (any ONNX classifier, not only ones this project wrote) and
+prints its inputs and outputs (dtype, shape), opset, producer, parameter count, a histogram of
+its ops, and the op types the project has no gradient rule for yet (training needs one per op
+on the path from the parameters to the loss).
+
+Options:
+  --json      Print the report as JSON
+  -h, --help  Show this help`,
+  run(argv, io) {
+    const { values, positionals } = parseCommandArgs('inspect', argv, { json: { type: 'boolean' } }, { min: 1, max: 1, what: 'the model file' });
+    const report = describeModel(loadModelFile(positionals[0]), positionals[0]);
+    io.out(values.json ? JSON.stringify(report, null, 2) : formatReport(report));
+    return 0;
+  },
+};

@@ -1,0 +1,70 @@
+import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { resolveConfig } from '../src/config/index.js';
+import { train } from '../src/train/trainer.js';
+import { loadCheckpoint, CheckpointError } from '../src/train/checkpoint.js';
+import { loadModelFile } from '../src/onnx/load.js';
+import { runModel, f32Tensor } from '../src/runtime/ort.js';
+
+const tmp = () => mkdtempSync(join(tmpdir(), 'gen-train-'));
+const cacheDir = join(tmpdir(), 'gen-train-cache');
+
+/** A tiny Generalist run: 512 training images, batch 64, 2 epochs, PGD-2. */
+const tiny = (outDir: string, extra: Record<string, string> = {}) => resolveConfig({
+  preset: 'mnist-smallcnn',
+  overrides: {
+    name: 'tiny', outDir, threads: '1', epochs: '2', batchSize: '64', 'dataset.trainSubset': '512', 'dataset.validation': '200',
+    'dataset.testSubset': '200', 'attack.steps': '2', 'eval.pgdSteps': '2', 'eval.n': '100', 'eval.finalN': '200',
+    'generalist.ema.memory': '4', 'generalist.redistribution.period': '3', ...extra,
+  },
+});
+
+const bytesOf = (w: Record<string, { data: unknown }>) => Object.fromEntries(Object.entries(w).map(([k, t]) => [k, Buffer.from((t.data as Float32Array).buffer, (t.data as Float32Array).byteOffset, (t.data as Float32Array).byteLength).toString('base64')]));
+
+describe('Generalist orchestrator', () => {
+  it('a run interrupted mid-epoch and resumed ends with exactly the weights of an uninterrupted run', async () => {
+    const a = tmp();
+    const full = await train(tiny(a), { sink: null, cacheDir });
+    expect(full.interrupted).toBe(false);
+    const b = tmp();
+    const first = await train(tiny(b), { sink: null, cacheDir, maxIterations: 5 });
+    expect(first.interrupted).toBe(true);
+    const second = await train(tiny(b), { sink: null, cacheDir, resume: true, maxIterations: 6 }); // crosses the epoch boundary
+    expect(second.interrupted).toBe(true);
+    const last = await train(tiny(b), { sink: null, cacheDir, resume: true });
+    expect(last.interrupted).toBe(false);
+    for (const k of ['G', 'R', 'N', 'A', 'S']) expect(bytesOf(last.weights[k]), k).toEqual(bytesOf(full.weights[k]));
+    expect(last.final).toEqual(full.final);
+  });
+
+  it('refuses a checkpoint from another config and a damaged checkpoint; never overwrites a run without --resume', async () => {
+    const dir = tmp();
+    await train(tiny(dir, { epochs: '1' }), { sink: null, cacheDir, maxIterations: 2 });
+    await expect(train(tiny(dir, { epochs: '1' }), { sink: null, cacheDir })).rejects.toThrow(/already holds a checkpoint/);
+    await expect(train(tiny(dir, { epochs: '1', 'attack.eps': '0.2' }), { sink: null, cacheDir, resume: true })).rejects.toThrow(/another configuration/);
+    const path = join(dir, 'checkpoint.bin');
+    const bytes = readFileSync(path);
+    writeFileSync(path, bytes.subarray(0, bytes.length - 100));
+    expect(() => loadCheckpoint(path)).toThrow(CheckpointError);
+    expect(() => loadCheckpoint(path)).toThrow(/truncated/);
+    bytes[bytes.length - 5] ^= 0xff;
+    writeFileSync(path, bytes);
+    expect(() => loadCheckpoint(path)).toThrow(/checksum/);
+  });
+
+  it('a short real training run beats chance by far and exports a standalone model', async () => {
+    const dir = tmp();
+    const cfg = tiny(dir, { epochs: '1', 'dataset.trainSubset': '4096', 'attack.eps': '0.1', 'attack.epsRampFraction': '0.5' });
+    const r = await train(cfg, { sink: null, cacheDir });
+    expect(r.final!.G.clean).toBeGreaterThan(0.6);
+    expect(r.final!.N.clean).toBeGreaterThan(0.6);
+    expect(existsSync(join(dir, 'metrics.jsonl'))).toBe(true);
+    const m = loadModelFile(r.modelPath!);
+    expect(m.graph.inputs.map((v) => v.name)).toEqual(['input']);
+    expect(m.graph.outputs.map((v) => v.name)).toEqual(['logits']);
+    const out = await runModel(m, { input: f32Tensor(new Float32Array(2 * 784).fill(0.5), [2, 1, 28, 28]) });
+    expect(out.logits.dims).toEqual([2, 10]);
+  });
+});
