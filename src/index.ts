@@ -23,3 +23,4 @@ export {
   ZOO, buildZooModel, zooNames, getZooEntry, countParameters, trainableParameters, bnRunningStatNames,
   type ZooEntry, type ZooBuildOptions,
 } from '../models/index.js';
+export * from './attacks/index.js';

