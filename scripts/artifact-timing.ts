@@ -12,7 +12,7 @@ import { ort } from '../src/runtime/ort.js';
 import { buildZooModel, ZOO } from '../models/index.js';
 import { Rng } from '../src/util/rng.js';
 
-const { values } = parseArgs({ options: { threads: { type: 'string', default: '2' }, steps: { type: 'string', default: '10' }, runs: { type: 'string', default: '10' }, model: { type: 'string', default: 'smallcnn' }, batch: { type: 'string', default: '128' } } });
+const { values } = parseArgs({ options: { threads: { type: 'string', default: '2' }, steps: { type: 'string', default: '10' }, runs: { type: 'string', default: '10' }, model: { type: 'string', default: 'smallcnn' }, batch: { type: 'string', default: '128' }, opt: { type: 'string', default: 'all' } } });
 const threads = Number(values.threads);
 const runs = Number(values.runs);
 const batch = Number(values.batch);
@@ -21,7 +21,7 @@ const [c, h, w] = ZOO[values.model!].inputShape;
 const t0 = performance.now();
 const { dir } = ensureArtifacts(model, { pgdSteps: Number(values.steps) }, mkdtempSync(join(tmpdir(), 'timing-')));
 const buildMs = performance.now() - t0;
-const rt = await ArtifactRuntime.open(dir, { threads });
+const rt = await ArtifactRuntime.open(dir, { threads, optimization: values.opt as 'all' });
 const rng = new Rng(0);
 const dims = [batch, c, h, w];
 const x = new ort.Tensor('float32', rng.fillUniform(new Float32Array(batch * c * h * w), 0, 1), dims);

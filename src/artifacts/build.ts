@@ -98,13 +98,13 @@ export function buildTrainStep(model: Model, a: ModelAnalysis, o: ArtifactOption
     hp.eps = scalarInput(b, names.adamEps);
     hp.step = scalarInput(b, names.step);
   }
-  const nat = appendForward(b, model.graph, a, { x, mode: 'train', prefix: 'fwd/' });
+  const nat = appendForward(b, model.graph, a, { x, mode: 'train', prefix: 'fwd/', forGradient: true });
   let loss = crossEntropy(b, nat.logits, y, { reduction: 'mean', labelSmoothing: o.labelSmoothing });
   let statUpdates = nat.statUpdates;
   if (o.loss === 'trades') {
     const xAdv = declareImages(b, a, names.xAdv);
     const beta = scalarInput(b, names.tradesBeta);
-    const adv = appendForward(b, model.graph, a, { x: xAdv, mode: 'train', prefix: 'fwd_adv/' });
+    const adv = appendForward(b, model.graph, a, { x: xAdv, mode: 'train', prefix: 'fwd_adv/', forGradient: true });
     loss = b.add(loss, b.mul(beta, klDivergence(b, nat.logits, adv.logits)));
     statUpdates = adv.statUpdates;
   }
@@ -164,7 +164,7 @@ export function buildAttack(model: Model, a: ModelAnalysis, steps: number, loss:
   if (loss === 'kl') natLogits = appendForward(b, model.graph, a, { x, mode: 'eval', prefix: 'nat/' }).logits;
   let xk = project(b.add(x, b.mul(eps, noise)));
   for (let k = 0; k < steps; k++) {
-    const f = appendForward(b, model.graph, a, { x: xk, mode: 'eval', prefix: `step${k}/` });
+    const f = appendForward(b, model.graph, a, { x: xk, mode: 'eval', prefix: `step${k}/`, forGradient: true });
     const obj = attackObjective(b, loss, f.logits, y, natLogits);
     const g = buildGradient(b, { loss: obj, wrt: [xk], prefix: `step${k}/grad/`, stopGradient: natLogits ? [natLogits] : [] }).get(xk)!;
     xk = project(b.add(xk, b.mul(step, b.op('Sign', [g]))));

@@ -13,6 +13,8 @@ export interface ForwardOptions {
   mode: 'train' | 'eval';
   /** Prefix that keeps this copy's intermediate names apart from other copies. */
   prefix: string;
+  /** The copy will be differentiated: let MaxPool emit its Indices so the backward need not recompute them. */
+  forGradient?: boolean;
 }
 
 export interface ForwardResult {
@@ -20,6 +22,8 @@ export interface ForwardResult {
   /** In train mode: stat name -> value with its updated running statistic. */
   statUpdates: Map<string, string>;
 }
+
+const shapeAttrI = (n: Node, k: string): number => (n.attributes[k]?.type === 'int' ? (n.attributes[k].value as number) : 0);
 
 export function appendForward(b: GraphBuilder, source: Graph, a: ModelAnalysis, opts: ForwardOptions): ForwardResult {
   const shared = new Set<string>([...a.params, ...a.stats, ...a.constants].map((t) => t.name));
@@ -51,6 +55,9 @@ export function appendForward(b: GraphBuilder, source: Graph, a: ModelAnalysis, 
         delete attrs.training_mode;
         outputs = [outputs[0]];
       }
+    }
+    if (n.opType === 'MaxPool' && opts.forGradient && outputs.length === 1 && shapeAttrI(n, 'storage_order') === 0) {
+      outputs = [outputs[0], b.fresh(`${opts.prefix}${n.outputs[0]}_indices`)];
     }
     if (n.opType === 'Dropout') {
       // Deterministic training: dropout is identity (ORT's dropout mask comes from its own RNG).

@@ -1,6 +1,6 @@
 // Binary arithmetic with broadcasting, and the simplest unary ops.
 import { registerGrad } from '../rule.js';
-import { unbroadcast } from '../helpers.js';
+import { scalarLike, unbroadcast } from '../helpers.js';
 
 registerGrad({
   op: 'Add', saves: 'input shapes',
@@ -31,10 +31,10 @@ registerGrad({ op: 'Neg', saves: 'nothing', grad: ({ b, dy: [g] }) => [b.neg(g!)
 registerGrad({ op: 'Identity', saves: 'nothing', grad: ({ dy: [g] }) => [g] });
 registerGrad({
   op: 'Relu', saves: 'the output',
-  // Gradient passes where the output is positive (0 at the kink, as PyTorch).
+  // Gradient passes where the output is positive (0 at the kink, as PyTorch). Mul by the cast mask
+  // is the fastest exact form on ORT CPU (Where with a scalar branch is ~10x slower, Sign ~2x).
   grad: ({ b, node, dy: [g] }) => {
     const y = node.outputs[0];
-    const zero = b.constant({ dtype: b.dtype(y), dims: [], data: b.dtype(y) === 11 ? new Float64Array(1) : new Float32Array(1) }, 'zero');
-    return [b.op('Where', [b.op('Greater', [y, zero]), g!, zero])];
+    return [b.mul(g!, b.cast(b.op('Greater', [y, scalarLike(b, 0, y)]), b.dtype(y)))];
   },
 });
