@@ -38,6 +38,20 @@ describe('training artifacts (SmallCNN)', () => {
     expect(ensureArtifacts(model, { pgdSteps: 3 }, root).cached).toBe(false);
   });
 
+  it('the Loop form of the attack gives exactly the unrolled result', async () => {
+    const rng = new Rng(9);
+    const w = ArtifactRuntime.weightsFrom(initialState(model).values());
+    const noise = new ort.Tensor('float32', rng.fillUniform(new Float32Array(x.data.length), -1, 1), x.dims);
+    const out: Float32Array[] = [];
+    for (const attackForm of ['unrolled', 'loop'] as const) {
+      const art = await ArtifactRuntime.open(ensureArtifacts(model, { pgdSteps: 3, attackForm }, tmp()).dir, { threads: 2 });
+      out.push((await art.attack(w, x, y, noise, 0.3, 0.1)).data as Float32Array);
+      await art.release();
+    }
+    expect(Buffer.from(out[1].buffer).equals(Buffer.from(out[0].buffer))).toBe(true);
+    expect(out[0].some((v, i) => v !== (x.data as Float32Array)[i])).toBe(true);
+  });
+
   it('SGD step matches torch.optim.SGD: buf = m*buf + g + wd*p, p -= lr*buf', async () => {
     const w = ArtifactRuntime.weightsFrom(initialState(model).values());
     const s0: ExpertState = { weights: w, slots: rt.initialSlots() };

@@ -24,11 +24,13 @@ export interface ArtifactOptions {
   pgdSteps: number;
   /** Loss the attack ascends. Default: 'kl' for TRADES, else 'ce'. */
   attackLoss: AttackLoss;
+  /** K unrolled copies of the step, or one copy inside an ONNX Loop (identical results). */
+  attackForm: 'unrolled' | 'loop';
   labelSmoothing: number;
 }
 
 export const DEFAULT_ARTIFACT_OPTIONS: ArtifactOptions = {
-  loss: 'ce', optimizer: 'sgd', nesterov: false, pgdSteps: 10, attackLoss: 'ce', labelSmoothing: 0,
+  loss: 'ce', optimizer: 'sgd', nesterov: false, pgdSteps: 10, attackLoss: 'ce', attackForm: 'unrolled', labelSmoothing: 0,
 };
 
 export interface IoSpec { name: string; dtype: string; shape: Dim[] }
@@ -146,8 +148,12 @@ function attackObjective(b: GraphBuilder, kind: AttackLoss, logits: string, y: s
   return klDivergence(b, natLogits!, logits);
 }
 
-/** The K-step L-inf PGD attack: x0 = clip(x + eps*noise), K signed-gradient steps, projected. */
-export function buildAttack(model: Model, a: ModelAnalysis, steps: number, loss: AttackLoss): Model {
+/**
+ * The K-step L-inf PGD attack: x0 = clip(x + eps*noise), K signed-gradient steps, projected.
+ * 'unrolled' writes K copies of forward+backward; 'loop' writes one copy as the body of an ONNX
+ * Loop (smaller file, same result; which is faster depends on the runtime: scripts/artifact-timing.ts).
+ */
+export function buildAttack(model: Model, a: ModelAnalysis, steps: number, loss: AttackLoss, form: 'unrolled' | 'loop' = 'unrolled'): Model {
   const b = new GraphBuilder({ name: 'attack', opset: a.opset });
   declareState(b, a);
   const x = declareImages(b, a, names.x);
@@ -159,18 +165,33 @@ export function buildAttack(model: Model, a: ModelAnalysis, steps: number, loss:
   const one = b.constF(1);
   const lo = b.op('Max', [b.sub(x, eps), zero]);
   const hi = b.op('Min', [b.add(x, eps), one]);
-  const project = (v: string) => b.op('Min', [b.op('Max', [v, lo]), hi]);
   let natLogits: string | undefined;
   if (loss === 'kl') natLogits = appendForward(b, model.graph, a, { x, mode: 'eval', prefix: 'nat/' }).logits;
-  let xk = project(b.add(x, b.mul(eps, noise)));
-  for (let k = 0; k < steps; k++) {
-    const f = appendForward(b, model.graph, a, { x: xk, mode: 'eval', prefix: `step${k}/`, forGradient: true });
-    const obj = attackObjective(b, loss, f.logits, y, natLogits);
-    const g = buildGradient(b, { loss: obj, wrt: [xk], prefix: `step${k}/grad/`, stopGradient: natLogits ? [natLogits] : [] }).get(xk)!;
-    xk = project(b.add(xk, b.mul(step, b.op('Sign', [g]))));
+  const x0 = b.op('Min', [b.op('Max', [b.add(x, b.mul(eps, noise)), lo]), hi]);
+  /** One PGD step from `xk`, written into builder `g`. */
+  const pgdStep = (g: GraphBuilder, xk: string, prefix: string): string => {
+    const f = appendForward(g, model.graph, a, { x: xk, mode: 'eval', prefix, forGradient: true });
+    const obj = attackObjective(g, loss, f.logits, y, natLogits);
+    const grad = buildGradient(g, { loss: obj, wrt: [xk], prefix: `${prefix}grad/`, stopGradient: natLogits ? [natLogits] : [] }).get(xk)!;
+    return g.op('Min', [g.op('Max', [g.add(xk, g.mul(step, g.op('Sign', [grad]))), lo]), hi]);
+  };
+  let xAdv: string;
+  if (form === 'unrolled') {
+    xAdv = x0;
+    for (let k = 0; k < steps; k++) xAdv = pgdStep(b, xAdv, `step${k}/`);
+  } else {
+    const body = new GraphBuilder({ name: 'pgd_step', opset: a.opset, facts: b.facts });
+    body.prefix = 'loop/';
+    body.input('loop/iter', DataType.INT64, []);
+    const condIn = body.input('loop/cond_in', DataType.BOOL, []);
+    const xin = body.input('loop/x_in', DataType.FLOAT, b.shape(x)!);
+    const xout = pgdStep(body, xin, 'loop/');
+    body.output(condIn, 'loop/cond_out');
+    body.output(xout, 'loop/x_out');
+    xAdv = b.op('Loop', [b.constI64(steps, []), '', x0], { body: body.graph }, { name: 'pgd_loop' });
   }
-  b.output(xk, names.xAdv);
-  return b.build({ metadata: { artifact: 'attack', steps: String(steps), loss } });
+  b.output(xAdv, names.xAdv);
+  return b.build({ metadata: { artifact: 'attack', steps: String(steps), loss, form } });
 }
 
 export function buildEval(model: Model, a: ModelAnalysis): Model {
@@ -225,7 +246,7 @@ export function buildArtifacts(model: Model, options: Partial<ArtifactOptions> =
   const sourceHash = hashBytes(saveModel(model));
   const models = {
     train_step: buildTrainStep(model, a, o),
-    attack: buildAttack(model, a, o.pgdSteps, o.attackLoss),
+    attack: buildAttack(model, a, o.pgdSteps, o.attackLoss, o.attackForm),
     eval: buildEval(model, a),
     ema: buildEma(a),
   };

@@ -45,10 +45,17 @@ export function appendForward(b: GraphBuilder, source: Graph, a: ModelAnalysis, 
     let outputs = n.outputs.map((o) => (o ? b.fresh(`${opts.prefix}${o}`) : ''));
     if (n.opType === 'BatchNormalization') {
       if (opts.mode === 'train') {
-        attrs.training_mode = { type: 'int', value: 1 };
         const mean = b.fresh(`${opts.prefix}${n.inputs[3]}_new`);
         const variance = b.fresh(`${opts.prefix}${n.inputs[4]}_new`);
-        outputs = [outputs[0], mean, variance];
+        if (b.opset >= 14) {
+          attrs.training_mode = { type: 'int', value: 1 };
+          outputs = [outputs[0], mean, variance];
+        } else {
+          // BatchNormalization-9 (opset 9..13) has no training_mode: training is its 5-output form
+          // (Y, running mean, running var, saved mean, saved inv std; the last two unused).
+          delete attrs.training_mode;
+          outputs = [outputs[0], mean, variance, b.fresh(`${opts.prefix}${n.outputs[0]}_saved_mean`), b.fresh(`${opts.prefix}${n.outputs[0]}_saved_inv_std`)];
+        }
         statUpdates.set(n.inputs[3], mean);
         statUpdates.set(n.inputs[4], variance);
       } else {

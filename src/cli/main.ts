@@ -23,6 +23,9 @@ export const COMMANDS: Command[] = [
   modelsCommand,
   exportModelCommand,
   inspectCommand,
+  artifactsCommand,
+  trainCommand,
+  exportCommand,
   evalCommand,
 ];
 

@@ -431,6 +431,8 @@ const RULES: Record<string, Infer> = {
   RandomUniformLike: (n, c) => [{ dtype: attrI(n, 'dtype', c.fact(n.inputs[0])?.dtype ?? DataType.FLOAT), shape: c.fact(n.inputs[0])?.shape }],
   RandomNormalLike: (n, c) => [{ dtype: attrI(n, 'dtype', c.fact(n.inputs[0])?.dtype ?? DataType.FLOAT), shape: c.fact(n.inputs[0])?.shape }],
   Resize: (n, c) => [{ dtype: c.fact(n.inputs[0])?.dtype ?? DataType.FLOAT, shape: undefined }],
+  // Loop: the loop-carried outputs have their initial values' facts (scan outputs stay unknown).
+  Loop: (n, c) => n.outputs.map((_, i) => { const f = c.fact(n.inputs[i + 2]); return f ? { dtype: f.dtype, shape: f.shape } : { dtype: DataType.UNDEFINED, shape: undefined }; }),
   Einsum: (n, c) => [{ dtype: c.fact(n.inputs[0])?.dtype ?? DataType.FLOAT, shape: undefined }],
 };
 

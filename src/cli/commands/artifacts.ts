@@ -19,12 +19,13 @@ Options:
   --nesterov           Nesterov momentum (sgd)
   --pgd-steps K        Steps of the unrolled PGD attack (default 10)
   --attack-loss L      ce, kl or cw (default: kl for trades, else ce)
+  --loop               Write the attack as an ONNX Loop over one step (default: K unrolled steps)
   --seed N             Seed of a zoo model's initial weights (default 0)
   -h, --help           Show this help`,
   run(argv, io) {
     const { values, positionals } = parseCommandArgs('artifacts', argv, {
       out: { type: 'string', short: 'o' }, loss: { type: 'string' }, optimizer: { type: 'string' }, nesterov: { type: 'boolean' },
-      'pgd-steps': { type: 'string' }, 'attack-loss': { type: 'string' }, seed: { type: 'string' },
+      'pgd-steps': { type: 'string' }, 'attack-loss': { type: 'string' }, seed: { type: 'string' }, loop: { type: 'boolean' },
     }, { min: 1, max: 1, what: 'model (a zoo name or a .onnx file)' });
     if (!values.out) throw new CliError('missing -o DIR', 2);
     const pick = <T extends string>(v: string | undefined, allowed: readonly T[], flag: string): T | undefined => {
@@ -40,6 +41,7 @@ Options:
       nesterov: values.nesterov ?? false,
       pgdSteps: intOption(values['pgd-steps'], 'pgd-steps', 'artifacts', { min: 1, max: 1000 }),
       attackLoss: pick(values['attack-loss'], ['ce', 'kl', 'cw'] as const, 'attack-loss'),
+      attackForm: values.loop ? 'loop' : 'unrolled',
     });
     writeArtifacts(built, values.out);
     const m = built.manifest;
