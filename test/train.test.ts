@@ -54,6 +54,16 @@ describe('Generalist orchestrator', () => {
     expect(() => loadCheckpoint(path)).toThrow(/checksum/);
   });
 
+  for (const method of ['natural', 'pgd-at', 'trades']) {
+    it(`runs the ${method} baseline through the same loop`, async () => {
+      const dir = tmp();
+      const r = await train(tiny(dir, { method, epochs: '1', 'dataset.trainSubset': '1024', 'attack.eps': '0.1' }), { sink: null, cacheDir });
+      expect(Object.keys(r.final!), method).toEqual(['model']);
+      expect(r.final!.model.clean, method).toBeGreaterThan(0.2); // chance is 0.1
+      expect(existsSync(join(dir, 'model.onnx'))).toBe(true);
+    });
+  }
+
   it('a short real training run beats chance by far and exports a standalone model', async () => {
     const dir = tmp();
     const cfg = tiny(dir, { epochs: '1', 'dataset.trainSubset': '4096', 'attack.eps': '0.1', 'attack.epsRampFraction': '0.5' });

@@ -26,7 +26,8 @@ registerGrad({
     const rank = b.rank(x);
     const axes = [0, ...Array.from({ length: rank - 2 }, (_, i) => i + 2)];
     const eps = scalarLike(b, shapeAttr.attrF(node, 'epsilon', 1e-5), x);
-    const training = shapeAttr.attrI(node, 'training_mode', 0) === 1;
+    // Opset < 14 (BatchNormalization-9) has no training_mode attribute: its training form is the one with more than one output.
+    const training = shapeAttr.attrI(node, 'training_mode', 0) === 1 || (b.opset < 14 && node.outputs.filter(Boolean).length > 1);
     const out: (string | null)[] = [null, null, null, null, null];
 
     if (!training) {
