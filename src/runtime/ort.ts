@@ -1,5 +1,6 @@
 // Thin layer over onnxruntime-node: sessions from our Model objects and conversions between our
 // Tensor and ORT's. Kept small so every caller (tests, artifacts runtime, eval) shares one path.
+import { availableParallelism } from 'node:os';
 import * as ort from 'onnxruntime-node';
 import { saveModel } from '../onnx/save.js';
 import { DataType, type Model, type Tensor } from '../onnx/ir.js';
@@ -38,7 +39,7 @@ export async function createSession(model: Model | Uint8Array, opts: SessionOpti
   return ort.InferenceSession.create(bytes, {
     executionProviders: opts.providers ?? ['cpu'],
     graphOptimizationLevel: opts.optimization ?? 'all',
-    intraOpNumThreads: opts.threads ?? 0,
+    intraOpNumThreads: opts.threads || availableParallelism(),
     interOpNumThreads: 1,
     executionMode: 'sequential',
   });

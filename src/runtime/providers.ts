@@ -1,4 +1,5 @@
 // Execution-provider selection with one clear message when a provider is not installed.
+import { availableParallelism } from 'node:os';
 import { ort } from './ort.js';
 
 export type Provider = 'cpu' | 'cuda' | 'webgpu';
@@ -34,7 +35,8 @@ export async function openSession(model: Uint8Array | string, opts: OpenOptions 
   const provider = opts.provider ?? 'cpu';
   const base: ort.InferenceSession.SessionOptions = {
     graphOptimizationLevel: opts.optimization ?? 'all',
-    intraOpNumThreads: opts.threads ?? 0,
+    // 0 means "all cores": ORT's own default picked a single thread on our 2-core machines.
+    intraOpNumThreads: opts.threads || availableParallelism(),
     interOpNumThreads: 1,
     executionMode: 'sequential',
   };
