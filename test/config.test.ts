@@ -205,7 +205,7 @@ describe('schedules', () => {
     expect(epochs).toEqual([75, 80, 85, 90, 95, 100, 105, 110, 115, 120]);
     expect(shouldRedistribute(c, { epoch: 74, iterInEpoch: 200, iter: 74 * 391 + 200, itersPerEpoch: 391 })).toBe(true);
     const m = resolveConfig({ preset: 'mnist-smallcnn', overrides: { 'generalist.redistribution.period': '10' } });
-    const per = 63, total = 3 * per, t0 = Math.ceil(0.625 * total);
+    const per = 63, total = m.epochs * per, t0 = Math.ceil(0.625 * total);
     const its: number[] = [];
     for (let t = 0; t < total; t++) if (shouldRedistribute(m, { epoch: Math.floor(t / per), iterInEpoch: t % per, iter: t, itersPerEpoch: per })) its.push(t);
     expect(its[0]).toBe(t0);
