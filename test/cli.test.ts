@@ -149,6 +149,7 @@ describe('generalist CLI', () => {
     for (const op of ['Einsum', 'Shape', 'Gather', 'Unsqueeze', 'Concat', 'Reshape', 'MatMul', 'Add']) expect(r.out).toMatch(new RegExp(`\\n  ${op}\\s+1`));
     expect(r.out).toMatch(/\n {2}Einsum\s+1\s+no gradient rule/);
     expect(r.out).toMatch(/cannot differentiate yet \(no gradient rule\): [^\n]*Einsum/);
+    expect(r.out).toMatch(/trainable: no \(no gradient rule for [^\n]*Einsum/);
 
     const j = await cli('inspect', p, '--json');
     expect(j.code).toBe(0);

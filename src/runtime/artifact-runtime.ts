@@ -36,15 +36,15 @@ export class ArtifactRuntime {
 
   static async open(dir: string, opts: OpenOptions = {}): Promise<ArtifactRuntime> {
     const manifest = readManifest(dir);
-    const stateNames = [...manifest.params, ...manifest.stats].map((p) => p.name);
-    const open = (k: keyof Manifest['artifacts'], keep: string[]) =>
-      openSession(readFileSync(join(dir, manifest.artifacts[k].file)), { ...opts, keepOnDevice: keep });
-    const train = await open('train_step', manifest.artifacts.train_step.outputs.map((o) => o.name).filter((n) => n.startsWith('new:')));
-    const fallback: OpenOptions = { ...opts, provider: train.provider };
-    const attack = await openSession(readFileSync(join(dir, manifest.artifacts.attack.file)), fallback);
-    const evalS = await openSession(readFileSync(join(dir, manifest.artifacts.eval.file)), fallback);
-    const ema = await openSession(readFileSync(join(dir, manifest.artifacts.ema.file)), { ...fallback, keepOnDevice: manifest.artifacts.ema.outputs.map((o) => o.name) });
-    void stateNames;
+    const open = (k: keyof Manifest['artifacts'], keep: string[], o: OpenOptions) =>
+      openSession(readFileSync(join(dir, manifest.artifacts[k].file)), { ...o, keepOnDevice: keep });
+    // The train step decides the provider (it may fall back to CPU); the others follow it.
+    // On WebGPU the updated state stays on the device between runs.
+    const train = await open('train_step', manifest.artifacts.train_step.outputs.map((o) => o.name).filter((n) => n.startsWith('new:')), opts);
+    const same: OpenOptions = { ...opts, provider: train.provider };
+    const attack = await open('attack', [], same);
+    const evalS = await open('eval', [], same);
+    const ema = await open('ema', manifest.artifacts.ema.outputs.map((o) => o.name), same);
     return new ArtifactRuntime(manifest, train.provider, { train_step: train.session, attack: attack.session, eval: evalS.session, ema: ema.session });
   }
 

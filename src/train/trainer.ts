@@ -89,6 +89,13 @@ function hyper(o: OptimizerConfig, frac: number, step: number): StepHyper {
 
 const cloneWeights = (w: Weights): Weights => ({ ...w });
 
+/** Tensors kept on a GPU (WebGPU's gpu-buffer outputs) downloaded for checkpoints and export. */
+async function onHost(w: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>> {
+  const out: Record<string, ort.Tensor> = {};
+  for (const [k, t] of Object.entries(w)) out[k] = t.location === 'cpu' || t.location === undefined ? t : new ort.Tensor(t.type, (await t.getData()) as Float32Array, t.dims);
+  return out;
+}
+
 export async function train(config: Config, opts: TrainOptions = {}): Promise<TrainResult> {
   const sink = opts.sink === null ? null : opts.sink ?? process.stderr;
   const log = (s: string) => sink?.write(s + '\n');
@@ -149,7 +156,7 @@ export async function train(config: Config, opts: TrainOptions = {}): Promise<Tr
     put('A/', A); put('S/', S); put('G/', G);
     return t;
   };
-  const save = () => saveCheckpoint(ckptPath, { configHash: hash, state: { ...st, noiseRng: noiseRng.state() } }, stateTensors());
+  const save = async () => saveCheckpoint(ckptPath, { configHash: hash, state: { ...st, noiseRng: noiseRng.state() } }, await onHost(stateTensors()));
 
   if (opts.resume) {
     if (!existsSync(ckptPath)) throw new Error(`nothing to resume: ${ckptPath} does not exist`);
@@ -221,7 +228,7 @@ export async function train(config: Config, opts: TrainOptions = {}): Promise<Tr
     }
     bar?.finish();
     if (interrupted && st.iterInEpoch < itersPerEpoch) {
-      save();
+      await save();
       log(`interrupted: checkpoint written to ${ckptPath} (resume with --resume)`);
       break;
     }
@@ -244,7 +251,7 @@ export async function train(config: Config, opts: TrainOptions = {}): Promise<Tr
       const score = config.checkpoint.bestMetric === 'clean' ? main.clean : config.checkpoint.bestMetric === 'robust' ? main.robust : main.clean + main.robust;
       if (config.checkpoint.best && (!st.best || score > st.best.score)) {
         st.best = { epoch: m.epoch, score };
-        saveModelFile(exportInference(source, mainWeights(), { epoch: String(m.epoch), selectedOn: config.eval.split }), join(outDir, 'best-model.onnx'));
+        saveModelFile(exportInference(source, await onHost(mainWeights()), { epoch: String(m.epoch), selectedOn: config.eval.split }), join(outDir, 'best-model.onnx'));
       }
     }
     st.metrics.push(m);
@@ -252,17 +259,17 @@ export async function train(config: Config, opts: TrainOptions = {}): Promise<Tr
     st.epoch++;
     st.iterInEpoch = 0;
     st.dataRngEpochStart = dataRng.state();
-    if (config.checkpoint.every > 0 && st.epoch % config.checkpoint.every === 0) save();
+    if (config.checkpoint.every > 0 && st.epoch % config.checkpoint.every === 0) await save();
     if (opts.shouldStop?.() || (opts.maxIterations !== undefined && itersThisCall >= opts.maxIterations && st.epoch < config.epochs)) {
       interrupted = st.epoch < config.epochs;
-      if (interrupted) { save(); log(`stopped after epoch ${st.epoch}: checkpoint written to ${ckptPath}`); }
+      if (interrupted) { await save(); log(`stopped after epoch ${st.epoch}: checkpoint written to ${ckptPath}`); }
     }
   }
 
   const result: TrainResult = { outDir, interrupted, epochsDone: st.epoch, metrics: st.metrics, weights: method === 'generalist' ? { G, R: R.weights, N: N.weights, A, S } : nets() };
   if (!interrupted) {
-    save();
-    const main = mainWeights();
+    await save();
+    const main = await onHost(mainWeights());
     const modelPath = join(outDir, 'model.onnx');
     saveModelFile(exportInference(source, main, { method, epochs: String(config.epochs), configHash: hash }), modelPath);
     result.modelPath = modelPath;

@@ -4,6 +4,7 @@ import {
   countParameters, dtypeName, hasGradRule, isFloatType, loadModelFile, numel,
   type Graph, type Model, type ValueInfo,
 } from '../../index.js';
+import { analyzeModel } from '../../artifacts/analyze.js';
 import { formatBytes, formatInt, formatShape, parseCommandArgs, table, type Command } from '../command.js';
 
 export interface ModelReport {
@@ -22,7 +23,19 @@ export interface ModelReport {
   ops: Record<string, number>;
   /** Op types that have no gradient rule, sorted. */
   noGradientRule: string[];
+  /** Whether training artifacts can be built: every op differentiable and a classifier shape. */
+  trainable: { ok: boolean; reason: string };
   metadata: Record<string, string>;
+}
+
+function trainability(model: Model, noGrad: string[]): { ok: boolean; reason: string } {
+  if (noGrad.length) return { ok: false, reason: `no gradient rule for ${noGrad.join(', ')}` };
+  try {
+    const a = analyzeModel(model);
+    return { ok: true, reason: `${a.params.length} parameter tensors, ${a.stats.length} BatchNorm statistics, ${a.classes || '?'} classes` };
+  } catch (e) {
+    return { ok: false, reason: (e as Error).message };
+  }
 }
 
 const opKey = (domain: string, op: string): string => (domain && domain !== 'ai.onnx' ? `${domain}.${op}` : op);
@@ -63,6 +76,7 @@ export function describeModel(model: Model, path: string): ModelReport {
     nodes,
     ops: Object.fromEntries([...hist].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))),
     noGradientRule: [...noGrad].sort(),
+    trainable: trainability(model, [...noGrad].sort()),
     metadata: { ...model.metadata },
   };
 }
@@ -86,6 +100,7 @@ export function formatReport(r: ModelReport): string {
     r.noGradientRule.length
       ? `cannot differentiate yet (no gradient rule): ${r.noGradientRule.join(', ')}`
       : 'gradients: every op has a gradient rule',
+    `trainable: ${r.trainable.ok ? 'yes' : 'no'} (${r.trainable.reason})`,
   ];
   const meta = Object.entries(r.metadata);
   if (meta.length) lines.push('metadata:', ...meta.map(([k, v]) => `  ${k}: ${v.length > 100 ? v.slice(0, 97) + '...' : v}`));
