@@ -7,6 +7,7 @@ import { OnnxError } from '../onnx/errors.js';
 import { DatasetError } from '../data/errors.js';
 import { ConfigError } from '../config/resolve.js';
 import { CheckpointError } from '../train/checkpoint.js';
+import { TrainError } from '../train/trainer.js';
 import { ProviderError } from '../runtime/providers.js';
 import { ArtifactError } from '../artifacts/store.js';
 import { CliError, UsageError, table, type CliIO, type Command } from './command.js';
@@ -30,7 +31,7 @@ export const COMMANDS: Command[] = [
 ];
 
 /** Errors that are the user's input being wrong, not a bug: printed without a stack trace. */
-export const EXPECTED_ERRORS: (new (...args: never[]) => Error)[] = [OnnxError, DatasetError, CliError, ConfigError, CheckpointError, ProviderError, ArtifactError];
+export const EXPECTED_ERRORS: (new (...args: never[]) => Error)[] = [OnnxError, DatasetError, CliError, ConfigError, CheckpointError, ProviderError, ArtifactError, TrainError];
 
 export const processIO: CliIO = {
   out: (text) => void process.stdout.write(text.endsWith('\n') ? text : text + '\n'),

@@ -23,6 +23,11 @@ import { evaluateWeights, type Accuracy } from './evaluate.js';
 import { exportInference } from './export.js';
 import { ProgressBar, type ProgressSink } from './progress.js';
 
+/** A run that cannot start as asked (an existing run, nothing to resume, a bad model source). */
+export class TrainError extends Error {
+  constructor(message: string) { super(message); this.name = 'TrainError'; }
+}
+
 export interface TrainOptions {
   /** Continue from the run folder's last checkpoint. */
   resume?: boolean;
@@ -80,7 +85,7 @@ export function loadSourceModel(source: string, seed: number, classes?: number):
   const name = alias[source] ?? source;
   if (Object.hasOwn(ZOO, name)) return buildZooModel(name, { seed, classes });
   if (source.endsWith('.onnx') || existsSync(source)) return loadModelFile(source);
-  throw new Error(`model "${source}" is neither a zoo model (${Object.keys(ZOO).join(', ')}) nor an existing .onnx file`);
+  throw new TrainError(`model "${source}" is neither a zoo model (${Object.keys(ZOO).join(', ')}) nor an existing .onnx file`);
 }
 
 function hyper(o: OptimizerConfig, frac: number, step: number): StepHyper {
@@ -104,7 +109,7 @@ export async function train(config: Config, opts: TrainOptions = {}): Promise<Tr
   const hash = configHash(config, { ignore: ['threads', 'provider', 'allowCpuFallback', 'eval.batchSize'] });
   const ckptPath = join(outDir, 'checkpoint.bin');
   if (!opts.resume && existsSync(ckptPath)) {
-    throw new Error(`${outDir} already holds a checkpoint; pass --resume to continue it, or choose another run name / outDir`);
+    throw new TrainError(`${outDir} already holds a checkpoint; pass --resume to continue it (npm start -- --resume), or start another run with --name NAME`);
   }
   writeFileAtomic(join(outDir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
 
@@ -145,7 +150,7 @@ export async function train(config: Config, opts: TrainOptions = {}): Promise<Tr
   const noiseRng = new Rng((config.seed ^ 0x9e3779b9) >>> 0);
   const bs = config.batchSize;
   const itersPerEpoch = Math.floor(data.train.n / bs);
-  if (itersPerEpoch < 1) throw new Error(`the training set has ${data.train.n} images, fewer than one batch of ${bs}`);
+  if (itersPerEpoch < 1) throw new TrainError(`the training set has ${data.train.n} images, fewer than one batch of ${bs}`);
   const totalIters = itersPerEpoch * config.epochs;
   let st: RunState = { epoch: 0, iterInEpoch: 0, iter: 0, emaUpdates: 0, stepsR: 0, stepsN: 0, dataRngEpochStart: dataRng.state(), noiseRng: noiseRng.state(), metrics: [] };
 
@@ -159,7 +164,7 @@ export async function train(config: Config, opts: TrainOptions = {}): Promise<Tr
   const save = async () => saveCheckpoint(ckptPath, { configHash: hash, state: { ...st, noiseRng: noiseRng.state() } }, await onHost(stateTensors()));
 
   if (opts.resume) {
-    if (!existsSync(ckptPath)) throw new Error(`nothing to resume: ${ckptPath} does not exist`);
+    if (!existsSync(ckptPath)) throw new TrainError(`nothing to resume: ${ckptPath} does not exist`);
     const ck = loadCheckpoint(ckptPath, hash);
     st = ck.meta.state as RunState;
     const take = (p: string): Record<string, ort.Tensor> => Object.fromEntries(Object.entries(ck.tensors).filter(([k]) => k.startsWith(p)).map(([k, v]) => [k.slice(p.length), v]));
