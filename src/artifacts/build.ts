@@ -3,7 +3,7 @@
 // Hyper-parameters are graph inputs, so schedules never rebuild a graph.
 import { createHash } from 'node:crypto';
 import { GraphBuilder } from '../onnx/builder.js';
-import { DataType, tensor, type Dim, type Model, type Tensor } from '../onnx/ir.js';
+import { DataType, type Dim, type Model, type Tensor } from '../onnx/ir.js';
 import { saveModel } from '../onnx/save.js';
 import { buildGradient } from '../autodiff/gradient.js';
 import { correctCount, crossEntropy, cwMargin, klDivergence } from '../autodiff/losses.js';
@@ -278,4 +278,3 @@ export function initialState(model: Model): Map<string, Tensor> {
   return new Map([...a.params, ...a.stats].map((t) => [t.name, t]));
 }
 
-export { tensor };

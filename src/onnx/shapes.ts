@@ -63,9 +63,6 @@ export function broadcastShapes(shapes: Shape[]): Shape {
 
 const staticShape = (s: Shape): number[] | undefined => (s && s.every((d) => typeof d === 'number') ? (s as number[]) : undefined);
 
-function intTensor(dims: number[], vals: number[]): Tensor {
-  return tensor('', DataType.INT64, dims, vals);
-}
 function foldInts(dtype: DataType, dims: number[], vals: number[]): ValueFact {
   const t = tensor('', dtype === DataType.INT32 ? DataType.INT32 : DataType.INT64, dims, vals);
   return { dtype: t.dtype, shape: dims, value: t };
@@ -476,4 +473,3 @@ function sliceRange(start: number, end: number, step: number, d: number): [numbe
   if (step > 0) { s = clampV(s, 0, d); e = clampV(e, 0, d); } else { s = clampV(s, -1, d - 1); e = clampV(e, -1, d - 1); }
   return [s, e];
 }
-export { intTensor };

@@ -4,7 +4,7 @@ import type { GraphBuilder } from '../../onnx/builder.js';
 import type { Node } from '../../onnx/ir.js';
 import { intValues, shapeAttr } from '../../onnx/shapes.js';
 import { registerGrad } from '../rule.js';
-import { normAxis, unbroadcast } from '../helpers.js';
+import { normAxis, scalarLike, unbroadcast } from '../helpers.js';
 
 /** The reduced axes of a Reduce* node (attribute or input form), normalised; all axes when absent. */
 export function reducedAxes(b: GraphBuilder, n: Node): number[] | 'noop' {
@@ -46,26 +46,31 @@ registerGrad({
     const s = b.shape(x)!;
     const dims = axes.map((a) => s[a]);
     let count: string;
-    if (dims.every((d) => typeof d === 'number')) count = b.constant({ dtype: b.dtype(x), dims: [], data: b.dtype(x) === 11 ? Float64Array.of(dims.reduce<number>((p, d) => p * (d as number), 1)) : Float32Array.of(dims.reduce<number>((p, d) => p * (d as number), 1)) }, 'count');
+    if (dims.every((d) => typeof d === 'number')) count = scalarLike(b, (dims as number[]).reduce((p, d) => p * d, 1), x);
     else count = b.cast(b.op('ReduceProd', [b.op('Gather', [b.shapeOf(x), b.constI64(axes)])], { keepdims: 0 }), b.dtype(x));
     return [b.div(expandBack(b, node, g!, axes), count), null];
   },
 });
 
-registerGrad({
-  op: 'ReduceMax', saves: 'the input and the output',
-  grad: ({ b, node, dy: [g] }) => {
-    const axes = reducedAxes(b, node);
-    if (axes === 'noop') return [g, null];
-    const x = node.inputs[0];
-    const keep = shapeAttr.attrI(node, 'keepdims', 1) === 1;
-    const y = keep ? node.outputs[0] : b.unsqueeze(node.outputs[0], axes);
-    const mask = b.cast(b.op('Equal', [x, y]), b.dtype(x));
-    const ties = b.opset >= 13 ? b.op('ReduceSum', [mask, b.constI64(axes)], { keepdims: 1 }) : b.op('ReduceSum', [mask], { axes, keepdims: 1 });
-    const gk = keep ? g! : b.unsqueeze(g!, axes);
-    return [b.mul(mask, b.div(gk, ties)), null];
-  },
-});
+/** Output (or its gradient) with the reduced axes restored as size-1 dims. */
+export const keepReduced = (b: GraphBuilder, n: Node, v: string, axes: number[]): string =>
+  shapeAttr.attrI(n, 'keepdims', 1) === 1 ? v : b.unsqueeze(v, axes);
+
+// ReduceMax / ReduceMin: the gradient goes to the inputs equal to the result, split evenly between
+// ties (like torch.amax / amin).
+for (const op of ['ReduceMax', 'ReduceMin']) {
+  registerGrad({
+    op, saves: 'the input and the output',
+    grad: ({ b, node, dy: [g] }) => {
+      const axes = reducedAxes(b, node);
+      if (axes === 'noop') return [g, null];
+      const x = node.inputs[0];
+      const mask = b.cast(b.op('Equal', [x, keepReduced(b, node, node.outputs[0], axes)]), b.dtype(x));
+      const ties = b.reduceSum(mask, axes, 1);
+      return [b.mul(mask, b.div(keepReduced(b, node, g!, axes), ties)), null];
+    },
+  });
+}
 
 registerGrad({
   op: 'Sum', saves: 'input shapes',

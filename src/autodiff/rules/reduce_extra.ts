@@ -1,28 +1,9 @@
-// ReduceMin (like ReduceMax: ties share), ReduceL2, ReduceSumSquare, ReduceLogSumExp. The
+// ReduceL2, ReduceSumSquare, ReduceLogSumExp (ReduceMin lives with ReduceMax in reduce.ts). The
 // incoming gradient is unsqueezed back over the reduced axes (keepdims=0) and broadcast against
 // the input by the pointwise backward ops.
-import type { GraphBuilder } from '../../onnx/builder.js';
-import type { Node } from '../../onnx/ir.js';
-import { shapeAttr } from '../../onnx/shapes.js';
 import { registerGrad } from '../rule.js';
 import { scalarLike } from '../helpers.js';
-import { reducedAxes } from './reduce.js';
-
-/** Output (or its gradient) with the reduced axes restored as size-1 dims. */
-const keep = (b: GraphBuilder, n: Node, v: string, axes: number[]): string =>
-  shapeAttr.attrI(n, 'keepdims', 1) === 1 ? v : b.unsqueeze(v, axes);
-
-registerGrad({
-  op: 'ReduceMin', saves: 'the input and the output',
-  grad: ({ b, node, dy: [g] }) => {
-    const axes = reducedAxes(b, node);
-    if (axes === 'noop') return [g, null];
-    const x = node.inputs[0];
-    const mask = b.cast(b.op('Equal', [x, keep(b, node, node.outputs[0], axes)]), b.dtype(x));
-    const ties = b.reduceSum(mask, axes, 1);
-    return [b.mul(mask, b.div(keep(b, node, g!, axes), ties)), null];
-  },
-});
+import { keepReduced, reducedAxes } from './reduce.js';
 
 registerGrad({
   op: 'ReduceSumSquare', saves: 'the input',
@@ -30,7 +11,7 @@ registerGrad({
     const axes = reducedAxes(b, node);
     const x = node.inputs[0];
     if (axes === 'noop') return [b.mul(g!, b.mul(x, scalarLike(b, 2, x))), null];
-    return [b.mul(b.mul(x, scalarLike(b, 2, x)), keep(b, node, g!, axes)), null];
+    return [b.mul(b.mul(x, scalarLike(b, 2, x)), keepReduced(b, node, g!, axes)), null];
   },
 });
 
@@ -41,11 +22,11 @@ registerGrad({
     const axes = reducedAxes(b, node);
     const x = node.inputs[0];
     if (axes === 'noop') return [b.mul(g!, b.op('Sign', [x])), null];
-    const y = keep(b, node, node.outputs[0], axes);
+    const y = keepReduced(b, node, node.outputs[0], axes);
     const zero = scalarLike(b, 0, x);
     const isZero = b.op('Equal', [y, zero]);
     const safe = b.op('Where', [isZero, scalarLike(b, 1, x), y]);
-    const r = b.op('Where', [isZero, zero, b.div(keep(b, node, g!, axes), safe)]);
+    const r = b.op('Where', [isZero, zero, b.div(keepReduced(b, node, g!, axes), safe)]);
     return [b.mul(x, r), null];
   },
 });
@@ -57,7 +38,7 @@ registerGrad({
     const axes = reducedAxes(b, node);
     if (axes === 'noop') return [g, null];
     const x = node.inputs[0];
-    const y = keep(b, node, node.outputs[0], axes);
-    return [b.mul(b.op('Exp', [b.sub(x, y)]), keep(b, node, g!, axes)), null];
+    const y = keepReduced(b, node, node.outputs[0], axes);
+    return [b.mul(b.op('Exp', [b.sub(x, y)]), keepReduced(b, node, g!, axes)), null];
   },
 });
