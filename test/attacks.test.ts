@@ -285,6 +285,23 @@ describe('naturally trained SmallCNN, MNIST, eps = 0.3', () => {
     }
   }, 600_000);
 
+  it('FGSM restarts (FGSM-RS) only add fooled points to the textbook FGSM, one gradient each', async () => {
+    const opts = { eps: 0.3, n: 200, seed: 0 } as const;
+    const one = await evaluateRobustness(natural, data().test, { ...opts, attacks: 'fgsm' });
+    const four = await evaluateRobustness(natural, data().test, { ...opts, attacks: 'fgsm', restarts: 4 });
+    const [a, b] = [one.attacks[0], four.attacks[0]];
+    console.log(`natural SmallCNN, eps 0.3, n 200: fgsm ${a.robustAccuracy}, fgsm with 4 restarts ${b.robustAccuracy}`);
+    expect(a.robustAccuracy).toBeGreaterThan(0); // FGSM alone leaves some points (docs/EVAL.md)
+    expect(b.params).toEqual({ restarts: 4 });
+    expect(b.gradientRuns).toBeGreaterThan(a.gradientRuns);
+    expect(b.gradientRuns).toBeLessThanOrEqual(4 * a.gradientRuns);
+    // Restart 0 is the textbook attack: everything it fooled stays fooled, and more may fall.
+    const r1 = one.perExample.robust.fgsm, r4 = four.perExample.robust.fgsm;
+    for (let i = 0; i < 200; i++) if (!r1[i]) expect(r4[i], `example ${i}`).toBe(0);
+    expect(b.robustCorrect).toBeLessThan(a.robustCorrect);
+    expectInvariantsChecked(four);
+  }, 600_000);
+
   it('Square beats a gradient-masking model (quantized input, zero gradient) that PGD and APGD cannot', async () => {
     const masked = quantized(natural, 16);
     const am = await AttackModel.create(masked);

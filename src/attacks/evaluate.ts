@@ -71,7 +71,7 @@ export interface EvaluateOptions {
   squareQueries?: number;
   /** Square's initial p (default 0.8). */
   squarePInit?: number;
-  /** Write the adversarial images (one per example, see REPORT.md) to this file: .npy, or .pb for an ONNX TensorProto. */
+  /** Write the adversarial images (one per example, see docs/EVAL.md) to this file: .npy, or .pb for an ONNX TensorProto. */
   saveAdv?: string;
   /** Attach the adversarial images to the report as a non-enumerable `adversarial` property. */
   returnAdversarial?: boolean;
@@ -172,7 +172,7 @@ function resolve(spec: AttackSpec, o: Required<Pick<EvaluateOptions, 'restarts' 
   };
   switch (spec.kind) {
     case 'fgsm':
-      return { spec, params: {}, stages: [{ name: spec.name, cost: 2, run: (c, b) => fgsm(c, b) }] };
+      return { spec, params: { restarts: R }, stages: [{ name: spec.name, cost: 2 * R, run: (c, b) => fgsm(c, b, { restarts: R }) }] };
     case 'pgd': {
       const stepSize = o.stepSize ?? (2.5 * o.eps) / spec.steps;
       return {

@@ -1,5 +1,5 @@
 // Robustness evaluation of any ONNX classifier: FGSM, PGD, CW-inf, APGD-CE / APGD-T, Square and an
-// AutoAttack-style ensemble, with input gradients from our autodiff (see REPORT.md for the report).
+// AutoAttack-style ensemble, with input gradients from our autodiff (docs/EVAL.md documents the report).
 export { AttackModel, AttackModelError, buildForwardGraph, buildGradientGraph, classifierIo, clearAttackModelCache, LOSS_KINDS, type AttackModelOptions, type GradientResult, type LossKind } from './model.js';
 export { type Attack, type AttackBatch, type AttackContext, type AttackResult, type Norm } from './common.js';
 export { fgsm, pgd, type PgdOptions } from './pgd.js';

@@ -17,22 +17,48 @@ export interface PgdOptions {
   randomStart?: boolean;
 }
 
-/** Fast gradient sign method (Goodfellow et al. 2015): one step of size eps from the clean image (L2: eps along the gradient). */
-export async function fgsm(ctx: AttackContext, batch: AttackBatch): Promise<AttackResult> {
-  const { model, eps, norm } = ctx;
+export interface FgsmOptions {
+  /**
+   * Default 1: the textbook attack. Each further restart runs on the examples still unfooled:
+   * a uniform random start in the ball, then one step of 1.25 * eps (FGSM-RS, Wong et al. 2020),
+   * projected. One gradient per restart.
+   */
+  restarts?: number;
+}
+
+/**
+ * Fast gradient sign method (Goodfellow et al. 2015): one step of size eps from the clean image
+ * (L2: eps along the gradient). A single linearisation: on a well-trained natural MNIST SmallCNN
+ * at eps 0.3 it leaves 4-17% accuracy where PGD leaves none (torch's FGSM agrees; docs/EVAL.md).
+ */
+export async function fgsm(ctx: AttackContext, batch: AttackBatch, o: FgsmOptions = {}): Promise<AttackResult> {
+  const { model, eps, norm, rng } = ctx;
   const D = model.inputSize, C = model.classes;
   const { x, y, n } = batch;
+  const restarts = Math.max(1, o.restarts ?? 1);
   const xAdv = x.slice();
   const fooled = new Uint8Array(n);
-  if (n === 0) return { xAdv, fooled };
-  const { grad } = await model.gradient('ce', x, y, n);
-  for (let i = 0; i < n; i++) {
-    ascentRow(norm, xAdv, grad, i, i, D, eps);
-    projectRow(norm, xAdv, x, D, i, eps);
+  for (let r = 0; r < restarts; r++) {
+    const active = range(n).filter((i) => !fooled[i]);
+    const m = active.length;
+    if (m === 0) break;
+    const x0 = gatherRows(x, D, active);
+    const y0 = gatherInts(y, active);
+    const cur = x0.slice();
+    if (r > 0) for (let j = 0; j < m; j++) randomStartRow(norm, cur, x0, D, j, eps, rng);
+    const { grad } = await model.gradient('ce', cur, y0, m);
+    const step = r > 0 ? 1.25 * eps : eps;
+    for (let j = 0; j < m; j++) {
+      ascentRow(norm, cur, grad, j, j, D, step);
+      projectRow(norm, cur, x0, D, j, eps);
+    }
+    const logits = await model.logits(cur, m);
+    for (let j = 0; j < m; j++) if (!isCorrect(logits, C, j, y0[j])) fooled[active[j]] = 1;
+    // Unfooled rows keep the textbook point (restart 0) rather than a later random one.
+    if (r === 0) scatterRows(xAdv, cur, D, active);
+    else for (let j = 0; j < m; j++) if (fooled[active[j]]) xAdv.set(cur.subarray(j * D, (j + 1) * D), active[j] * D);
+    ctx.onStep?.((r + 1) / restarts);
   }
-  const logits = await model.logits(xAdv, n);
-  for (let i = 0; i < n; i++) if (!isCorrect(logits, C, i, y[i])) fooled[i] = 1;
-  ctx.onStep?.(1);
   return { xAdv, fooled };
 }
 

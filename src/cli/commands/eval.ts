@@ -65,11 +65,11 @@ Options:
   --norm NORM          linf (default) or l2 (fgsm, pgd<k>, cw<k>, apgd-ce, apgd-t)
   --seed S             Seed of all attack randomness (default 0)
   --batch-size B       Images per attack batch (default 500)
-  --restarts R         Restarts of PGD / CW / APGD / Square (default 1)
+  --restarts R         Restarts of FGSM (random start) / PGD / CW / APGD / Square (default 1)
   --step-size A        PGD / CW step size (default 2.5 * eps / k)
   --apgd-steps K       APGD iterations when the name gives none (default 100)
   --square-queries Q   Square query budget when the name gives none (default 5000)
-  --json FILE          Write the JSON report (schema: src/attacks/REPORT.md)
+  --json FILE          Write the JSON report (fields: docs/EVAL.md)
   --save-adv FILE      Write the adversarial images [n, C, H, W] float32: .npy, or .pb (ONNX TensorProto)
   --provider P         cpu (default), cuda or webgpu
   --threads T          ONNX Runtime intra-op threads (default: all cores)
