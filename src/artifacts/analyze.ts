@@ -1,13 +1,23 @@
 // Reads an inference classifier and decides what is what: the image input, the logits output,
 // the trainable parameters, the BatchNorm running statistics, and the fixed constants.
+// Exporters differ in two ways that matter for training and attacks, both handled here:
+//   - Keras/TF classifiers often end in Softmax: training and attacks use its input as the logits
+//     (cross-entropy on probabilities trains badly and masks gradients); exports keep the Softmax.
+//   - TF models take NHWC images: the artifacts take NCHW images like every other model and
+//     transpose them in the graph, so data, attacks and checkpoints never see the difference.
 import { OnnxError } from '../onnx/errors.js';
-import { DataType, defaultOpset, isFloatType, type Model, type Tensor, type ValueInfo } from '../onnx/ir.js';
+import { DataType, defaultOpset, isFloatType, type Graph, type Model, type Tensor, type ValueInfo } from '../onnx/ir.js';
 
 export interface ModelAnalysis {
   /** The image input [N, C, H, W] (or any rank; first dim is the batch). */
   input: ValueInfo;
-  /** The logits output [N, classes]. */
+  /** The model's first output: logits, or probabilities when `outputKind` says so. */
   output: ValueInfo;
+  /** The value trained and attacked as logits [N, classes]: the output, or the input of a final Softmax. */
+  logits: string;
+  outputKind: OutputKind;
+  /** 'nhwc': the model takes channels-last images; its forward copies transpose NCHW images first. */
+  inputLayout: InputLayout;
   classes: number;
   /** Trainable float initializers, in file order. */
   params: Tensor[];
@@ -26,7 +36,56 @@ const WEIGHT_SLOTS: Record<string, number[]> = {
 
 export const MIN_OPSET = 13;
 
-export function analyzeModel(model: Model, opts: { trainable?: (name: string) => boolean } = {}): ModelAnalysis {
+/** 'probabilities': the output is a Softmax over the classes (its input is used as the logits). */
+export type OutputKind = 'logits' | 'probabilities';
+
+/** The logits behind a classifier's first output: through Identity nodes, past a final Softmax over the last axis. */
+export function findLogits(g: Graph, opset: number): { logits: string; outputKind: OutputKind; softmaxNode?: string } {
+  const output = g.outputs[0].name;
+  const producer = new Map<string, Graph['nodes'][number]>();
+  for (const n of g.nodes) for (const o of n.outputs) if (o) producer.set(o, n);
+  const standard = (n: Graph['nodes'][number] | undefined, op: string) => n?.opType === op && (!n.domain || n.domain === 'ai.onnx');
+  let v = output;
+  for (let n = producer.get(v); standard(n, 'Identity'); n = producer.get(v)) v = n!.inputs[0];
+  const n = producer.get(v);
+  if (n && standard(n, 'Softmax')) {
+    const rank = g.outputs[0].shape?.length ?? 2;
+    const a = n.attributes.axis;
+    const axis = a?.type === 'int' ? (a.value as number) : opset >= 13 ? -1 : 1;
+    // Before opset 13 Softmax normalises over all axes from `axis` on: the last axis alone when axis = rank - 1.
+    if (axis === -1 || axis === rank - 1) return { logits: n.inputs[0], outputKind: 'probabilities', softmaxNode: n.name || n.outputs[0] };
+  }
+  return { logits: output, outputKind: 'logits' };
+}
+
+/** Layout of a model's image input relative to [C, H, W] images: 'nhwc' when it takes [N, H, W, C]. */
+export type InputLayout = 'nchw' | 'nhwc';
+
+/**
+ * Which layout the model's input expects for images of `image` = [C, H, W] (or any per-example
+ * shape): the same dims ('nchw'), or the channels last ('nhwc', rank-4 inputs only). Symbolic dims
+ * match anything. Throws a SHAPE error naming both shapes when neither fits.
+ */
+export function inputLayoutFor(input: ValueInfo, image: readonly number[]): InputLayout {
+  const s = input.shape;
+  if (!s) return 'nchw';
+  const per = s.slice(1);
+  const fits = (want: readonly number[]) => per.length === want.length && per.every((d, i) => typeof d !== 'number' || d === want[i]);
+  if (fits(image)) return 'nchw';
+  if (image.length === 3 && fits([image[1], image[2], image[0]])) return 'nhwc';
+  const dims = (d: readonly (string | number | null)[]) => d.map((x) => (typeof x === 'number' ? x : x ?? '?')).join(', ');
+  throw new OnnxError('SHAPE', `the model's input "${input.name}" is [${dims(s)}] but the images are [N, ${image.join(', ')}]` +
+    (image.length === 3 ? ` (channels-last would be [N, ${image[1]}, ${image[2]}, ${image[0]}])` : ''));
+}
+
+export interface AnalyzeOptions {
+  /** Which initializers are trained (default: those feeding a weight slot of Conv, Gemm, MatMul, normalisation, PRelu). */
+  trainable?: (name: string) => boolean;
+  /** The model's input layout (default 'nchw': the images are fed as they are). */
+  inputLayout?: InputLayout;
+}
+
+export function analyzeModel(model: Model, opts: AnalyzeOptions = {}): ModelAnalysis {
   const g = model.graph;
   const opset = defaultOpset(model);
   if (opset < MIN_OPSET) throw new OnnxError('UNSUPPORTED_OPSET', `the model uses opset ${opset}; training artifacts need opset ${MIN_OPSET} or newer (re-export it, e.g. torch.onnx.export(..., opset_version=17))`);
@@ -38,6 +97,7 @@ export function analyzeModel(model: Model, opts: { trainable?: (name: string) =>
   const output = g.outputs[0];
   const last = output.shape?.[output.shape.length - 1];
   const classes = typeof last === 'number' ? last : 0;
+  const { logits, outputKind } = findLogits(g, opset);
 
   const statNames = new Set<string>();
   const weightNames = new Set<string>();
@@ -68,5 +128,7 @@ export function analyzeModel(model: Model, opts: { trainable?: (name: string) =>
     else constants.push(t);
   }
   if (!params.length) throw new OnnxError('SHAPE', 'found no trainable parameters (no initializer feeds a Conv, Gemm, MatMul or normalisation weight)');
-  return { input, output, classes, params, stats, constants, opset };
+  const inputLayout = opts.inputLayout ?? 'nchw';
+  if (inputLayout === 'nhwc' && input.shape && input.shape.length !== 4) throw new OnnxError('SHAPE', `inputLayout 'nhwc' needs a rank-4 image input; "${input.name}" has rank ${input.shape.length}`);
+  return { input, output, logits, outputKind, inputLayout, classes, params, stats, constants, opset };
 }

@@ -7,7 +7,7 @@ import { DataType, type Dim, type Model, type Tensor } from '../onnx/ir.js';
 import { saveModel } from '../onnx/save.js';
 import { buildGradient } from '../autodiff/gradient.js';
 import { correctCount, crossEntropy, cwMargin, klDivergence } from '../autodiff/losses.js';
-import { analyzeModel, type ModelAnalysis } from './analyze.js';
+import { analyzeModel, type InputLayout, type ModelAnalysis } from './analyze.js';
 import { appendForward } from './forward.js';
 
 export const ARTIFACT_FORMAT = 1;
@@ -27,10 +27,12 @@ export interface ArtifactOptions {
   /** K unrolled copies of the step, or one copy inside an ONNX Loop (identical results). */
   attackForm: 'unrolled' | 'loop';
   labelSmoothing: number;
+  /** The model's input layout; the artifacts always take NCHW images (see analyze.ts). */
+  inputLayout: InputLayout;
 }
 
 export const DEFAULT_ARTIFACT_OPTIONS: ArtifactOptions = {
-  loss: 'ce', optimizer: 'sgd', nesterov: false, pgdSteps: 10, attackLoss: 'ce', attackForm: 'unrolled', labelSmoothing: 0,
+  loss: 'ce', optimizer: 'sgd', nesterov: false, pgdSteps: 10, attackLoss: 'ce', attackForm: 'unrolled', labelSmoothing: 0, inputLayout: 'nchw',
 };
 
 export interface IoSpec { name: string; dtype: string; shape: Dim[] }
@@ -79,7 +81,9 @@ function declareState(b: GraphBuilder, a: ModelAnalysis, withStats = true): void
 }
 
 function declareImages(b: GraphBuilder, a: ModelAnalysis, name: string): string {
-  const shape: Dim[] = a.input.shape ? ['N', ...a.input.shape.slice(1)] : ['N'];
+  const s = a.input.shape;
+  const per = s ? (a.inputLayout === 'nhwc' ? [s[3], s[1], s[2]] : s.slice(1)) : [];
+  const shape: Dim[] = s ? ['N', ...per] : ['N'];
   return b.input(name, DataType.FLOAT, shape);
 }
 
@@ -242,7 +246,7 @@ export function buildArtifacts(model: Model, options: Partial<ArtifactOptions> =
   const o: ArtifactOptions = { ...DEFAULT_ARTIFACT_OPTIONS, ...options };
   if (options.attackLoss === undefined) o.attackLoss = o.loss === 'trades' ? 'kl' : 'ce';
   if (!Number.isInteger(o.pgdSteps) || o.pgdSteps < 1 || o.pgdSteps > 1000) throw new Error(`pgdSteps must be an integer in 1..1000, got ${o.pgdSteps}`);
-  const a = analyzeModel(model);
+  const a = analyzeModel(model, { inputLayout: o.inputLayout });
   const sourceHash = hashBytes(saveModel(model));
   const models = {
     train_step: buildTrainStep(model, a, o),

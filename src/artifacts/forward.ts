@@ -27,7 +27,9 @@ const shapeAttrI = (n: Node, k: string): number => (n.attributes[k]?.type === 'i
 
 export function appendForward(b: GraphBuilder, source: Graph, a: ModelAnalysis, opts: ForwardOptions): ForwardResult {
   const shared = new Set<string>([...a.params, ...a.stats, ...a.constants].map((t) => t.name));
-  const rename = new Map<string, string>([[a.input.name, opts.x]]);
+  // NCHW images into a channels-last model: the Transpose is part of the differentiated graph.
+  const x = a.inputLayout === 'nhwc' ? b.op('Transpose', [opts.x], { perm: [0, 2, 3, 1] }, { name: `${opts.prefix}to_nhwc` }) : opts.x;
+  const rename = new Map<string, string>([[a.input.name, x]]);
   const mapIn = (name: string): string => {
     if (!name) return '';
     if (shared.has(name)) return name;
@@ -76,7 +78,8 @@ export function appendForward(b: GraphBuilder, source: Graph, a: ModelAnalysis, 
     b.node(n.opType, inputs, attrs, { outputs, name: `${opts.prefix}${n.name}`, domain: n.domain });
     n.outputs.forEach((o, k) => o && rename.set(o, outputs[k]));
   }
-  const logits = rename.get(a.output.name);
-  if (!logits) throw new OnnxError('DANGLING_INPUT', `the output "${a.output.name}" is not produced by the graph`);
+  // The logits: the output itself, or the input of a final Softmax (whose copy is then unused).
+  const logits = rename.get(a.logits);
+  if (!logits) throw new OnnxError('DANGLING_INPUT', `the output "${a.logits}" is not produced by the graph`);
   return { logits, statUpdates };
 }

@@ -17,6 +17,7 @@ import { AttackModel, type AttackModelOptions } from './model.js';
 import { parseAttackList, type AttackSpec } from './names.js';
 import { saveArray } from './npy.js';
 import { fgsm, pgd } from './pgd.js';
+import type { InputLayout, OutputKind } from '../artifacts/analyze.js';
 import { square } from './square.js';
 
 export const REPORT_SCHEMA = 'onnx-generalist/robustness-report@1';
@@ -118,7 +119,8 @@ export interface AttackReport {
 
 export interface RobustnessReport {
   schema: typeof REPORT_SCHEMA;
-  model: { source: string; sha256: string; inputShape: number[]; classes: number };
+  /** inputLayout 'nhwc': a channels-last model fed [C, H, W] images; outputKind 'probabilities': attacked through its final Softmax's input. */
+  model: { source: string; sha256: string; inputShape: number[]; classes: number; inputLayout: InputLayout; outputKind: OutputKind };
   dataset: string;
   n: number;
   eps: number;
@@ -433,7 +435,7 @@ export async function evaluateRobustness(model: Model | Uint8Array | string | At
   const ensembleCorrect = ensemble.reduce((x, v) => x + v, 0);
   const report: RobustnessReport = {
     schema: REPORT_SCHEMA,
-    model: { source: opts.modelSource ?? (typeof model === 'string' ? model : am.source), sha256: am.hash, inputShape: [...am.inputShape], classes: C },
+    model: { source: opts.modelSource ?? (typeof model === 'string' ? model : am.source), sha256: am.hash, inputShape: [...am.inputShape], classes: C, inputLayout: am.inputLayout, outputKind: am.outputKind },
     dataset: opts.datasetName ?? data.name ?? 'data',
     n, eps, norm, seed, batchSize: B,
     cleanCorrect, cleanAccuracy: cleanCorrect / n,

@@ -4,7 +4,8 @@
 //   forward            x -> logits
 //   gradient per loss  (x, y[, target]) -> logits, per-example loss, d(sum loss)/dx
 // The model's initializers stay initializers (nothing to feed but images and labels), BatchNorm runs
-// in inference mode, Dropout is the identity. Instances are cached in memory by the sha256 of the
+// in inference mode, Dropout is the identity. A model ending in Softmax is attacked through the
+// Softmax's input (its logits); a channels-last model gets [C, H, W] images transposed in the graph. Instances are cached in memory by the sha256 of the
 // model bytes (plus input shape and session options); gradient sessions are built lazily, one per
 // loss kind, and cached inside the instance.
 import { createHash } from 'node:crypto';
@@ -16,7 +17,7 @@ import { saveModel } from '../onnx/save.js';
 import { topoSort } from '../onnx/validate.js';
 import { buildGradient } from '../autodiff/gradient.js';
 import { crossEntropy, cwMargin, dlr, dlrTargeted } from '../autodiff/losses.js';
-import type { ModelAnalysis } from '../artifacts/analyze.js';
+import { findLogits, inputLayoutFor, type InputLayout, type ModelAnalysis, type OutputKind } from '../artifacts/analyze.js';
 import { appendForward } from '../artifacts/forward.js';
 import { ort } from '../runtime/ort.js';
 import { openSession, type Provider } from '../runtime/providers.js';
@@ -36,7 +37,14 @@ export class AttackModelError extends Error {
 }
 
 /** The image input and logits output of a classifier, checked. */
-export interface ClassifierIo { input: ValueInfo; output: ValueInfo; opset: number }
+export interface ClassifierIo {
+  input: ValueInfo;
+  output: ValueInfo;
+  /** What is attacked as the logits: the output, or the input of a final Softmax. */
+  logits: string;
+  outputKind: OutputKind;
+  opset: number;
+}
 
 export function classifierIo(model: Model): ClassifierIo {
   const g = model.graph;
@@ -53,44 +61,44 @@ export function classifierIo(model: Model): ClassifierIo {
   if (output.dtype !== DataType.UNDEFINED && !isFloatType(output.dtype)) {
     throw new AttackModelError(`the first output "${output.name}" must be float logits, not ${DataType[output.dtype] ?? output.dtype}`);
   }
-  return { input, output, opset };
+  return { input, output, ...findLogits(g, opset), opset };
 }
 
-/** Per-example input shape: the model's static dims after the batch axis, or `given` (which must agree). */
-export function resolveInputShape(io: ClassifierIo, given?: readonly number[]): number[] {
+/** Per-example image shape and the model's layout for it. */
+export interface ImageInput { shape: number[]; layout: InputLayout }
+
+/**
+ * Per-example image shape: the model's static dims after the batch axis, or `given`, which must
+ * match them as they are or, for a channels-last model, as [H, W, C] (images stay [C, H, W]).
+ */
+export function resolveInputShape(io: ClassifierIo, given?: readonly number[]): ImageInput {
   const s = io.input.shape;
-  const fromModel = s && s.length > 1 && s.slice(1).every((d) => typeof d === 'number' && d > 0) ? (s.slice(1) as number[]) : undefined;
   if (given) {
     if (!given.every((d) => Number.isInteger(d) && d > 0)) throw new AttackModelError(`input shape [${given.join(', ')}] must be positive integers`);
-    if (s && s.length - 1 !== given.length) {
-      throw new AttackModelError(`the model's input "${io.input.name}" has shape [${s.join(', ')}] (rank ${s.length}); the images are [N, ${given.join(', ')}]`);
+    try {
+      return { shape: [...given], layout: inputLayoutFor(io.input, given) };
+    } catch (e) {
+      throw new AttackModelError((e as Error).message);
     }
-    if (s) {
-      s.slice(1).forEach((d, i) => {
-        if (typeof d === 'number' && d !== given[i]) {
-          throw new AttackModelError(`the model's input "${io.input.name}" is [${s.join(', ')}] but the images are [N, ${given.join(', ')}]`);
-        }
-      });
-    }
-    return [...given];
   }
+  const fromModel = s && s.length > 1 && s.slice(1).every((d) => typeof d === 'number' && d > 0) ? (s.slice(1) as number[]) : undefined;
   if (!fromModel) throw new AttackModelError(`the model's input "${io.input.name}" has no static per-example shape ([${s?.join(', ') ?? '?'}]); pass inputShape`);
-  return fromModel;
+  return { shape: fromModel, layout: 'nchw' };
 }
 
 /**
  * Copies the classifier's forward pass after `x` (float32 [N, ...inputShape]) into `b`; returns the
  * logits as float32 [N, classes] (cast and flattened as needed).
  */
-function appendClassifier(b: GraphBuilder, model: Model, io: ClassifierIo, x: string): string {
+function appendClassifier(b: GraphBuilder, model: Model, io: ClassifierIo, x: string, layout: InputLayout): string {
   const g = model.graph;
   const sorted = topoSort(g.nodes, new Set([...g.inputs.map((v) => v.name), ...g.initializers.keys()]));
   const source = { ...g, nodes: sorted };
   // Every initializer is kept as a fixed initializer of the attack graph: appendForward reads
   // "shared" names as they are.
   const a: ModelAnalysis = {
-    input: io.input, output: io.output, classes: 0, params: [], stats: [],
-    constants: [...g.initializers.values()], opset: io.opset,
+    input: io.input, output: io.output, logits: io.logits, outputKind: io.outputKind, inputLayout: layout,
+    classes: 0, params: [], stats: [], constants: [...g.initializers.values()], opset: io.opset,
   };
   const xin = io.input.dtype === DataType.FLOAT ? x : b.cast(x, io.input.dtype);
   let logits = appendForward(b, source, a, { x: xin, mode: 'eval', prefix: 'model/' }).logits;
@@ -114,10 +122,10 @@ function finish(b: GraphBuilder, model: Model, kind: string): Model {
 }
 
 /** The forward graph: x -> logits. */
-export function buildForwardGraph(model: Model, inputShape: number[]): Model {
+export function buildForwardGraph(model: Model, inputShape: number[], layout: InputLayout = 'nchw'): Model {
   const io = classifierIo(model);
   const { b, x } = newBuilder(model, io, 'attack_forward', inputShape);
-  b.output(appendClassifier(b, model, io, x), IO.logits);
+  b.output(appendClassifier(b, model, io, x, layout), IO.logits);
   return finish(b, model, 'forward');
 }
 
@@ -133,12 +141,12 @@ export function appendAttackLoss(b: GraphBuilder, kind: LossKind, logits: string
 }
 
 /** The input-gradient graph of one loss: (x, y[, target]) -> logits, per-example loss, d(sum loss)/dx. */
-export function buildGradientGraph(model: Model, inputShape: number[], kind: LossKind): Model {
+export function buildGradientGraph(model: Model, inputShape: number[], kind: LossKind, layout: InputLayout = 'nchw'): Model {
   const io = classifierIo(model);
   const { b, x } = newBuilder(model, io, `attack_grad_${kind}`, inputShape);
   const y = b.input(IO.y, DataType.INT64, ['N']);
   const target = kind === 'dlr-t' ? b.input(IO.target, DataType.INT64, ['N']) : undefined;
-  const logits = appendClassifier(b, model, io, x);
+  const logits = appendClassifier(b, model, io, x, layout);
   const per = appendAttackLoss(b, kind, logits, y, target);
   const total = b.reduceSum(per, [0], 0);
   const grad = buildGradient(b, { loss: total, wrt: [x], prefix: 'attack/grad/' }).get(x)!;
@@ -193,6 +201,10 @@ export class AttackModel {
     readonly hash: string,
     readonly source: string,
     readonly inputShape: number[],
+    /** 'nhwc': the model takes channels-last images; the attack graphs transpose the [C, H, W] images. */
+    readonly inputLayout: InputLayout,
+    /** 'probabilities': the model ends in a Softmax, and its input is what the attacks use as logits. */
+    readonly outputKind: OutputKind,
     readonly classes: number,
     private readonly forwardSession: ort.InferenceSession,
     private readonly opts: AttackModelOptions,
@@ -212,14 +224,14 @@ export class AttackModel {
     const bytes = saveModel(m);
     const hash = sha256(bytes);
     const io = classifierIo(m);
-    const inputShape = resolveInputShape(io, opts.inputShape);
+    const { shape: inputShape, layout } = resolveInputShape(io, opts.inputShape);
     const useCache = opts.cache !== false;
     const key = JSON.stringify([hash, inputShape, opts.provider ?? 'cpu', opts.threads ?? 0]);
     if (useCache) {
       const hit = CACHE.get(key);
       if (hit) return hit;
     }
-    const p = AttackModel.open(m, hash, source, inputShape, opts, useCache ? key : null);
+    const p = AttackModel.open(m, hash, source, inputShape, layout, io.outputKind, opts, useCache ? key : null);
     if (useCache) {
       CACHE.set(key, p);
       p.catch(() => CACHE.delete(key));
@@ -227,8 +239,8 @@ export class AttackModel {
     return p;
   }
 
-  private static async open(m: Model, hash: string, source: string, inputShape: number[], opts: AttackModelOptions, key: string | null): Promise<AttackModel> {
-    const fwd = buildForwardGraph(m, inputShape);
+  private static async open(m: Model, hash: string, source: string, inputShape: number[], layout: InputLayout, outputKind: OutputKind, opts: AttackModelOptions, key: string | null): Promise<AttackModel> {
+    const fwd = buildForwardGraph(m, inputShape, layout);
     const session = await AttackModel.session(fwd, opts);
     // One probe run: the number of classes. A model declaring batch 1 may hard-code it (a Reshape
     // to [1, -1]); a quiet session tries batch 2 first, and runs go one image at a time if it fails.
@@ -249,7 +261,7 @@ export class AttackModel {
     const t = (await session.run(feed(Math.min(2, maxBatch))))[IO.logits];
     const classes = Number(t.dims[1]);
     if (!(classes >= 2)) throw new AttackModelError(`the model's logits have shape [${t.dims.join(', ')}]; a classifier needs at least 2 classes`);
-    const am = new AttackModel(m, hash, source, inputShape, classes, session, opts, key);
+    const am = new AttackModel(m, hash, source, inputShape, layout, outputKind, classes, session, opts, key);
     am.maxBatch = maxBatch;
     return am;
   }
@@ -264,7 +276,7 @@ export class AttackModel {
     if (!s) {
       if (kind === 'dlr' && this.classes < 3) throw new AttackModelError(`the DLR loss needs at least 3 classes; the model has ${this.classes}`);
       if (kind === 'dlr-t' && this.classes < 4) throw new AttackModelError(`the targeted DLR loss needs at least 4 classes; the model has ${this.classes}`);
-      s = AttackModel.session(buildGradientGraph(this.model, this.inputShape, kind), this.opts);
+      s = AttackModel.session(buildGradientGraph(this.model, this.inputShape, kind, this.inputLayout), this.opts);
       this.gradSessions.set(kind, s);
       s.catch(() => this.gradSessions.delete(kind));
     }

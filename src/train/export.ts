@@ -1,8 +1,10 @@
 // Writes a trained network as a standalone inference ONNX model: the source graph (BatchNorm in
-// inference mode), its initializers replaced by the trained values, input named `input`
-// [N,C,H,W] in [0,1] and output named `logits`.
+// inference mode), its initializers replaced by the trained values, input named `input` (in the
+// model's own layout, [N,C,H,W] for ours, values in [0,1]) and output named `logits`, or
+// `probabilities` when the source ends in Softmax (kept, so the model's interface is unchanged).
 import type { Model, Tensor } from '../onnx/ir.js';
-import { cloneGraph } from '../onnx/ir.js';
+import { cloneGraph, defaultOpset } from '../onnx/ir.js';
+import { findLogits } from '../artifacts/analyze.js';
 import type { Weights } from '../runtime/artifact-runtime.js';
 
 export function exportInference(source: Model, weights: Weights, meta: Record<string, string> = {}): Model {
@@ -17,7 +19,8 @@ export function exportInference(source: Model, weights: Weights, meta: Record<st
   // Older-IR models list initializers as inputs too; a standalone model should not.
   graph.inputs = realInputs;
   renameValue(graph, realInputs[0].name, 'input');
-  renameValue(graph, graph.outputs[0].name, 'logits');
+  const kind = findLogits(graph, defaultOpset(source)).outputKind;
+  renameValue(graph, graph.outputs[0].name, kind === 'probabilities' ? 'probabilities' : 'logits');
   graph.inputs[0].shape = ['N', ...(graph.inputs[0].shape ?? []).slice(1)];
   return { ...source, producerName: 'onnx-generalist', producerVersion: '0.1.0', metadata: { ...source.metadata, ...meta }, graph };
 }

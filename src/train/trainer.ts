@@ -9,6 +9,7 @@ import { configHash } from '../config/resolve.js';
 import { attackStepAt, betaAt, emaDecay, epsAt, evalStepSize, lrAt, runFraction, shouldRedistribute } from '../config/schedule.js';
 import type { Config, OptimizerConfig } from '../config/types.js';
 import { batches, defaultAugment, loadDataset, NO_AUGMENT, CIFAR_AUGMENT, type Augment, type DatasetSplits } from '../data/index.js';
+import { analyzeModel, inputLayoutFor, type InputLayout, type ModelAnalysis, type OutputKind } from '../artifacts/analyze.js';
 import { initialState } from '../artifacts/build.js';
 import { ensureArtifacts } from '../artifacts/store.js';
 import { loadModelFile } from '../onnx/load.js';
@@ -80,12 +81,30 @@ interface RunState {
 }
 
 /** Zoo name or .onnx path -> Model. */
-export function loadSourceModel(source: string, seed: number, classes?: number): Model {
+/** A zoo model (built for the data's classes and image shape) or an ONNX file. */
+export function loadSourceModel(source: string, seed: number, classes?: number, inputShape?: readonly number[]): Model {
   const alias: Record<string, string> = { 'preact-resnet18': 'preactresnet18', wrn3410: 'wrn-34-10' };
   const name = alias[source] ?? source;
-  if (Object.hasOwn(ZOO, name)) return buildZooModel(name, { seed, classes });
+  if (Object.hasOwn(ZOO, name)) return buildZooModel(name, { seed, classes, inputShape });
   if (source.endsWith('.onnx') || existsSync(source)) return loadModelFile(source);
   throw new TrainError(`model "${source}" is neither a zoo model (${Object.keys(ZOO).join(', ')}) nor an existing .onnx file`);
+}
+
+/**
+ * Checks, before any artifact is built, that the model can take the dataset's images and labels:
+ * its input matches [C, H, W] (or [H, W, C] for a channels-last model) and its class count, when
+ * static, equals the dataset's.
+ */
+export function modelFit(model: Model, name: string, data: { name: string; shape: readonly number[]; classes: number }): { inputLayout: InputLayout; outputKind: OutputKind } {
+  let a: ModelAnalysis;
+  try {
+    a = analyzeModel(model);
+    const inputLayout = inputLayoutFor(a.input, data.shape);
+    if (a.classes && a.classes !== data.classes) throw new Error(`its output "${a.output.name}" has ${a.classes} classes, the dataset ${data.classes}`);
+    return { inputLayout, outputKind: a.outputKind };
+  } catch (e) {
+    throw new TrainError(`model ${name} cannot train on ${data.name}: ${(e as Error).message}`);
+  }
 }
 
 function hyper(o: OptimizerConfig, frac: number, step: number): StepHyper {
@@ -119,7 +138,10 @@ export async function train(config: Config, opts: TrainOptions = {}): Promise<Tr
     trainSubset: config.dataset.trainSubset, testSubset: config.dataset.testSubset, verify: config.dataset.verify,
   });
   const augment: Augment = config.dataset.augment === 'auto' ? defaultAugment(data.name) : config.dataset.augment === 'none' ? NO_AUGMENT : CIFAR_AUGMENT;
-  const source = loadSourceModel(config.model.source, config.seed, data.classes);
+  const source = loadSourceModel(config.model.source, config.seed, data.classes, data.shape);
+  const fit = modelFit(source, config.model.source, data);
+  if (fit.inputLayout === 'nhwc') log(`the model takes channels-last images; the artifacts transpose the ${data.name} batches in the graph`);
+  if (fit.outputKind === 'probabilities') log('the model ends in Softmax: training and attacks use its input as the logits; the exported model keeps the Softmax');
   // The untrained model travels with the run, so `generalist export` never depends on the original path.
   if (!existsSync(join(outDir, 'source.onnx'))) saveModelFile(source, join(outDir, 'source.onnx'));
   const method = config.method;
@@ -131,7 +153,7 @@ export async function train(config: Config, opts: TrainOptions = {}): Promise<Tr
   const cacheDir = opts.cacheDir ?? resolve('.cache/artifacts');
   const rtOpts = { provider: config.provider, threads: config.threads, allowCpuFallback: config.allowCpuFallback, onWarning: (m: string) => log(m) };
   const art = (o: OptimizerConfig, loss: 'ce' | 'trades', steps: number) =>
-    ensureArtifacts(source, { loss, optimizer: o.type, nesterov: o.nesterov, pgdSteps: Math.max(1, steps), attackLoss: loss === 'trades' ? 'kl' : 'ce' }, cacheDir);
+    ensureArtifacts(source, { loss, optimizer: o.type, nesterov: o.nesterov, pgdSteps: Math.max(1, steps), attackLoss: loss === 'trades' ? 'kl' : 'ce', inputLayout: fit.inputLayout }, cacheDir);
   const t0 = performance.now();
   const robustRt = needRobust ? await ArtifactRuntime.open(art(config.optim.robust, robustLoss, config.attack.steps).dir, rtOpts) : null;
   const naturalRt = needNatural ? await ArtifactRuntime.open(art(config.optim.natural, 'ce', config.eval.pgdSteps).dir, rtOpts) : null;

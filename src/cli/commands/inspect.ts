@@ -32,7 +32,8 @@ function trainability(model: Model, noGrad: string[]): { ok: boolean; reason: st
   if (noGrad.length) return { ok: false, reason: `no gradient rule for ${noGrad.join(', ')}` };
   try {
     const a = analyzeModel(model);
-    return { ok: true, reason: `${a.params.length} parameter tensors, ${a.stats.length} BatchNorm statistics, ${a.classes || '?'} classes` };
+    const probs = a.outputKind === 'probabilities' ? '; the output is a Softmax, its input is trained and attacked as the logits' : '';
+    return { ok: true, reason: `${a.params.length} parameter tensors, ${a.stats.length} BatchNorm statistics, ${a.classes || '?'} classes${probs}` };
   } catch (e) {
     return { ok: false, reason: (e as Error).message };
   }

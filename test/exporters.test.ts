@@ -1,0 +1,165 @@
+// Models the way Keras/TF exporters write them: channels-last input [N, H, W, C] behind a Transpose,
+// and a final Softmax, so the output is probabilities. Training and attacks must use the Softmax's
+// input as the logits and feed the NCHW dataset images through a Transpose in the graph; the
+// exported model keeps the original interface. Also: a model that cannot take the dataset's images
+// or labels is refused before any artifact is built, with both shapes in the message.
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { buildZooModel } from '../models/index.js';
+import { analyzeModel, findLogits, inputLayoutFor } from '../src/artifacts/analyze.js';
+import { AttackModel, evaluateRobustness } from '../src/attacks/index.js';
+import { resolveConfig } from '../src/config/index.js';
+import { loadMnist } from '../src/data/index.js';
+import { GraphBuilder } from '../src/onnx/builder.js';
+import { DataType, tensor, type Model } from '../src/onnx/ir.js';
+import { loadModelFile } from '../src/onnx/load.js';
+import { saveModelFile } from '../src/onnx/save.js';
+import { f32Tensor, runModel } from '../src/runtime/ort.js';
+import { loadSourceModel, train, TrainError } from '../src/train/trainer.js';
+import { Rng } from '../src/util/rng.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'exporters-test-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+const cacheDir = join(tmp, 'cache');
+
+interface Weights { conv: Float32Array; convB: Float32Array; fc: Float32Array; fcB: Float32Array }
+
+function randomWeights(seed: number, classes = 10): Weights {
+  const rng = new Rng(seed);
+  const u = (n: number, bound: number) => rng.fillUniform(new Float32Array(n), -bound, bound);
+  return { conv: u(8 * 9, 1 / 3), convB: u(8, 1 / 3), fc: u(1352 * classes, 1 / Math.sqrt(1352)), fcB: u(classes, 1 / Math.sqrt(1352)) };
+}
+
+/**
+ * conv 3x3/2 (8) - relu - flatten - dense, as tf2onnx writes a Keras model: input [unk, 28, 28, 1],
+ * Transpose to NCHW for the Conv and back to NHWC before flattening (Keras flattens H, W, C), MatMul
+ * + Add, and (keras = true) Softmax then Identity. With keras = false the same network takes NCHW
+ * images and returns logits: the twin that attacks must treat identically.
+ */
+function kerasStyle(w: Weights, keras: boolean, classes = 10): Model {
+  const b = new GraphBuilder({ name: keras ? 'keras_style' : 'twin', opset: 13 });
+  let x = b.input('input_1', DataType.FLOAT, keras ? ['unk__0', 28, 28, 1] : ['N', 1, 28, 28]);
+  if (keras) x = b.transpose(x, [0, 3, 1, 2]);
+  const conv = b.initializer('conv/kernel', tensor('', DataType.FLOAT, [8, 1, 3, 3], w.conv));
+  const convB = b.initializer('conv/bias', tensor('', DataType.FLOAT, [8], w.convB));
+  let h = b.relu(b.conv(x, conv, convB, { kernel_shape: [3, 3], strides: [2, 2] }));
+  h = b.transpose(h, [0, 2, 3, 1]);
+  h = b.op('Reshape', [h, b.initializer('flatten/shape', tensor('', DataType.INT64, [2], [-1, 1352]))]);
+  const fc = b.initializer('dense/kernel', tensor('', DataType.FLOAT, [1352, classes], w.fc));
+  const fcB = b.initializer('dense/bias', tensor('', DataType.FLOAT, [classes], w.fcB));
+  let out = b.add(b.matmul(h, fc), fcB);
+  if (keras) out = b.identity(b.softmax(out, -1));
+  b.output(out, keras ? 'dense' : 'logits');
+  return b.build();
+}
+
+describe('Keras/TF-style classifiers (channels-last input, Softmax output)', () => {
+  const keras = kerasStyle(randomWeights(1), true);
+
+  it('analysis finds the logits behind the Softmax and the channels-last layout', () => {
+    const a = analyzeModel(keras);
+    expect(a.outputKind).toBe('probabilities');
+    expect(a.logits).not.toBe('dense');
+    expect(a.classes).toBe(10);
+    expect(inputLayoutFor(a.input, [1, 28, 28])).toBe('nhwc');
+    expect(() => inputLayoutFor(a.input, [3, 32, 32])).toThrow(/"input_1" is \[unk__0, 28, 28, 1\] but the images are \[N, 3, 32, 32\]/);
+    const twin = analyzeModel(kerasStyle(randomWeights(1), false));
+    expect(twin.outputKind).toBe('logits');
+    expect(inputLayoutFor(twin.input, [1, 28, 28])).toBe('nchw');
+    // A Softmax over the batch axis is not a class distribution: the output stays the logits.
+    const b = new GraphBuilder({ opset: 13 });
+    const x = b.input('x', DataType.FLOAT, ['N', 10]);
+    b.output(b.softmax(x, 0), 'p');
+    expect(findLogits(b.build().graph, 13)).toEqual({ logits: 'p', outputKind: 'logits' });
+  });
+
+  it('attacks see exactly what they see on the NCHW, logits-returning twin', async () => {
+    const w = randomWeights(2);
+    const am = await AttackModel.create(kerasStyle(w, true), { inputShape: [1, 28, 28] });
+    const twin = await AttackModel.create(kerasStyle(w, false));
+    expect([am.inputLayout, am.outputKind]).toEqual(['nhwc', 'probabilities']);
+    expect([twin.inputLayout, twin.outputKind]).toEqual(['nchw', 'logits']);
+    const test = loadMnist().test;
+    const n = 16;
+    const x = Float32Array.from(test.images.subarray(0, n * 784), (v) => v / 255);
+    const y = Array.from(test.labels.subarray(0, n));
+    for (const kind of ['ce', 'cw'] as const) {
+      const [g, t] = [await am.gradient(kind, x, y, n), await twin.gradient(kind, x, y, n)];
+      for (let i = 0; i < t.logits.length; i++) expect(g.logits[i]).toBeCloseTo(t.logits[i], 5);
+      let maxDiff = 0, maxAbs = 0;
+      for (let i = 0; i < t.grad.length; i++) { maxDiff = Math.max(maxDiff, Math.abs(g.grad[i] - t.grad[i])); maxAbs = Math.max(maxAbs, Math.abs(t.grad[i])); }
+      expect(maxAbs, kind).toBeGreaterThan(0);
+      expect(maxDiff, kind).toBeLessThan(1e-5 * maxAbs + 1e-7);
+    }
+  });
+
+  it('trains on MNIST through the Softmax input, and exports a model with the original interface', async () => {
+    const file = join(tmp, 'keras.onnx');
+    saveModelFile(keras, file);
+    const outDir = join(tmp, 'run');
+    const cfg = resolveConfig({
+      preset: 'mnist-smallcnn',
+      overrides: {
+        name: 'keras', outDir, method: 'natural', 'model.source': file, threads: '1', epochs: '1', batchSize: '64',
+        'dataset.trainSubset': '10000', 'dataset.validation': '200', 'dataset.testSubset': '500', 'eval.pgdSteps': '2',
+        'eval.n': '100', 'eval.finalN': '500',
+      },
+    });
+    const lines: string[] = [];
+    const r = await train(cfg, { sink: { write: (s: string) => { lines.push(s); } }, cacheDir });
+    expect(lines.join('')).toMatch(/channels-last/);
+    expect(lines.join('')).toMatch(/ends in Softmax/);
+    // A one-conv model after 10,000 images: far above chance (10%).
+    expect(r.final!.model.clean).toBeGreaterThan(0.8);
+
+    const m = loadModelFile(r.modelPath!);
+    expect(m.graph.inputs.map((v) => [v.name, v.shape])).toEqual([['input', ['N', 28, 28, 1]]]);
+    expect(m.graph.outputs.map((v) => v.name)).toEqual(['probabilities']);
+    expect(m.graph.nodes.some((n) => n.opType === 'Softmax')).toBe(true);
+    // The exported model takes NHWC images and returns probabilities that rank like the logits did.
+    const test = loadMnist().test;
+    const n = 200;
+    const nhwc = new Float32Array(n * 784);
+    for (let i = 0; i < n * 784; i++) nhwc[i] = test.images[i] / 255; // C = 1: NCHW and NHWC bytes agree
+    const p = (await runModel(m, { input: f32Tensor(nhwc, [n, 28, 28, 1]) })).probabilities.data as Float32Array;
+    let correct = 0;
+    for (let i = 0; i < n; i++) {
+      const row = Array.from(p.subarray(i * 10, i * 10 + 10));
+      expect(row.reduce((s, v) => s + v, 0)).toBeCloseTo(1, 5);
+      if (row.indexOf(Math.max(...row)) === test.labels[i]) correct++;
+    }
+    expect(correct / n).toBeGreaterThan(0.8);
+
+    // And `eval` attacks it through its logits.
+    const rep = await evaluateRobustness(r.modelPath!, test, { eps: 0.2, attacks: 'pgd10', n: 200, seed: 0 });
+    expect(rep.model).toMatchObject({ inputShape: [1, 28, 28], inputLayout: 'nhwc', outputKind: 'probabilities' });
+    expect(rep.cleanAccuracy).toBeCloseTo(correct / n, 5);
+    expect(rep.attacks[0].robustAccuracy).toBeLessThan(rep.cleanAccuracy / 2);
+  }, 300_000);
+});
+
+describe('a model that does not fit the data is refused before anything is built', () => {
+  it('names the model, both shapes, or both class counts', async () => {
+    const cifar = join(tmp, 'cifar-resnet.onnx');
+    saveModelFile(buildZooModel('resnet18', { seed: 0 }), cifar);
+    const five = join(tmp, 'five-classes.onnx');
+    saveModelFile(kerasStyle(randomWeights(3, 5), true, 5), five);
+    const cfg = (source: string) => resolveConfig({
+      preset: 'mnist-smallcnn',
+      overrides: { name: 'misfit', outDir: mkdtempSync(join(tmp, 'misfit-')), 'model.source': source, 'dataset.trainSubset': '256' },
+    });
+    const unused = join(tmp, 'misfit-cache');
+    await expect(train(cfg(cifar), { sink: null, cacheDir: unused })).rejects.toThrow(TrainError);
+    await expect(train(cfg(cifar), { sink: null, cacheDir: unused })).rejects.toThrow(/cifar-resnet\.onnx cannot train on mnist: the model's input "input" is \[N, 3, 32, 32\] but the images are \[N, 1, 28, 28\]/);
+    await expect(train(cfg(five), { sink: null, cacheDir: unused })).rejects.toThrow(/five-classes\.onnx cannot train on mnist: its output "dense" has 5 classes, the dataset 10/);
+    // Refused before any artifact was built.
+    expect(existsSync(unused)).toBe(false);
+  });
+
+  it('zoo models are built for the dataset: a ResNet-18 for MNIST takes [N, 1, 28, 28]', () => {
+    const m = loadSourceModel('resnet18', 0, 10, [1, 28, 28]);
+    expect(m.graph.inputs[0].shape).toEqual(['N', 1, 28, 28]);
+  });
+});
