@@ -137,12 +137,12 @@ const castTarget = (n: Node): DataType => attrI(n, 'to', DataType.FLOAT);
 const RULES: Record<string, Infer> = {
   Identity: (n, c) => { const x = c.fact(n.inputs[0]); return [x ? { ...x } : { dtype: DataType.FLOAT, shape: undefined }]; },
   Relu: same, LeakyRelu: same, Sigmoid: same, Tanh: same, Softplus: same, Neg: same, Exp: same, Log: same,
-  Sqrt: same, Abs: same, Sign: same, Reciprocal: same, Floor: same, Ceil: same, Round: same, Erf: same,
-  Elu: same, Selu: same, HardSigmoid: same, Softsign: same, Celu: same, Gelu: same, Mish: same, HardSwish: same, PRelu: (n, c) => [{ dtype: c.fact(n.inputs[0])?.dtype ?? DataType.FLOAT, shape: broadcastShapes([c.fact(n.inputs[0])?.shape, c.fact(n.inputs[1])?.shape]) }],
+  Sqrt: same, Abs: same, Sign: same, Reciprocal: same, Floor: same, Ceil: same, Round: same, Erf: same, ThresholdedRelu: same, Softsign: same,
+  Elu: same, Selu: same, HardSigmoid: same, Celu: same, Gelu: same, Mish: same, HardSwish: same, PRelu: (n, c) => [{ dtype: c.fact(n.inputs[0])?.dtype ?? DataType.FLOAT, shape: broadcastShapes([c.fact(n.inputs[0])?.shape, c.fact(n.inputs[1])?.shape]) }],
   Softmax: same, LogSoftmax: same, Clip: same, LRN: same, Not: same, IsNaN: (n, c) => [{ dtype: DataType.BOOL, shape: c.fact(n.inputs[0])?.shape }],
   Add: arith((a, b) => a + b), Sub: arith((a, b) => a - b), Mul: arith((a, b) => a * b),
   Div: arith((a, b) => Math.trunc(a / b)), Pow: (n, c) => [{ dtype: c.fact(n.inputs[0])?.dtype ?? DataType.FLOAT, shape: broadcastShapes([c.fact(n.inputs[0])?.shape, c.fact(n.inputs[1])?.shape]) }],
-  Max: arith(Math.max), Min: arith(Math.min), Sum: arith((a, b) => a + b), Mean: arith((a, b) => a + b),
+  Max: arith(Math.max), Min: arith(Math.min), Sum: arith((a, b) => a + b), Mean: (n, c) => [{ dtype: c.fact(n.inputs[0])?.dtype ?? DataType.FLOAT, shape: broadcastShapes(n.inputs.map((i) => c.fact(i)?.shape)) }], // float only: never folded,
   Equal: boolOut, Less: boolOut, Greater: boolOut, LessOrEqual: boolOut, GreaterOrEqual: boolOut, And: boolOut, Or: boolOut, Xor: boolOut,
   Where: (n, c) => [{ dtype: c.fact(n.inputs[1])?.dtype ?? DataType.FLOAT, shape: broadcastShapes(n.inputs.map((i) => c.fact(i)?.shape)) }],
   Cast: (n, c) => {

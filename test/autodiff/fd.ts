@@ -30,6 +30,8 @@ export interface FdCase {
   /** Names of inputs to differentiate with respect to (default all float inputs). */
   wrt?: string[];
   seed?: number;
+  /** Opset of the graph (default the builder's, 17). */
+  opset?: number;
   /** Force a dtype; default tries float64 then falls back to float32. */
   dtype?: 'float64' | 'float32';
   /** Number of random directions and of coordinate probes per wrt tensor. */
@@ -46,7 +48,7 @@ export interface FdResult { dtype: 'float64' | 'float32'; maxRelErr: number; che
 const floatDT = (d: 'float64' | 'float32') => (d === 'float64' ? DataType.DOUBLE : DataType.FLOAT);
 
 async function buildCase(c: FdCase, dtype: 'float64' | 'float32', rng: Rng) {
-  const b = new GraphBuilder({ name: 'fd' });
+  const b = new GraphBuilder({ name: 'fd', opset: c.opset });
   const dt = floatDT(dtype);
   const names: Record<string, string> = {};
   const feeds: Record<string, Tensor> = {};

@@ -1,4 +1,4 @@
-// MaxPool, AveragePool, GlobalAveragePool.
+// MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool.
 //   MaxPool: exact routing through MaxPool's Indices output (flat over the whole N,C,spatial tensor,
 //     row-major) and ScatterElements(reduction='add') into a flat zero tensor, so overlapping windows
 //     that pick the same element add up. The forward node's Indices output is reused when present
@@ -42,6 +42,17 @@ registerGrad({
     }
     const flat = b.op('ScatterElements', [flatZeros(b, x), b.reshape(indices, [-1]), b.reshape(g!, [-1])], { axis: 0, reduction: 'add' }, { name: 'maxpool_dx' });
     return [reshapeLike(b, flat, x)];
+  },
+});
+
+registerGrad({
+  op: 'GlobalMaxPool', saves: 'the input and the output',
+  // Like ReduceMax over the spatial axes: the gradient goes to the maxima, split evenly between ties.
+  grad: ({ b, node, dy: [g] }) => {
+    const x = node.inputs[0];
+    const spatial = Array.from({ length: b.rank(x) - 2 }, (_, i) => i + 2);
+    const mask = b.cast(b.op('Equal', [x, node.outputs[0]]), b.dtype(x));
+    return [b.mul(mask, b.div(g!, b.reduceSum(mask, spatial, 1)))];
   },
 });
 

@@ -1,4 +1,4 @@
-// ReduceSum / ReduceMean / ReduceMax and the variadic Sum: broadcast the gradient back over the
+// ReduceSum / ReduceMean / ReduceMax and the variadic Sum and Mean: broadcast the gradient back over the
 // reduced axes (ReduceMax splits it evenly between tied maxima, like torch.amax).
 import type { GraphBuilder } from '../../onnx/builder.js';
 import type { Node } from '../../onnx/ir.js';
@@ -75,4 +75,12 @@ for (const op of ['ReduceMax', 'ReduceMin']) {
 registerGrad({
   op: 'Sum', saves: 'input shapes',
   grad: ({ b, node, dy: [g], needs }) => node.inputs.map((x, i) => (needs[i] ? unbroadcast(b, g!, x) : null)),
+});
+
+registerGrad({
+  op: 'Mean', saves: 'input shapes',
+  grad: ({ b, node, dy: [g], needs }) => {
+    const share = b.mul(g!, scalarLike(b, 1 / node.inputs.length, g!));
+    return node.inputs.map((x, i) => (needs[i] ? unbroadcast(b, share, x) : null));
+  },
 });

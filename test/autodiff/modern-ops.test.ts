@@ -1,0 +1,156 @@
+// Finite-difference checks of the rules modern classifier exports need: Erf and Gelu (ViT,
+// ConvNeXt), HardSigmoid and HardSwish (MobileNetV3), Mish, Elu, Selu, Celu, Softsign,
+// ThresholdedRelu, PRelu, Reciprocal, LayerNormalization, InstanceNormalization, GlobalMaxPool and
+// Mean, on random shapes and attributes; then small blocks built the way exporters write them.
+import { describe, expect, it } from 'vitest';
+import { checkGradient, opCase } from './fd.js';
+import { Rng } from '../../src/util/rng.js';
+import { tensor } from '../../src/onnx/ir.js';
+
+const SEEDS = [1, 2, 3];
+const randShape = (rng: Rng, minRank = 1, maxRank = 3, maxDim = 4): number[] =>
+  Array.from({ length: minRank + rng.int(maxRank - minRank + 1) }, () => 1 + rng.int(maxDim));
+/** Uniform values in [lo, hi] at least 0.1 from every kink, so central differences never straddle one. */
+function awayFrom(rng: Rng, kinks: number[], shape: number[], lo: number, hi: number): number[] {
+  const n = shape.reduce((a, d) => a * d, 1);
+  return Array.from({ length: n }, () => {
+    for (;;) {
+      const v = rng.uniform(lo, hi);
+      if (kinks.every((k) => Math.abs(v - k) > 0.1)) return v;
+    }
+  });
+}
+
+describe('activations of modern classifiers', () => {
+  for (const seed of SEEDS) {
+    it(`Erf, Gelu (exact and tanh), Mish, Softsign (seed ${seed})`, async () => {
+      const rng = new Rng(seed);
+      for (const op of ['Erf', 'Softsign']) await checkGradient(opCase(op, [{ name: 'x', shape: randShape(rng), range: [-3, 3] }], {}, { seed }));
+      await checkGradient(opCase('Mish', [{ name: 'x', shape: randShape(rng), range: [-3, 3] }], {}, { seed, opset: 18 }));
+      for (const approximate of ['none', 'tanh']) {
+        await checkGradient(opCase('Gelu', [{ name: 'x', shape: randShape(rng), range: [-4, 4] }], { approximate }, { seed, opset: 20 }));
+      }
+      await checkGradient(opCase('Gelu', [{ name: 'x', shape: randShape(rng), range: [-4, 4] }], {}, { seed, opset: 20 }));
+    });
+
+    it(`HardSigmoid, HardSwish, ThresholdedRelu across their pieces (seed ${seed})`, async () => {
+      const rng = new Rng(seed);
+      const x = (kinks: number[]) => {
+        const shape = randShape(rng, 2, 3, 5);
+        return { name: 'x', shape, values: awayFrom(rng, kinks, shape, -6, 6) };
+      };
+      const [alpha, beta] = [rng.uniform(0.1, 0.5), rng.uniform(0.3, 0.7)];
+      await checkGradient(opCase('HardSigmoid', [x([-beta / alpha, (1 - beta) / alpha])], { alpha, beta }, { seed }));
+      await checkGradient(opCase('HardSigmoid', [x([-2.5, 2.5])], {}, { seed }));
+      await checkGradient(opCase('HardSwish', [x([-3, 3])], {}, { seed, opset: 14 }));
+      const t = rng.uniform(-1, 2);
+      await checkGradient(opCase('ThresholdedRelu', [x([t])], { alpha: t }, { seed }));
+      await checkGradient(opCase('ThresholdedRelu', [x([1])], {}, { seed }));
+    });
+
+    it(`Elu, Selu, Celu with random and default attributes (seed ${seed})`, async () => {
+      const rng = new Rng(seed);
+      const x = () => ({ name: 'x', shape: randShape(rng), range: [-3, 3] as [number, number] });
+      await checkGradient(opCase('Elu', [x()], { alpha: rng.uniform(0.2, 2) }, { seed }));
+      await checkGradient(opCase('Elu', [x()], {}, { seed }));
+      await checkGradient(opCase('Selu', [x()], { alpha: rng.uniform(0.5, 2), gamma: rng.uniform(0.5, 1.5) }, { seed }));
+      await checkGradient(opCase('Selu', [x()], {}, { seed }));
+      // ORT's Celu is float32 only.
+      await checkGradient(opCase('Celu', [x()], { alpha: rng.uniform(0.3, 2) }, { seed, dtype: 'float32' }));
+      await checkGradient(opCase('Celu', [x()], {}, { seed, dtype: 'float32' }));
+    });
+
+    it(`PRelu with a per-channel, a scalar and a full slope; Reciprocal (seed ${seed})`, async () => {
+      const rng = new Rng(seed);
+      const [n, c, h, w] = [1 + rng.int(3), 1 + rng.int(4), 1 + rng.int(3), 1 + rng.int(3)];
+      for (const slope of [[c, 1, 1], [1], [n, c, h, w], [w]]) {
+        await checkGradient(opCase('PRelu', [{ name: 'x', shape: [n, c, h, w] }, { name: 'slope', shape: slope, range: [-0.5, 0.5] }], {}, { seed }));
+      }
+      const shape = randShape(rng);
+      const size = shape.reduce((a, d) => a * d, 1);
+      const away = Array.from({ length: size }, () => (rng.next() < 0.5 ? -1 : 1) * rng.uniform(0.5, 2));
+      await checkGradient(opCase('Reciprocal', [{ name: 'x', shape, values: away }], {}, { seed }));
+    });
+  }
+});
+
+describe('normalisation and pooling', () => {
+  for (const seed of SEEDS) {
+    it(`LayerNormalization over a random axis, with and without bias (seed ${seed})`, async () => {
+      const rng = new Rng(seed);
+      const shape = randShape(rng, 2, 4, 4).map((d) => d + 1);
+      const axis = rng.int(shape.length) - (rng.next() < 0.5 ? shape.length : 0); // negative half the time
+      const norm = shape.slice(axis < 0 ? axis + shape.length : axis);
+      const epsilon = rng.uniform(1e-5, 1e-2);
+      await checkGradient(opCase('LayerNormalization', [{ name: 'x', shape }, { name: 'scale', shape: norm }, { name: 'bias', shape: norm }], { axis, epsilon }, { seed }));
+      await checkGradient(opCase('LayerNormalization', [{ name: 'x', shape }, { name: 'scale', shape: norm }], { axis }, { seed }));
+    });
+
+    it(`InstanceNormalization on rank 3 and 4 (seed ${seed})`, async () => {
+      const rng = new Rng(seed);
+      for (const rank of [3, 4]) {
+        const c = 1 + rng.int(3);
+        const shape = [1 + rng.int(2), c, ...Array.from({ length: rank - 2 }, () => 2 + rng.int(3))];
+        await checkGradient(opCase('InstanceNormalization', [{ name: 'x', shape }, { name: 'scale', shape: [c] }, { name: 'bias', shape: [c] }], { epsilon: rng.uniform(1e-5, 1e-2) }, { seed }));
+      }
+    });
+
+    it(`GlobalMaxPool and Mean with broadcasting (seed ${seed})`, async () => {
+      const rng = new Rng(seed);
+      const shape = [1 + rng.int(2), 1 + rng.int(3), 1 + rng.int(4), 1 + rng.int(4)];
+      await checkGradient(opCase('GlobalMaxPool', [{ name: 'x', shape }], {}, { seed }));
+      await checkGradient(opCase('GlobalMaxPool', [{ name: 'x', shape: shape.slice(0, 3) }], {}, { seed }));
+      const s = randShape(rng, 2, 3);
+      await checkGradient(opCase('Mean', [{ name: 'a', shape: s }, { name: 'b', shape: s.slice(1) }, { name: 'c', shape: [1, ...s.slice(1)] }], {}, { seed }));
+    });
+  }
+});
+
+describe('blocks as exporters write them', () => {
+  it('a ViT encoder block: LayerNormalization, attention (MatMul, Softmax), Erf-GELU MLP, residuals', async () => {
+    const [B, T, D] = [2, 3, 4];
+    const r = await checkGradient({
+      seed: 7,
+      inputs: [
+        { name: 'x', shape: [B, T, D] }, { name: 'g1', shape: [D] }, { name: 'b1', shape: [D] },
+        { name: 'wq', shape: [D, D] }, { name: 'wk', shape: [D, D] }, { name: 'wv', shape: [D, D] },
+        { name: 'g2', shape: [D] }, { name: 'w1', shape: [D, 2 * D] }, { name: 'w2', shape: [2 * D, D] },
+      ],
+      build: (b, n) => {
+        const ln1 = b.op('LayerNormalization', [n.x, n.g1, n.b1], { axis: -1, epsilon: 1e-6 });
+        const q = b.matmul(ln1, n.wq), k = b.matmul(ln1, n.wk), v = b.matmul(ln1, n.wv);
+        const scores = b.mul(b.matmul(q, b.transpose(k, [0, 2, 1])), b.constant(tensor('', b.dtype(n.x), [], [1 / Math.sqrt(D)])));
+        const h = b.add(n.x, b.matmul(b.softmax(scores, -1), v));
+        const ln2 = b.op('LayerNormalization', [h, n.g2], { axis: -1 });
+        // torch's exact GELU as exported before opset 20: x * 0.5 * (1 + erf(x / sqrt 2))
+        const u = b.matmul(ln2, n.w1);
+        const half = b.constant(tensor('', b.dtype(n.x), [], [0.5]));
+        const gelu = b.mul(b.mul(u, half), b.add(b.op('Erf', [b.div(u, b.constant(tensor('', b.dtype(n.x), [], [Math.SQRT2])))]), b.constant(tensor('', b.dtype(n.x), [], [1]))));
+        return [b.add(h, b.matmul(gelu, n.w2))];
+      },
+    });
+    expect(r.checks).toBeGreaterThan(30);
+  });
+
+  it('a MobileNetV3 block: depthwise Conv, HardSwish, squeeze-excite with HardSigmoid, InstanceNorm, PRelu', async () => {
+    const C = 3;
+    const r = await checkGradient({
+      // ORT has no float64 HardSigmoid, HardSwish, InstanceNormalization or global pooling, so this
+      // runs in float32, where the step must be large enough to beat rounding. A random direction
+      // moves every input at once and then often crosses one of the block's many kinks (ReLU,
+      // HardSwish, HardSigmoid, PRelu, the max); probing one coordinate at a time does not.
+      seed: 8, opset: 14, directions: 0, probes: 12,
+      inputs: [
+        { name: 'x', shape: [2, C, 5, 5] }, { name: 'dw', shape: [C, 1, 3, 3] }, { name: 'fc1', shape: [2, C, 1, 1] },
+        { name: 'fc2', shape: [C, 2, 1, 1] }, { name: 'gamma', shape: [C] }, { name: 'beta', shape: [C] }, { name: 'slope', shape: [C, 1, 1], range: [0.05, 0.3] },
+      ],
+      build: (b, n) => {
+        const d = b.op('HardSwish', [b.conv(n.x, n.dw, undefined, { group: C, kernel_shape: [3, 3], pads: [1, 1, 1, 1] })]);
+        const se = b.op('HardSigmoid', [b.conv(b.relu(b.conv(b.globalAveragePool(d), n.fc1)), n.fc2)], { alpha: 1 / 6, beta: 0.5 });
+        const y = b.op('InstanceNormalization', [b.mul(d, se), n.gamma, n.beta]);
+        return [b.op('GlobalMaxPool', [b.op('PRelu', [y, n.slope])])];
+      },
+    });
+    expect(r.checks).toBeGreaterThan(20);
+  });
+});
