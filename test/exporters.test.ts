@@ -140,6 +140,78 @@ describe('Keras/TF-style classifiers (channels-last input, Softmax output)', () 
   }, 300_000);
 });
 
+/**
+ * A tiny ViT as torch.onnx.export (opset 17) writes one: patchify Conv, Reshape + Transpose into
+ * tokens, a learned position embedding, LayerNormalization, single-head attention, an MLP with
+ * the Erf form of GELU, residuals, mean pooling and a linear head.
+ */
+function tinyVit(seed: number): Model {
+  const rng = new Rng(seed);
+  const D = 16, T = 16, H = 32;
+  const b = new GraphBuilder({ name: 'tiny_vit', opset: 17 });
+  const w = (name: string, dims: number[], bound: number) => b.initializer(name, tensor('', DataType.FLOAT, dims, rng.fillUniform(new Float32Array(dims.reduce((a, d) => a * d, 1)), -bound, bound)));
+  const ones = (name: string, n: number, v: number) => b.initializer(name, tensor('', DataType.FLOAT, [n], new Array(n).fill(v)));
+  const k = (v: number) => b.constant(tensor('', DataType.FLOAT, [], [v]));
+  const x = b.input('pixel_values', DataType.FLOAT, ['batch', 1, 28, 28]);
+  const patches = b.conv(x, w('patch.weight', [D, 1, 7, 7], 1 / 7), w('patch.bias', [D], 1 / 7), { kernel_shape: [7, 7], strides: [7, 7] });
+  let h = b.transpose(b.reshape(patches, [0, D, T]), [0, 2, 1]); // [N, T, D]
+  h = b.add(h, w('pos_embed', [1, T, D], 0.02));
+  const ln = (v: string, p: string) => b.op('LayerNormalization', [v, ones(`${p}.weight`, D, 1), ones(`${p}.bias`, D, 0)], { axis: -1, epsilon: 1e-6 });
+  const a = ln(h, 'ln1');
+  const lin = (v: string, p: string, i: number, o: number) => b.add(b.matmul(v, w(`${p}.weight`, [i, o], 1 / Math.sqrt(i))), w(`${p}.bias`, [o], 1 / Math.sqrt(i)));
+  const q = lin(a, 'q', D, D), kk = lin(a, 'k', D, D), v = lin(a, 'v', D, D);
+  const att = b.softmax(b.mul(b.matmul(q, b.transpose(kk, [0, 2, 1])), k(1 / Math.sqrt(D))), -1);
+  h = b.add(h, lin(b.matmul(att, v), 'proj', D, D));
+  const u = lin(ln(h, 'ln2'), 'fc1', D, H);
+  const gelu = b.mul(b.mul(u, k(0.5)), b.add(b.op('Erf', [b.div(u, k(Math.SQRT2))]), k(1)));
+  h = b.add(h, lin(gelu, 'fc2', H, D));
+  const pooled = b.reduceMean(ln(h, 'ln_f'), [1], 0);
+  b.output(lin(pooled, 'head', D, 10), 'logits');
+  return b.build();
+}
+
+describe('a tiny ViT exported the torch way', () => {
+  it('trains on MNIST: attention, LayerNormalization, Erf-GELU and the position embedding all learn', async () => {
+    const vit = tinyVit(4);
+    const a = analyzeModel(vit);
+    const trained = new Set(a.params.map((p) => p.name));
+    for (const name of ['patch.weight', 'ln1.weight', 'ln1.bias', 'q.weight', 'fc1.bias', 'head.weight', 'pos_embed']) expect(trained.has(name), name).toBe(true);
+    const file = join(tmp, 'vit.onnx');
+    saveModelFile(vit, file);
+    const outDir = join(tmp, 'vit-run');
+    const cfg = resolveConfig({
+      preset: 'mnist-smallcnn',
+      overrides: {
+        name: 'vit', outDir, method: 'natural', 'model.source': file, threads: '1', epochs: '2', batchSize: '64',
+        'dataset.trainSubset': '15000', 'dataset.validation': '200', 'dataset.testSubset': '500', 'eval.pgdSteps': '2',
+        'eval.n': '100', 'eval.finalN': '500',
+      },
+    });
+    const r = await train(cfg, { sink: null, cacheDir });
+    expect(r.final!.model.clean).toBeGreaterThan(0.6); // chance is 0.1
+    const m = loadModelFile(r.modelPath!);
+    const init = (model: Model, n: string) => Array.from(model.graph.initializers.get(n)!.data as Float32Array);
+    for (const n of ['ln1.weight', 'ln2.bias', 'pos_embed']) expect(init(m, n), n).not.toEqual(init(vit, n));
+  }, 300_000);
+});
+
+describe('which initializers are learned', () => {
+  it('operands applied to features after a weighted op are; input normalisation and scalars are not', () => {
+    const b = new GraphBuilder({ opset: 17 });
+    const f = (name: string, dims: number[], v = 0.5) => b.initializer(name, tensor('', DataType.FLOAT, dims, new Array(dims.reduce((a, d) => a * d, 1)).fill(v)));
+    const x = b.input('x', DataType.FLOAT, ['N', 3, 8, 8]);
+    const normed = b.div(b.sub(x, f('mean', [1, 3, 1, 1])), f('std', [1, 3, 1, 1]));
+    let h = b.conv(normed, f('conv.weight', [4, 3, 3, 3]), undefined, { kernel_shape: [3, 3] });
+    h = b.mul(h, f('layer_scale', [1, 4, 1, 1], 1e-6)); // ConvNeXt's gamma
+    h = b.mul(h, f('half', [], 0.5));
+    h = b.reshape(b.globalAveragePool(h), [-1, 4]);
+    b.output(b.add(b.matmul(h, f('fc.weight', [4, 10])), f('fc.bias', [10])), 'logits');
+    const a = analyzeModel(b.build());
+    expect(a.params.map((p) => p.name).sort()).toEqual(['conv.weight', 'fc.bias', 'fc.weight', 'layer_scale']);
+    expect(a.constants.map((c) => c.name)).toEqual(expect.arrayContaining(['mean', 'std', 'half']));
+  });
+});
+
 describe('a model that does not fit the data is refused before anything is built', () => {
   it('names the model, both shapes, or both class counts', async () => {
     const cifar = join(tmp, 'cifar-resnet.onnx');

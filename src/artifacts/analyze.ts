@@ -85,6 +85,34 @@ export interface AnalyzeOptions {
   inputLayout?: InputLayout;
 }
 
+/** Ops whose non-scalar float initializer operands are learned when they act on features. */
+const FEATURE_OPS = new Set(['Add', 'Sub', 'Mul', 'Div', 'Concat', 'Expand']);
+
+/**
+ * Initializers that are learned although no weight slot takes them: operands of Add/Sub/Mul/Div,
+ * Concat or Expand with more than one element, applied downstream of a weighted op. That covers a
+ * MatMul's bias exported as MatMul + Add, a ViT's position embedding and class token, ConvNeXt's
+ * layer scale and BatchNorm folded into Mul + Add, while input normalisation constants (applied
+ * before the first weighted op) and scalar constants (0.5 in GELU, attention's 1/sqrt(d)) stay fixed.
+ */
+function learnedOperands(g: Graph, weights: Set<string>): Set<string> {
+  const downstream = new Set<string>();
+  // Nodes are in topological order (the loader sorts them).
+  for (const n of g.nodes) {
+    const weighted = n.inputs.some((i) => weights.has(i));
+    if (weighted || n.inputs.some((i) => downstream.has(i))) for (const o of n.outputs) if (o) downstream.add(o);
+  }
+  const out = new Set<string>();
+  for (const n of g.nodes) {
+    if (!FEATURE_OPS.has(n.opType) || !n.inputs.some((i) => downstream.has(i))) continue;
+    for (const i of n.inputs) {
+      const t = g.initializers.get(i);
+      if (t && isFloatType(t.dtype) && t.dims.reduce((a, d) => a * Number(d), 1) > 1) out.add(i);
+    }
+  }
+  return out;
+}
+
 export function analyzeModel(model: Model, opts: AnalyzeOptions = {}): ModelAnalysis {
   const g = model.graph;
   const opset = defaultOpset(model);
@@ -110,14 +138,7 @@ export function analyzeModel(model: Model, opts: AnalyzeOptions = {}): ModelAnal
       initializerConsumers.set(name, [...(initializerConsumers.get(name) ?? []), n.opType]);
     });
   }
-  // Bias of a MatMul exported as MatMul + Add.
-  for (const n of g.nodes) {
-    if (n.opType !== 'Add') continue;
-    const producer = g.nodes.find((m) => m.outputs.includes(n.inputs[0]) || m.outputs.includes(n.inputs[1]));
-    if (producer && (producer.opType === 'MatMul' || producer.opType === 'Gemm' || producer.opType === 'Conv')) {
-      for (const i of n.inputs) if (g.initializers.has(i)) weightNames.add(i);
-    }
-  }
+  for (const name of learnedOperands(g, weightNames)) weightNames.add(name);
   const params: Tensor[] = [];
   const stats: Tensor[] = [];
   const constants: Tensor[] = [];
