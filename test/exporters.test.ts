@@ -142,8 +142,8 @@ describe('Keras/TF-style classifiers (channels-last input, Softmax output)', () 
 
 /**
  * A tiny ViT as torch.onnx.export (opset 17) writes one: patchify Conv, Reshape + Transpose into
- * tokens, a learned position embedding, LayerNormalization, single-head attention, an MLP with
- * the Erf form of GELU, residuals, mean pooling and a linear head.
+ * tokens, an expanded class token, a learned position embedding, LayerNormalization, single-head
+ * attention, an MLP with the Erf form of GELU, residuals, and a linear head on the class token.
  */
 function tinyVit(seed: number): Model {
   const rng = new Rng(seed);
@@ -155,7 +155,11 @@ function tinyVit(seed: number): Model {
   const x = b.input('pixel_values', DataType.FLOAT, ['batch', 1, 28, 28]);
   const patches = b.conv(x, w('patch.weight', [D, 1, 7, 7], 1 / 7), w('patch.bias', [D], 1 / 7), { kernel_shape: [7, 7], strides: [7, 7] });
   let h = b.transpose(b.reshape(patches, [0, D, T]), [0, 2, 1]); // [N, T, D]
-  h = b.add(h, w('pos_embed', [1, T, D], 0.02));
+  // The class token, expanded to the batch (the shape comes from the features, as torch exports it).
+  const batch = b.op('Slice', [b.shapeOf(h), b.constI64([0]), b.constI64([1])]);
+  const cls = b.op('Expand', [w('cls_token', [1, 1, D], 0.02), b.op('Concat', [batch, b.constI64([1, D])], { axis: 0 })]);
+  h = b.op('Concat', [cls, h], { axis: 1 }); // [N, T + 1, D]
+  h = b.add(h, w('pos_embed', [1, T + 1, D], 0.02));
   const ln = (v: string, p: string) => b.op('LayerNormalization', [v, ones(`${p}.weight`, D, 1), ones(`${p}.bias`, D, 0)], { axis: -1, epsilon: 1e-6 });
   const a = ln(h, 'ln1');
   const lin = (v: string, p: string, i: number, o: number) => b.add(b.matmul(v, w(`${p}.weight`, [i, o], 1 / Math.sqrt(i))), w(`${p}.bias`, [o], 1 / Math.sqrt(i)));
@@ -165,7 +169,7 @@ function tinyVit(seed: number): Model {
   const u = lin(ln(h, 'ln2'), 'fc1', D, H);
   const gelu = b.mul(b.mul(u, k(0.5)), b.add(b.op('Erf', [b.div(u, k(Math.SQRT2))]), k(1)));
   h = b.add(h, lin(gelu, 'fc2', H, D));
-  const pooled = b.reduceMean(ln(h, 'ln_f'), [1], 0);
+  const pooled = b.op('Gather', [ln(h, 'ln_f'), b.constI64(0, [])], { axis: 1 }); // the class token's features
   b.output(lin(pooled, 'head', D, 10), 'logits');
   return b.build();
 }
@@ -175,7 +179,7 @@ describe('a tiny ViT exported the torch way', () => {
     const vit = tinyVit(4);
     const a = analyzeModel(vit);
     const trained = new Set(a.params.map((p) => p.name));
-    for (const name of ['patch.weight', 'ln1.weight', 'ln1.bias', 'q.weight', 'fc1.bias', 'head.weight', 'pos_embed']) expect(trained.has(name), name).toBe(true);
+    for (const name of ['patch.weight', 'ln1.weight', 'ln1.bias', 'q.weight', 'fc1.bias', 'head.weight', 'pos_embed', 'cls_token']) expect(trained.has(name), name).toBe(true);
     const file = join(tmp, 'vit.onnx');
     saveModelFile(vit, file);
     const outDir = join(tmp, 'vit-run');
@@ -191,7 +195,7 @@ describe('a tiny ViT exported the torch way', () => {
     expect(r.final!.model.clean).toBeGreaterThan(0.6); // chance is 0.1
     const m = loadModelFile(r.modelPath!);
     const init = (model: Model, n: string) => Array.from(model.graph.initializers.get(n)!.data as Float32Array);
-    for (const n of ['ln1.weight', 'ln2.bias', 'pos_embed']) expect(init(m, n), n).not.toEqual(init(vit, n));
+    for (const n of ['ln1.weight', 'ln2.bias', 'pos_embed', 'cls_token']) expect(init(m, n), n).not.toEqual(init(vit, n));
   }, 300_000);
 });
 

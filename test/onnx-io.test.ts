@@ -8,8 +8,9 @@ import { ModelProto, TensorProto } from '../src/onnx/schema.js';
 import { loadModel, loadModelFile } from '../src/onnx/load.js';
 import { saveModel } from '../src/onnx/save.js';
 import { OnnxError, type OnnxErrorCode } from '../src/onnx/errors.js';
-import { DataType, dataBytes, type Model } from '../src/onnx/ir.js';
+import { DataType, dataBytes, tensor, type Model } from '../src/onnx/ir.js';
 import { GraphBuilder, f32 } from '../src/onnx/builder.js';
+import { inferShapes } from '../src/onnx/shapes.js';
 import { ort, runModel } from '../src/runtime/ort.js';
 
 // ---------- raw protobuf helpers (deliberately not our saveModel) ----------
@@ -455,5 +456,27 @@ describe('malformed models each fail with their own OnnxError', () => {
       }
     }
     expect(seen.size).toBeGreaterThan(2);
+  });
+});
+
+describe('shape inference over a dynamic batch (exporter shape subgraphs)', () => {
+  it('Shape -> Gather/Slice -> Concat resolves Reshape and Expand targets with the symbolic batch kept', () => {
+    const b = new GraphBuilder({ opset: 17 });
+    const x = b.input('x', DataType.FLOAT, ['batch', 16, 4, 4]);
+    // torch's x.view(x.size(0), -1)
+    const n = b.unsqueeze(b.op('Gather', [b.shapeOf(x), b.constI64(0, [])], { axis: 0 }), [0]);
+    const flat = b.op('Reshape', [x, b.op('Concat', [n, b.constI64([-1])], { axis: 0 })]);
+    // cls_token.expand(x.shape[0], -1, -1) written with an explicit target
+    const batch = b.op('Slice', [b.shapeOf(x), b.constI64([0]), b.constI64([1])]);
+    const cls = b.initializer('cls', tensor('', DataType.FLOAT, [1, 1, 8], new Array(8).fill(0)));
+    const expanded = b.op('Expand', [cls, b.op('Concat', [batch, b.constI64([1, 8])], { axis: 0 })]);
+    // x.reshape(batch, 16, -1)
+    const tokens = b.op('Reshape', [x, b.op('Concat', [n, b.constI64([16, -1])], { axis: 0 })]);
+    for (const [v, name] of [[flat, 'flat'], [expanded, 'expanded'], [tokens, 'tokens']] as const) b.output(v, name);
+    const facts = inferShapes(b.build().graph, 17);
+    expect(facts.get(flat)!.shape).toEqual(['batch', 256]);
+    expect(facts.get(expanded)!.shape).toEqual(['batch', 1, 8]);
+    expect(facts.get(tokens)!.shape).toEqual(['batch', 16, 16]);
+    expect(facts.get(n)!.dims).toEqual(['batch']);
   });
 });

@@ -86,28 +86,36 @@ export interface AnalyzeOptions {
 }
 
 /** Ops whose non-scalar float initializer operands are learned when they act on features. */
-const FEATURE_OPS = new Set(['Add', 'Sub', 'Mul', 'Div', 'Concat', 'Expand']);
+const FEATURE_OPS = new Set(['Add', 'Sub', 'Mul', 'Div', 'Concat']);
+/** Ops that only move or replicate their first input (traced through to find the initializer). */
+const MOVEMENT_OPS = new Set(['Expand', 'Tile', 'Reshape', 'Unsqueeze', 'Squeeze', 'Transpose', 'Identity', 'Flatten']);
 
 /**
- * Initializers that are learned although no weight slot takes them: operands of Add/Sub/Mul/Div,
- * Concat or Expand with more than one element, applied downstream of a weighted op. That covers a
- * MatMul's bias exported as MatMul + Add, a ViT's position embedding and class token, ConvNeXt's
- * layer scale and BatchNorm folded into Mul + Add, while input normalisation constants (applied
- * before the first weighted op) and scalar constants (0.5 in GELU, attention's 1/sqrt(d)) stay fixed.
+ * Initializers that are learned although no weight slot takes them: operands of Add/Sub/Mul/Div or
+ * Concat with more than one element, applied to features downstream of a weighted op, directly or
+ * through Expand/Tile/Reshape-like ops. That covers a MatMul's bias exported as MatMul + Add, a
+ * ViT's position embedding and (expanded) class token, ConvNeXt's layer scale and BatchNorm folded
+ * into Mul + Add, while input normalisation constants (applied before the first weighted op) and
+ * scalar constants (0.5 in GELU, attention's 1/sqrt(d)) stay fixed.
  */
 function learnedOperands(g: Graph, weights: Set<string>): Set<string> {
+  const producer = new Map<string, Graph['nodes'][number]>();
   const downstream = new Set<string>();
   // Nodes are in topological order (the loader sorts them).
   for (const n of g.nodes) {
-    const weighted = n.inputs.some((i) => weights.has(i));
-    if (weighted || n.inputs.some((i) => downstream.has(i))) for (const o of n.outputs) if (o) downstream.add(o);
+    for (const o of n.outputs) if (o) producer.set(o, n);
+    if (n.inputs.some((i) => weights.has(i) || downstream.has(i))) for (const o of n.outputs) if (o) downstream.add(o);
   }
+  const source = (v: string): string => {
+    for (let n = producer.get(v); n && MOVEMENT_OPS.has(n.opType); n = producer.get(v)) v = n.inputs[0];
+    return v;
+  };
   const out = new Set<string>();
   for (const n of g.nodes) {
     if (!FEATURE_OPS.has(n.opType) || !n.inputs.some((i) => downstream.has(i))) continue;
     for (const i of n.inputs) {
-      const t = g.initializers.get(i);
-      if (t && isFloatType(t.dtype) && t.dims.reduce((a, d) => a * Number(d), 1) > 1) out.add(i);
+      const t = g.initializers.get(source(i));
+      if (t && isFloatType(t.dtype) && t.dims.reduce((a, d) => a * Number(d), 1) > 1) out.add(t.name);
     }
   }
   return out;

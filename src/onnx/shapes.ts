@@ -9,6 +9,11 @@ export interface ValueFact {
   shape: Shape;
   /** Known value for small constant tensors (initializers, Constant, folded shape arithmetic). */
   value?: Tensor;
+  /**
+   * Elements of a small int tensor known only as dims, some symbolic (Shape of a [batch, 16]
+   * tensor is ['batch', 16]): shape arithmetic over a dynamic batch still resolves Expand/Reshape.
+   */
+  dims?: Dim[];
 }
 export type Facts = Map<string, ValueFact>;
 
@@ -31,6 +36,15 @@ export const shapeAttr = { attrI, attrF, attrIs, attrS };
 export function intValues(f: ValueFact | undefined): number[] | undefined {
   if (!f?.value || (f.value.dtype !== DataType.INT64 && f.value.dtype !== DataType.INT32)) return undefined;
   return Array.from(f.value.data as ArrayLike<number | bigint>, (v) => Number(v));
+}
+/** The elements of an int tensor as dims: its known values, or its symbolic dims. */
+export function dimValues(f: ValueFact | undefined): Dim[] | undefined {
+  return intValues(f) ?? f?.dims;
+}
+/** A 1-D (or scalar, `shape` []) int64 fact whose elements are the given dims. */
+function symbolicInts(dims: Dim[], shape: number[] = [dims.length], dtype = DataType.INT64): ValueFact {
+  if (dims.every((d) => typeof d === 'number')) return foldInts(dtype, shape, dims as number[]);
+  return { dtype, shape, dims };
 }
 export function floatValues(f: ValueFact | undefined): number[] | undefined {
   if (!f?.value) return undefined;
@@ -150,6 +164,7 @@ const RULES: Record<string, Infer> = {
     const to = castTarget(n);
     const v = intValues(x);
     if (v && x?.shape && (to === DataType.INT64 || to === DataType.INT32)) return [foldInts(to, staticShape(x.shape)!, v)];
+    if (x?.dims && (to === DataType.INT64 || to === DataType.INT32)) return [{ dtype: to, shape: x.shape, dims: x.dims }];
     return [{ dtype: to, shape: x?.shape }];
   },
   CastLike: (n, c) => [{ dtype: c.fact(n.inputs[1])?.dtype ?? DataType.FLOAT, shape: c.fact(n.inputs[0])?.shape }],
@@ -163,7 +178,7 @@ const RULES: Record<string, Infer> = {
     return [{ dtype: DataType.FLOAT, shape: undefined }];
   },
   ConstantOfShape: (n, c) => {
-    const s = intValues(c.fact(n.inputs[0]));
+    const s = dimValues(c.fact(n.inputs[0]));
     const v = n.attributes.value;
     const dtype = v?.type === 'tensor' ? v.value.dtype : DataType.FLOAT;
     const len = c.fact(n.inputs[0])?.shape?.[0];
@@ -177,8 +192,7 @@ const RULES: Record<string, Infer> = {
     const endRaw = n.attributes.end ? attrI(n, 'end', r) : r;
     const end = Math.max(0, Math.min(r, normAxis(endRaw, r)));
     const dims = x.shape.slice(start, end);
-    if (dims.every((d) => typeof d === 'number')) return [foldInts(DataType.INT64, [dims.length], dims as number[])];
-    return [{ dtype: DataType.INT64, shape: [dims.length] }];
+    return [symbolicInts(dims)];
   },
   Size: (n, c) => { const s = staticShape(c.fact(n.inputs[0])?.shape); return [s ? foldInts(DataType.INT64, [], [numel(s)]) : { dtype: DataType.INT64, shape: [] }]; },
   Gather: (n, c) => {
@@ -187,11 +201,13 @@ const RULES: Record<string, Infer> = {
     if (!x?.shape || !idx?.shape) return [{ dtype: x?.dtype ?? DataType.FLOAT, shape: undefined }];
     const axis = normAxis(attrI(n, 'axis', 0), x.shape.length);
     const shape = [...x.shape.slice(0, axis), ...idx.shape, ...x.shape.slice(axis + 1)];
-    const xv = intValues(x);
+    const xv = dimValues(x);
     const iv = intValues(idx);
-    if (xv && iv && x.shape.length === 1) {
+    if (xv && iv && x.shape.length === 1 && staticShape(shape)) {
       const len = xv.length;
-      return [foldInts(x.dtype, staticShape(shape)!, iv.map((i) => xv[i < 0 ? i + len : i]))];
+      const picked = iv.map((i) => xv[i < 0 ? i + len : i]);
+      if (picked.every((d) => typeof d === 'number')) return [foldInts(x.dtype, staticShape(shape)!, picked as number[])];
+      return [{ dtype: x.dtype, shape, dims: picked }];
     }
     return [{ dtype: x.dtype, shape }];
   },
@@ -206,7 +222,7 @@ const RULES: Record<string, Infer> = {
     for (let i = 0; i < r; i++) out.push(set.has(i) ? 1 : x.shape[k++]);
     const v = intValues(x);
     if (v) return [foldInts(x.dtype, out as number[], v)];
-    return [{ dtype: x.dtype, shape: out }];
+    return [{ dtype: x.dtype, shape: out, dims: x.dims }];
   },
   Squeeze: (n, c) => {
     const x = c.fact(n.inputs[0]);
@@ -217,7 +233,7 @@ const RULES: Record<string, Infer> = {
     const out = x.shape.filter((_, i) => !set.has(i));
     const v = intValues(x);
     if (v) return [foldInts(x.dtype, out as number[], v)];
-    return [{ dtype: x.dtype, shape: out }];
+    return [{ dtype: x.dtype, shape: out, dims: x.dims }];
   },
   Concat: (n, c) => {
     const fs = n.inputs.filter(Boolean).map((i) => c.fact(i));
@@ -225,18 +241,43 @@ const RULES: Record<string, Infer> = {
     const r = fs[0]!.shape!.length;
     const axis = normAxis(attrI(n, 'axis', 0), r);
     const shape = fs[0]!.shape!.map((d, i) => (i === axis ? fs.reduce<Dim>((acc, f) => (typeof acc === 'number' && typeof f!.shape![i] === 'number' ? acc + (f!.shape![i] as number) : null), 0) : d));
-    const vals = fs.map(intValues);
-    if (r === 1 && vals.every(Boolean)) return [foldInts(fs[0]!.dtype, [vals.reduce((a, v) => a + v!.length, 0)], vals.flat() as number[])];
+    const vals = fs.map(dimValues);
+    if (r === 1 && vals.every(Boolean)) {
+      const all = vals.flat() as Dim[];
+      if (all.every((d) => typeof d === 'number')) return [foldInts(fs[0]!.dtype, [all.length], all as number[])];
+      return [{ dtype: fs[0]!.dtype, shape: [all.length], dims: all }];
+    }
     return [{ dtype: fs[0]!.dtype, shape }];
   },
   Reshape: (n, c) => {
     const x = c.fact(n.inputs[0]);
     const s = intValues(c.fact(n.inputs[1]));
+    const allowZero = attrI(n, 'allowzero', 0) === 1;
     if (!s) {
+      // A target with symbolic entries (e.g. [batch, -1] from Shape -> Gather -> Concat).
+      const sym = c.fact(n.inputs[1])?.dims;
+      if (sym) {
+        const out: Dim[] = sym.map((d, i) => (d === 0 && !allowZero ? x?.shape?.[i] ?? null : d === -1 ? null : d));
+        const neg = sym.indexOf(-1);
+        if (neg >= 0 && x?.shape) {
+          // The -1 takes what is left of the input once the other target dims are cancelled
+          // against it (equal numbers or the same symbol); the rest must be numbers.
+          const restIn = [...x.shape];
+          const restOut: Dim[] = [];
+          out.forEach((d, i) => {
+            if (i === neg) return;
+            const k = d === null ? -1 : restIn.indexOf(d);
+            if (k >= 0) restIn.splice(k, 1);
+            else restOut.push(d);
+          });
+          const a = staticShape(restIn), b = staticShape(restOut);
+          if (a && b && numel(b) > 0 && numel(a) % numel(b) === 0) out[neg] = numel(a) / numel(b);
+        }
+        return [{ dtype: x?.dtype ?? DataType.FLOAT, shape: out }];
+      }
       const len = c.fact(n.inputs[1])?.shape?.[0];
       return [{ dtype: x?.dtype ?? DataType.FLOAT, shape: typeof len === 'number' ? new Array(len).fill(null) : undefined }];
     }
-    const allowZero = attrI(n, 'allowzero', 0) === 1;
     const out: Dim[] = s.map((d, i) => (d === 0 && !allowZero ? x?.shape?.[i] ?? null : d === -1 ? null : d));
     const inSt = staticShape(x?.shape);
     const neg = s.indexOf(-1);
@@ -269,8 +310,10 @@ const RULES: Record<string, Infer> = {
   },
   Expand: (n, c) => {
     const x = c.fact(n.inputs[0]);
-    const s = intValues(c.fact(n.inputs[1]));
-    return [{ dtype: x?.dtype ?? DataType.FLOAT, shape: s ? broadcastShapes([x?.shape, s]) : undefined }];
+    const s = dimValues(c.fact(n.inputs[1]));
+    const len = c.fact(n.inputs[1])?.shape?.[0];
+    const unknown = typeof len === 'number' && x?.shape ? new Array(Math.max(len, x.shape.length)).fill(null) : undefined;
+    return [{ dtype: x?.dtype ?? DataType.FLOAT, shape: s ? broadcastShapes([x?.shape, s]) : unknown }];
   },
   Tile: (n, c) => {
     const x = c.fact(n.inputs[0]);
@@ -294,11 +337,11 @@ const RULES: Record<string, Infer> = {
       const [lo, hi] = sliceRange(starts[i], ends[i], steps[i], d);
       out[a] = steps[i] > 0 ? Math.max(0, Math.ceil((hi - lo) / steps[i])) : Math.max(0, Math.ceil((lo - hi) / -steps[i]));
     });
-    const v = intValues(x);
-    if (v && r === 1 && axes.length === 1) {
+    const v = dimValues(x);
+    if (v && r === 1 && axes.length === 1 && typeof out[0] === 'number') {
       const [lo] = sliceRange(starts[0], ends[0], steps[0], v.length);
       const vals = Array.from({ length: out[0] as number }, (_, i) => v[lo + i * steps[0]]);
-      return [foldInts(x.dtype, [vals.length], vals)];
+      return [symbolicInts(vals, [vals.length], x.dtype)];
     }
     return [{ dtype: x.dtype, shape: out }];
   },
