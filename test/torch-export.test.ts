@@ -124,7 +124,7 @@ describe('a ResNet exported by torch.onnx.export', () => {
       const io = { out: (t: string) => void out.push(t), err: (t: string) => void out.push(t) };
       expect(await main(['inspect', path], io)).toBe(0);
       expect(out.join('\n')).toContain('gradients: every op has a gradient rule');
-      expect(out.join('\n')).toMatch(/trainable: yes \(\d+ parameter tensors, \d+ BatchNorm statistics/);
+      expect(out.join('\n')).toMatch(/trainable: yes \(trains \d+ parameter tensors \([\d,]+ elements\), \d+ BatchNorm statistics/);
       out.length = 0;
       expect(await main(['inspect', path, '--json'], io)).toBe(0);
       const r = JSON.parse(out.join('\n')) as { noGradientRule: string[]; parameters: number; inputs: { name: string }[] };

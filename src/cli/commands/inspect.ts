@@ -33,7 +33,11 @@ function trainability(model: Model, noGrad: string[]): { ok: boolean; reason: st
   try {
     const a = analyzeModel(model);
     const probs = a.outputKind === 'probabilities' ? '; the output is a Softmax, its input is trained and attacked as the logits' : '';
-    return { ok: true, reason: `${a.params.length} parameter tensors, ${a.stats.length} BatchNorm statistics, ${a.classes || '?'} classes${probs}` };
+    const elements = a.params.reduce((n, t) => n + numel(t.dims), 0);
+    const fixed = a.constants.filter((t) => isFloatType(t.dtype)).map((t) => t.name);
+    const list = (names: string[]) => (names.length > 6 ? `${names.slice(0, 6).join(', ')}, ... (${names.length})` : names.join(', '));
+    const kept = fixed.length ? `; float initializers kept fixed: ${list(fixed)}` : '';
+    return { ok: true, reason: `trains ${a.params.length} parameter tensors (${formatInt(elements)} elements), ${a.stats.length} BatchNorm statistics, ${a.classes || '?'} classes${probs}${kept}` };
   } catch (e) {
     return { ok: false, reason: (e as Error).message };
   }
