@@ -24,6 +24,15 @@ const tmp = mkdtempSync(join(tmpdir(), 'exporters-test-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const cacheDir = join(tmp, 'cache');
 
+/** Config of a short natural-training run of the model in `file` on MNIST. */
+const naturalRun = (name: string, file: string, extra: Record<string, string>) => resolveConfig({
+  preset: 'mnist-smallcnn',
+  overrides: {
+    name, outDir: join(tmp, `${name}-run`), method: 'natural', 'model.source': file, threads: '1', epochs: '1', batchSize: '64',
+    'dataset.validation': '200', 'dataset.testSubset': '500', 'eval.pgdSteps': '2', 'eval.n': '100', 'eval.finalN': '500', ...extra,
+  },
+});
+
 interface Weights { conv: Float32Array; convB: Float32Array; fc: Float32Array; fcB: Float32Array }
 
 function randomWeights(seed: number, classes = 10): Weights {
@@ -98,15 +107,7 @@ describe('Keras/TF-style classifiers (channels-last input, Softmax output)', () 
   it('trains on MNIST through the Softmax input, and exports a model with the original interface', async () => {
     const file = join(tmp, 'keras.onnx');
     saveModelFile(keras, file);
-    const outDir = join(tmp, 'run');
-    const cfg = resolveConfig({
-      preset: 'mnist-smallcnn',
-      overrides: {
-        name: 'keras', outDir, method: 'natural', 'model.source': file, threads: '1', epochs: '1', batchSize: '64',
-        'dataset.trainSubset': '10000', 'dataset.validation': '200', 'dataset.testSubset': '500', 'eval.pgdSteps': '2',
-        'eval.n': '100', 'eval.finalN': '500',
-      },
-    });
+    const cfg = naturalRun('keras', file, { 'dataset.trainSubset': '10000' });
     const lines: string[] = [];
     const r = await train(cfg, { sink: { write: (s: string) => { lines.push(s); } }, cacheDir });
     expect(lines.join('')).toMatch(/channels-last/);
@@ -182,15 +183,7 @@ describe('a tiny ViT exported the torch way', () => {
     for (const name of ['patch.weight', 'ln1.weight', 'ln1.bias', 'q.weight', 'fc1.bias', 'head.weight', 'pos_embed', 'cls_token']) expect(trained.has(name), name).toBe(true);
     const file = join(tmp, 'vit.onnx');
     saveModelFile(vit, file);
-    const outDir = join(tmp, 'vit-run');
-    const cfg = resolveConfig({
-      preset: 'mnist-smallcnn',
-      overrides: {
-        name: 'vit', outDir, method: 'natural', 'model.source': file, threads: '1', epochs: '2', batchSize: '64',
-        'dataset.trainSubset': '15000', 'dataset.validation': '200', 'dataset.testSubset': '500', 'eval.pgdSteps': '2',
-        'eval.n': '100', 'eval.finalN': '500',
-      },
-    });
+    const cfg = naturalRun('vit', file, { 'dataset.trainSubset': '15000', epochs: '2' });
     const r = await train(cfg, { sink: null, cacheDir });
     expect(r.final!.model.clean).toBeGreaterThan(0.6); // chance is 0.1
     const m = loadModelFile(r.modelPath!);

@@ -35,6 +35,28 @@ export interface AttackResult {
 
 export type Attack = (ctx: AttackContext, batch: AttackBatch) => Promise<AttackResult>;
 
+/**
+ * The restart loop of FGSM and PGD: each restart runs `attempt` on the examples not fooled yet,
+ * gathered into x0 / y0 (local row j is batch row active[j]); `attempt` returns its points and
+ * marks the local rows it fooled. Each attempted row's point is kept, so a fooled example holds the
+ * point that fooled it.
+ */
+export async function restartLoop(
+  batch: AttackBatch, D: number, restarts: number,
+  attempt: (r: number, x0: Float32Array, y0: Int32Array, markFooled: (j: number) => void) => Promise<Float32Array>,
+): Promise<AttackResult> {
+  const { x, y, n } = batch;
+  const xAdv = x.slice();
+  const fooled = new Uint8Array(n);
+  for (let r = 0; r < Math.max(1, restarts); r++) {
+    const active = range(n).filter((i) => !fooled[i]);
+    if (active.length === 0) break;
+    const cur = await attempt(r, gatherRows(x, D, active), gatherInts(y, active), (j) => { fooled[active[j]] = 1; });
+    scatterRows(xAdv, cur, D, active);
+  }
+  return { xAdv, fooled };
+}
+
 /** Rows `idx` of a flat [n, D] array, as a new [idx.length, D] array. */
 export function gatherRows(src: Float32Array, D: number, idx: ArrayLike<number>): Float32Array {
   const out = new Float32Array(idx.length * D);

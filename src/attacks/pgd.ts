@@ -5,7 +5,7 @@
 // counts as fooled when any iterate (the start, one of the k - 1 intermediate points, or the final
 // point, checked by one extra forward run) is misclassified; it then leaves the batch (its later
 // iterates would not change the result). Unfooled examples get another random start per restart.
-import { ascentRow, gatherInts, gatherRows, isCorrect, projectRow, randomStartRow, range, scatterRows, type AttackBatch, type AttackContext, type AttackResult } from './common.js';
+import { ascentRow, gatherInts, gatherRows, isCorrect, projectRow, randomStartRow, range, restartLoop, type AttackBatch, type AttackContext, type AttackResult } from './common.js';
 
 export interface PgdOptions {
   steps: number;
@@ -34,51 +34,32 @@ export interface FgsmOptions {
 export async function fgsm(ctx: AttackContext, batch: AttackBatch, o: FgsmOptions = {}): Promise<AttackResult> {
   const { model, eps, norm, rng } = ctx;
   const D = model.inputSize, C = model.classes;
-  const { x, y, n } = batch;
   const restarts = Math.max(1, o.restarts ?? 1);
-  const xAdv = x.slice();
-  const fooled = new Uint8Array(n);
-  for (let r = 0; r < restarts; r++) {
-    const active = range(n).filter((i) => !fooled[i]);
-    const m = active.length;
-    if (m === 0) break;
-    const x0 = gatherRows(x, D, active);
-    const y0 = gatherInts(y, active);
+  return restartLoop(batch, D, restarts, async (r, x0, y0, markFooled) => {
+    const m = y0.length;
     const cur = x0.slice();
     if (r > 0) for (let j = 0; j < m; j++) randomStartRow(norm, cur, x0, D, j, eps, rng);
     const { grad } = await model.gradient('ce', cur, y0, m);
-    const step = r > 0 ? 1.25 * eps : eps;
     for (let j = 0; j < m; j++) {
-      ascentRow(norm, cur, grad, j, j, D, step);
+      ascentRow(norm, cur, grad, j, j, D, r > 0 ? 1.25 * eps : eps);
       projectRow(norm, cur, x0, D, j, eps);
     }
     const logits = await model.logits(cur, m);
-    for (let j = 0; j < m; j++) if (!isCorrect(logits, C, j, y0[j])) fooled[active[j]] = 1;
-    // Unfooled rows keep the textbook point (restart 0) rather than a later random one.
-    if (r === 0) scatterRows(xAdv, cur, D, active);
-    else for (let j = 0; j < m; j++) if (fooled[active[j]]) xAdv.set(cur.subarray(j * D, (j + 1) * D), active[j] * D);
+    for (let j = 0; j < m; j++) if (!isCorrect(logits, C, j, y0[j])) markFooled(j);
     ctx.onStep?.((r + 1) / restarts);
-  }
-  return { xAdv, fooled };
+    return cur;
+  });
 }
 
 export async function pgd(ctx: AttackContext, batch: AttackBatch, o: PgdOptions): Promise<AttackResult> {
   const { model, eps, norm, rng } = ctx;
   const D = model.inputSize, C = model.classes;
-  const { x, y, n } = batch;
   const k = o.steps;
   if (!Number.isInteger(k) || k < 1) throw new Error(`PGD needs a whole number of steps >= 1, got ${k}`);
   const alpha = o.stepSize ?? (2.5 * eps) / k;
   const restarts = Math.max(1, o.restarts);
-  const xAdv = x.slice();
-  const fooled = new Uint8Array(n);
-  for (let r = 0; r < restarts; r++) {
-    // Examples of the batch still unfooled; local index j <-> batch index active[j].
-    const active = range(n).filter((i) => !fooled[i]);
-    const m = active.length;
-    if (m === 0) break;
-    const x0 = gatherRows(x, D, active);
-    const y0 = gatherInts(y, active);
+  return restartLoop(batch, D, restarts, async (r, x0, y0, markFooled) => {
+    const m = y0.length;
     const cur = x0.slice();
     if (o.randomStart !== false) for (let j = 0; j < m; j++) randomStartRow(norm, cur, x0, D, j, eps, rng);
     let live = range(m);
@@ -88,7 +69,7 @@ export async function pgd(ctx: AttackContext, batch: AttackBatch, o: PgdOptions)
       const next: number[] = [];
       live.forEach((j, q) => {
         if (!isCorrect(logits, C, q, y0[j])) {
-          fooled[active[j]] = 1;
+          markFooled(j);
           return; // cur row j holds the misclassified iterate
         }
         ascentRow(norm, cur, grad, q, j, D, alpha);
@@ -100,10 +81,9 @@ export async function pgd(ctx: AttackContext, batch: AttackBatch, o: PgdOptions)
     }
     if (live.length) {
       const logits = await model.logits(gatherRows(cur, D, live), live.length);
-      live.forEach((j, q) => { if (!isCorrect(logits, C, q, y0[j])) fooled[active[j]] = 1; });
+      live.forEach((j, q) => { if (!isCorrect(logits, C, q, y0[j])) markFooled(j); });
     }
-    scatterRows(xAdv, cur, D, active);
     ctx.onStep?.((r + 1) / restarts);
-  }
-  return { xAdv, fooled };
+    return cur;
+  });
 }
