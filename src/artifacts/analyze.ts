@@ -7,6 +7,7 @@
 //     transpose them in the graph, so data, attacks and checkpoints never see the difference.
 import { OnnxError } from '../onnx/errors.js';
 import { DataType, defaultOpset, isFloatType, type Graph, type Model, type Tensor, type ValueInfo } from '../onnx/ir.js';
+import { ARTIFACT_OPSET, OLDEST_SOURCE_OPSET } from './upgrade.js';
 
 export interface ModelAnalysis {
   /** The image input [N, C, H, W] (or any rank; first dim is the batch). */
@@ -25,7 +26,10 @@ export interface ModelAnalysis {
   stats: Tensor[];
   /** Other initializers (shape constants, frozen normalisation constants), copied as they are. */
   constants: Tensor[];
+  /** Opset the artifacts are built at: the source's, at least ARTIFACT_OPSET (see upgrade.ts). */
   opset: number;
+  /** Opset the source model was exported at. */
+  sourceOpset: number;
 }
 
 /** Op inputs that hold learned weights when fed by an initializer. */
@@ -34,7 +38,7 @@ const WEIGHT_SLOTS: Record<string, number[]> = {
   InstanceNormalization: [1, 2], LayerNormalization: [1, 2], PRelu: [1],
 };
 
-export const MIN_OPSET = 13;
+export const MIN_OPSET = OLDEST_SOURCE_OPSET;
 
 /** 'probabilities': the output is a Softmax over the classes (its input is used as the logits). */
 export type OutputKind = 'logits' | 'probabilities';
@@ -159,5 +163,5 @@ export function analyzeModel(model: Model, opts: AnalyzeOptions = {}): ModelAnal
   if (!params.length) throw new OnnxError('SHAPE', 'found no trainable parameters (no initializer feeds a Conv, Gemm, MatMul or normalisation weight)');
   const inputLayout = opts.inputLayout ?? 'nchw';
   if (inputLayout === 'nhwc' && input.shape && input.shape.length !== 4) throw new OnnxError('SHAPE', `inputLayout 'nhwc' needs a rank-4 image input; "${input.name}" has rank ${input.shape.length}`);
-  return { input, output, logits, outputKind, inputLayout, classes, params, stats, constants, opset };
+  return { input, output, logits, outputKind, inputLayout, classes, params, stats, constants, opset: Math.max(opset, ARTIFACT_OPSET), sourceOpset: opset };
 }

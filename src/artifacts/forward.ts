@@ -5,6 +5,7 @@ import { OnnxError } from '../onnx/errors.js';
 import type { GraphBuilder } from '../onnx/builder.js';
 import type { Graph, Node } from '../onnx/ir.js';
 import type { ModelAnalysis } from './analyze.js';
+import { emitUpgraded } from './upgrade.js';
 
 export interface ForwardOptions {
   /** Value holding the images. */
@@ -75,7 +76,8 @@ export function appendForward(b: GraphBuilder, source: Graph, a: ModelAnalysis, 
       rename.set(n.outputs[0], outputs[0]);
       continue;
     }
-    b.node(n.opType, inputs, attrs, { outputs, name: `${opts.prefix}${n.name}`, domain: n.domain });
+    const name = `${opts.prefix}${n.name}`;
+    if (!emitUpgraded(b, n, inputs, attrs, outputs, a.sourceOpset, name)) b.node(n.opType, inputs, attrs, { outputs, name, domain: n.domain });
     n.outputs.forEach((o, k) => o && rename.set(o, outputs[k]));
   }
   // The logits: the output itself, or the input of a final Softmax (whose copy is then unused).

@@ -19,6 +19,7 @@ import { buildGradient } from '../autodiff/gradient.js';
 import { crossEntropy, cwMargin, dlr, dlrTargeted } from '../autodiff/losses.js';
 import { findLogits, inputLayoutFor, type InputLayout, type ModelAnalysis, type OutputKind } from '../artifacts/analyze.js';
 import { appendForward } from '../artifacts/forward.js';
+import { ARTIFACT_OPSET, OLDEST_SOURCE_OPSET } from '../artifacts/upgrade.js';
 import { ort } from '../runtime/ort.js';
 import { openSession, type Provider } from '../runtime/providers.js';
 
@@ -98,7 +99,7 @@ function appendClassifier(b: GraphBuilder, model: Model, io: ClassifierIo, x: st
   // "shared" names as they are.
   const a: ModelAnalysis = {
     input: io.input, output: io.output, logits: io.logits, outputKind: io.outputKind, inputLayout: layout,
-    classes: 0, params: [], stats: [], constants: [...g.initializers.values()], opset: io.opset,
+    classes: 0, params: [], stats: [], constants: [...g.initializers.values()], opset: b.opset, sourceOpset: io.opset,
   };
   const xin = io.input.dtype === DataType.FLOAT ? x : b.cast(x, io.input.dtype);
   let logits = appendForward(b, source, a, { x: xin, mode: 'eval', prefix: 'model/' }).logits;
@@ -109,14 +110,17 @@ function appendClassifier(b: GraphBuilder, model: Model, io: ClassifierIo, x: st
 }
 
 function newBuilder(model: Model, io: ClassifierIo, name: string, inputShape: number[]): { b: GraphBuilder; x: string } {
-  const b = new GraphBuilder({ name, opset: io.opset });
+  // Opset 9+ sources are upgraded to ARTIFACT_OPSET (their backward needs newer ops); older ones stay as they are.
+  const b = new GraphBuilder({ name, opset: io.opset >= OLDEST_SOURCE_OPSET ? Math.max(io.opset, ARTIFACT_OPSET) : io.opset });
   for (const t of model.graph.initializers.values()) b.initializer(t.name, t);
   const x = b.input(IO.x, DataType.FLOAT, ['N', ...inputShape] as Dim[]);
   return { b, x };
 }
 
 function finish(b: GraphBuilder, model: Model, kind: string): Model {
-  const m = b.build({ opsetImports: model.opsetImports.map((o) => ({ ...o })), metadata: { artifact: `attack-${kind}` } });
+  const isDefault = (d: string) => d === '' || d === 'ai.onnx';
+  const opsetImports = model.opsetImports.map((o) => (isDefault(o.domain) ? { domain: o.domain, version: b.opset } : { ...o }));
+  const m = b.build({ opsetImports, metadata: { artifact: `attack-${kind}` } });
   m.irVersion = Math.max(8, model.irVersion);
   return m;
 }
