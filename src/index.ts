@@ -24,3 +24,34 @@ export {
   type ZooEntry, type ZooBuildOptions,
 } from '../models/index.js';
 export * from './attacks/index.js';
+
+// Training artifacts: analysis of a classifier, the ONNX graphs, the on-disk cache
+export {
+  analyzeModel, findLogits, inputLayoutFor, MIN_OPSET,
+  type ModelAnalysis, type AnalyzeOptions, type OutputKind, type InputLayout,
+} from './artifacts/analyze.js';
+export {
+  buildArtifacts, buildTrainStep, buildAttack, buildEval, buildEma, initialState, optimizerSlots, names as artifactNames,
+  DEFAULT_ARTIFACT_OPTIONS, ARTIFACT_FORMAT,
+  type ArtifactOptions, type BuiltArtifacts, type Manifest, type OptimizerKind, type AttackLoss,
+} from './artifacts/build.js';
+export { ensureArtifacts, writeArtifacts, readManifest, artifactKey, ArtifactError, ARTIFACT_NAMES } from './artifacts/store.js';
+export { withInputNormalization, type InputNormalization } from './artifacts/normalize.js';
+export { ARTIFACT_OPSET, OLDEST_SOURCE_OPSET } from './artifacts/upgrade.js';
+
+// Running artifacts on ONNX Runtime (CPU, CUDA, WebGPU)
+export { ArtifactRuntime, type Weights, type ExpertState, type StepHyper } from './runtime/artifact-runtime.js';
+export { openSession, providerConfig, ProviderError, CUDA_INSTALL_HINT, type Provider, type OpenOptions } from './runtime/providers.js';
+
+// Data
+export {
+  loadDataset, loadRawDataset, loadNpyFolder, loadMnist, loadFashionMnist, loadCifar10, loadCifar100, batches, DatasetError,
+  DATASET_NAMES, NPY_FILES, type Dataset, type DatasetName, type DatasetSplits, type LoadDatasetOptions,
+} from './data/index.js';
+
+// Configuration and training
+export { resolveConfig, validateConfig, configHash, ConfigError, PRESETS, type Config } from './config/index.js';
+export { train, TrainError, loadSourceModel, modelFit, type TrainOptions, type TrainResult } from './train/trainer.js';
+export { exportInference } from './train/export.js';
+export { saveCheckpoint, loadCheckpoint, CheckpointError } from './train/checkpoint.js';
+export { Rng } from './util/rng.js';

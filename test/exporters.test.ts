@@ -3,17 +3,19 @@
 // input as the logits and feed the NCHW dataset images through a Transpose in the graph; the
 // exported model keeps the original interface. Also: a model that cannot take the dataset's images
 // or labels is refused before any artifact is built, with both shapes in the message.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildZooModel } from '../models/index.js';
 import { analyzeModel, findLogits, inputLayoutFor } from '../src/artifacts/analyze.js';
+import { withInputNormalization } from '../src/artifacts/normalize.js';
+import { main } from '../src/cli/main.js';
 import { AttackModel, evaluateRobustness } from '../src/attacks/index.js';
 import { resolveConfig } from '../src/config/index.js';
 import { loadMnist } from '../src/data/index.js';
 import { GraphBuilder } from '../src/onnx/builder.js';
-import { DataType, tensor, type Model } from '../src/onnx/ir.js';
+import { cloneGraph, DataType, tensor, type Model } from '../src/onnx/ir.js';
 import { loadModelFile } from '../src/onnx/load.js';
 import { saveModelFile } from '../src/onnx/save.js';
 import { f32Tensor, runModel } from '../src/runtime/ort.js';
@@ -23,6 +25,16 @@ import { Rng } from '../src/util/rng.js';
 const tmp = mkdtempSync(join(tmpdir(), 'exporters-test-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const cacheDir = join(tmp, 'cache');
+
+/** The inverse of withInputNormalization: the model without its leading Sub and Div. */
+function withoutNormalization(m: Model): Model {
+  const g = cloneGraph(m.graph);
+  const [sub, div] = g.nodes;
+  const input = sub.inputs[0], normalised = div.outputs[0];
+  g.nodes = g.nodes.slice(2).map((n) => ({ ...n, inputs: n.inputs.map((i) => (i === normalised ? input : i)) }));
+  for (const n of [sub.inputs[1], div.inputs[1]]) g.initializers.delete(n);
+  return { ...m, graph: g };
+}
 
 /** Config of a short natural-training run of the model in `file` on MNIST. */
 const naturalRun = (name: string, file: string, extra: Record<string, string>) => resolveConfig({
@@ -207,6 +219,49 @@ describe('which initializers are learned', () => {
     expect(a.params.map((p) => p.name).sort()).toEqual(['conv.weight', 'fc.bias', 'fc.weight', 'layer_scale']);
     expect(a.constants.map((c) => c.name)).toEqual(expect.arrayContaining(['mean', 'std', 'half']));
   });
+});
+
+describe('input normalisation in front of a model (models trained on (x - mean) / std)', () => {
+  it('the wrapped model on x equals the original on (x - mean) / std, channels first or last; the constants stay fixed', async () => {
+    const w = randomWeights(6);
+    const x = new Rng(2).fillUniform(new Float32Array(3 * 784), 0, 1);
+    const norm = { mean: [0.1307], std: [0.3081] };
+    for (const keras of [false, true]) {
+      const m = kerasStyle(w, keras);
+      const wrapped = withInputNormalization(m, norm, keras ? 'nhwc' : 'nchw');
+      expect(analyzeModel(wrapped).params.map((p) => p.name).sort()).toEqual(analyzeModel(m).params.map((p) => p.name).sort());
+      const dims = keras ? [3, 28, 28, 1] : [3, 1, 28, 28];
+      const out = (model: Model, data: Float32Array) => runModel(model, { input_1: f32Tensor(data, dims) }).then((r) => Object.values(r)[0].data as Float32Array);
+      const a = await out(wrapped, x);
+      const b = await out(m, x.map((v) => (v - 0.1307) / 0.3081));
+      for (let i = 0; i < a.length; i++) expect(a[i]).toBeCloseTo(b[i], 5);
+    }
+    expect(() => withInputNormalization(kerasStyle(w, false), { mean: [0.5, 0.5, 0.5], std: [1, 1, 1] })).toThrow(/3 channel values but the input "input_1" has 1 channels/);
+    expect(() => withInputNormalization(kerasStyle(w, false), { mean: [0.5], std: [0] })).toThrow(/standard deviations > 0/);
+  });
+
+  it('training with model.normalize exports a model that takes [0, 1] pixels; `eval --mean --std` wraps a model the same way', async () => {
+    const cfg = naturalRun('normalized', 'smallcnn', { 'dataset.trainSubset': '3000', 'model.normalize.mean': '[0.1307]', 'model.normalize.std': '[0.3081]' });
+    const r = await train(cfg, { sink: null, cacheDir });
+    expect(r.final!.model.clean).toBeGreaterThan(0.8);
+    const exported = loadModelFile(r.modelPath!);
+    expect(exported.graph.nodes.slice(0, 2).map((n) => n.opType)).toEqual(['Sub', 'Div']);
+    expect(JSON.parse(exported.metadata.input_normalization)).toMatchObject({ mean: [0.1307], std: [0.3081] });
+
+    // The same network without the normalisation, evaluated with --mean/--std, is the same model.
+    const bare = withoutNormalization(exported);
+    const file = join(tmp, 'bare.onnx');
+    saveModelFile(bare, file);
+    const json = (name: string) => join(tmp, `${name}.json`);
+    const io = { out: () => {}, err: () => {} };
+    const args = ['--dataset', 'mnist', '--n', '100', '--eps', '0.1', '--attacks', 'pgd5'];
+    expect(await main(['eval', '--model', r.modelPath!, ...args, '--json', json('wrapped')], io)).toBe(0);
+    expect(await main(['eval', '--model', file, ...args, '--mean', '0.1307', '--std', '0.3081', '--json', json('bare')], io)).toBe(0);
+    const [a, b] = [json('wrapped'), json('bare')].map((f) => JSON.parse(readFileSync(f, 'utf8')));
+    expect(b.cleanAccuracy).toBe(a.cleanAccuracy);
+    expect(b.attacks[0].robustAccuracy).toBe(a.attacks[0].robustAccuracy);
+    expect(await main(['eval', '--model', file, ...args, '--mean', '0.1307'], io)).toBe(2);
+  }, 300_000);
 });
 
 describe('a model that does not fit the data is refused before anything is built', () => {

@@ -26,3 +26,13 @@ describe('builder + ORT', () => {
     expect((out.y.data as Float32Array)[5 * 1]).toBeCloseTo(0.9, 5);
   });
 });
+
+describe('the library entry point', () => {
+  it('exports what the README lists, as functions and classes', async () => {
+    const lib = await import('../src/index.js');
+    for (const name of ['loadModelFile', 'GraphBuilder', 'buildGradient', 'buildArtifacts', 'ArtifactRuntime', 'resolveConfig', 'train',
+      'evaluateRobustness', 'analyzeModel', 'withInputNormalization', 'loadDataset', 'loadNpyFolder', 'exportInference', 'ensureArtifacts']) {
+      expect(typeof (lib as Record<string, unknown>)[name], name).toBe('function');
+    }
+  });
+});

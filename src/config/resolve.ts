@@ -272,6 +272,11 @@ function semanticIssues(c: Config): ConfigIssue[] {
   if (c.attack.steps > 0 && c.attack.eps > 0 && !(c.attack.stepSize > 0)) {
     issues.push({ field: 'attack.stepSize', message: `must be > 0 when attack.steps > 0 (got ${c.attack.stepSize})` });
   }
+  const nm = c.model.normalize;
+  if (nm.mean.length !== nm.std.length) {
+    issues.push({ field: 'model.normalize', message: `needs as many means as standard deviations (got ${nm.mean.length} means and ${nm.std.length} stds)` });
+  }
+  nm.std.forEach((s, i) => { if (!(s > 0)) issues.push({ field: `model.normalize.std[${i}]`, message: `must be > 0 (got ${s})` }); });
   const v = c.dataset.validation;
   if (v >= 1 && !Number.isInteger(v)) {
     issues.push({ field: 'dataset.validation', message: `must be a whole count or a fraction in (0, 1) (got ${v})` });

@@ -47,6 +47,11 @@ export interface DatasetConfig {
 export interface ModelConfig {
   /** A model-zoo name (e.g. 'smallcnn', 'resnet18', 'preact-resnet18') or a path to a .onnx file. */
   source: string;
+  /**
+   * Input normalisation put in front of the model, (x - mean) / std per channel, for models trained
+   * on normalised inputs; empty lists (the default) for none. Exports keep it.
+   */
+  normalize: { mean: number[]; std: number[] };
 }
 
 export interface AttackConfig {

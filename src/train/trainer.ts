@@ -12,6 +12,7 @@ import { batches, defaultAugment, loadDataset, NO_AUGMENT, CIFAR_AUGMENT, type A
 import { analyzeModel, inputLayoutFor, type InputLayout, type ModelAnalysis, type OutputKind } from '../artifacts/analyze.js';
 import { initialState } from '../artifacts/build.js';
 import { ensureArtifacts } from '../artifacts/store.js';
+import { withInputNormalization } from '../artifacts/normalize.js';
 import { loadModelFile } from '../onnx/load.js';
 import type { Model } from '../onnx/ir.js';
 import { saveModelFile, writeFileAtomic } from '../onnx/save.js';
@@ -138,8 +139,16 @@ export async function train(config: Config, opts: TrainOptions = {}): Promise<Tr
     trainSubset: config.dataset.trainSubset, testSubset: config.dataset.testSubset, verify: config.dataset.verify,
   });
   const augment: Augment = config.dataset.augment === 'auto' ? defaultAugment(data.name) : config.dataset.augment === 'none' ? NO_AUGMENT : CIFAR_AUGMENT;
-  const source = loadSourceModel(config.model.source, config.seed, data.classes, data.shape);
+  let source = loadSourceModel(config.model.source, config.seed, data.classes, data.shape);
   const fit = modelFit(source, config.model.source, data);
+  const norm = config.model.normalize;
+  if (norm.mean.length) {
+    try {
+      source = withInputNormalization(source, norm, fit.inputLayout);
+    } catch (e) {
+      throw new TrainError(`model.normalize: ${(e as Error).message}`);
+    }
+  }
   if (fit.inputLayout === 'nhwc') log(`the model takes channels-last images; the artifacts transpose the ${data.name} batches in the graph`);
   if (fit.outputKind === 'probabilities') log('the model ends in Softmax: training and attacks use its input as the logits; the exported model keeps the Softmax');
   // The untrained model travels with the run, so `generalist export` never depends on the original path.

@@ -6,6 +6,11 @@ import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { DATASET_NAMES, isDatasetName, loadRawDataset } from '../../data/index.js';
 import { writeFileAtomic } from '../../onnx/save.js';
+import { loadModelFile } from '../../onnx/load.js';
+import type { Model } from '../../onnx/ir.js';
+import { inputLayoutFor, type InputLayout } from '../../artifacts/analyze.js';
+import { withInputNormalization } from '../../artifacts/normalize.js';
+import { classifierIo } from '../../attacks/model.js';
 import type { Provider } from '../../runtime/providers.js';
 import { CliError, intOption, parseCommandArgs, UsageError, type CliIO, type Command } from '../command.js';
 
@@ -71,6 +76,10 @@ Options:
   --square-queries Q   Square query budget when the name gives none (default 5000)
   --json FILE          Write the JSON report (fields: docs/EVAL.md)
   --save-adv FILE      Write the adversarial images [n, C, H, W] float32: .npy, or .pb (ONNX TensorProto)
+  --mean LIST          Per-channel means the model expects its input normalised with, e.g.
+                         0.485,0.456,0.406: (x - mean) / std is put in front of the model, so
+                         attacks work in [0, 1] pixels (needs --std)
+  --std LIST           Per-channel standard deviations, e.g. 0.229,0.224,0.225
   --provider P         cpu (default), cuda or webgpu
   --threads T          ONNX Runtime intra-op threads (default: all cores)
   -h, --help           Show this help`,
@@ -81,6 +90,7 @@ Options:
       'batch-size': { type: 'string' }, restarts: { type: 'string' }, 'step-size': { type: 'string' },
       'apgd-steps': { type: 'string' }, 'square-queries': { type: 'string' }, json: { type: 'string' },
       'save-adv': { type: 'string' }, provider: { type: 'string' }, threads: { type: 'string' },
+      mean: { type: 'string' }, std: { type: 'string' },
     }, { min: 0, max: 0, what: '' });
     if (!values.model) throw new UsageError('--model is required', 'eval');
     if (!values.dataset) throw new UsageError('--dataset is required', 'eval');
@@ -114,9 +124,26 @@ Options:
     }
     const { test } = loadRawDataset(values.dataset, { dir: values['data-dir'] });
     if (n > test.n) throw new UsageError(`--n ${n} is larger than the ${values.dataset} test set (${test.n} images)`, 'eval');
+    if ((values.mean === undefined) !== (values.std === undefined)) throw new UsageError('--mean and --std go together', 'eval');
+    let model: string | Model = values.model;
+    if (values.mean !== undefined) {
+      const list = (flag: 'mean' | 'std') => values[flag]!.split(',').map((t) => {
+        const v = Number(t.trim());
+        if (t.trim() === '' || !Number.isFinite(v)) throw new UsageError(`--${flag} must be comma-separated numbers, got "${values[flag]}"`, 'eval');
+        return v;
+      });
+      const m = loadModelFile(values.model);
+      let layout: InputLayout = 'nchw';
+      try { layout = inputLayoutFor(classifierIo(m).input, test.shape); } catch { /* the evaluation reports the mismatch */ }
+      try {
+        model = withInputNormalization(m, { mean: list('mean'), std: list('std') }, layout);
+      } catch (e) {
+        throw new UsageError((e as Error).message, 'eval');
+      }
+    }
     let report;
     try {
-      report = await evaluateRobustness(values.model, test, {
+      report = await evaluateRobustness(model, test, {
         eps, norm, attacks: attacksText, n, seed, batchSize, restarts, apgdSteps, squareQueries, stepSize,
         saveAdv: values['save-adv'], onProgress: progressPrinter(io), modelSource: values.model, datasetName: `${values.dataset}/test`,
         session: { provider, threads, allowCpuFallback: false },
