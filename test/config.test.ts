@@ -186,6 +186,15 @@ describe('configHash', () => {
     expect(configHash(renamed, { ignore: ['name', 'outDir'] })).toBe(configHash(a, { ignore: ['name', 'outDir'] }));
     expect(canonicalJson({ b: [2, { d: 1, c: 0 }], a: 'x' })).toBe('{"a":"x","b":[2,{"c":0,"d":1}]}');
   });
+
+  it('a field added later hashes like its absence while at its default, so older runs still resume', () => {
+    const a = resolveConfig({ preset: 'mnist-smallcnn' });
+    const older = JSON.parse(JSON.stringify(a)) as Config & { model: Record<string, unknown> };
+    delete older.model.normalize; // a config written before model.normalize existed
+    expect(configHash(a)).toBe(configHash(older));
+    const normalized = resolveConfig({ preset: 'mnist-smallcnn', overrides: { 'model.normalize.mean': '[0.1]', 'model.normalize.std': '[0.3]' } });
+    expect(configHash(normalized)).not.toBe(configHash(a));
+  });
 });
 
 describe('schedules', () => {

@@ -392,5 +392,9 @@ export function configHash(config: Config, opts: { ignore?: readonly string[] } 
     for (const p of parts.slice(0, -1)) cur = isPlainObject(cur) ? cur[p] : undefined;
     if (isPlainObject(cur)) delete cur[parts[parts.length - 1]];
   }
+  // Fields added after runs already existed hash as before while at their defaults, so those runs
+  // still resume.
+  const model = c.model as { normalize?: { mean: number[]; std: number[] } } | undefined;
+  if (model?.normalize && !model.normalize.mean.length && !model.normalize.std.length) delete model.normalize;
   return createHash('sha256').update(canonicalJson(c)).digest('hex');
 }
