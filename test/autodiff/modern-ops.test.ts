@@ -1,7 +1,7 @@
 // Finite-difference checks of the rules modern classifier exports need: Erf and Gelu (ViT,
 // ConvNeXt), HardSigmoid and HardSwish (MobileNetV3), Mish, Elu, Selu, Celu, Softsign,
-// ThresholdedRelu, PRelu, Reciprocal, LayerNormalization, InstanceNormalization, GlobalMaxPool and
-// Mean, on random shapes and attributes; then small blocks built the way exporters write them.
+// ThresholdedRelu, PRelu, Reciprocal, LayerNormalization, InstanceNormalization, LRN, GlobalMaxPool
+// and Mean, on random shapes and attributes; then small blocks built the way exporters write them.
 import { describe, expect, it } from 'vitest';
 import { checkGradient, opCase } from './fd.js';
 import { Rng } from '../../src/util/rng.js';
@@ -92,6 +92,16 @@ describe('normalisation and pooling', () => {
         const c = 1 + rng.int(3);
         const shape = [1 + rng.int(2), c, ...Array.from({ length: rank - 2 }, () => 2 + rng.int(3))];
         await checkGradient(opCase('InstanceNormalization', [{ name: 'x', shape }, { name: 'scale', shape: [c] }, { name: 'bias', shape: [c] }], { epsilon: rng.uniform(1e-5, 1e-2) }, { seed }));
+      }
+    });
+
+    it(`LRN with random window sizes, alpha, beta, bias (seed ${seed})`, async () => {
+      const rng = new Rng(seed);
+      // ORT's LRN kernel takes odd sizes only (the rule follows the spec's window for even ones too).
+      for (const size of [1 + 2 * rng.int(2), 3 + 2 * rng.int(3)]) {
+        const c = size + rng.int(3);
+        const shape = [1 + rng.int(2), c, 1 + rng.int(3), 1 + rng.int(3)];
+        await checkGradient(opCase('LRN', [{ name: 'x', shape }], { size, alpha: rng.uniform(1e-3, 0.5), beta: rng.uniform(0.5, 1), bias: rng.uniform(0.5, 2) }, { seed }));
       }
     });
 

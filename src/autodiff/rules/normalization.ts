@@ -1,11 +1,13 @@
-// LayerNormalization (opset 17; ViT, ConvNeXt) and InstanceNormalization. Both normalise x over a
+// LayerNormalization (opset 17; ViT, ConvNeXt), InstanceNormalization, and LRN (AlexNet,
+// GoogLeNet; at the end). The first two normalise x over a
 // set of axes with its own (biased) statistics, then scale and shift:
 //   xhat = (x - mean) * r,  r = 1 / sqrt(var + eps),  y = scale * xhat + bias
 //   dx = r * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)),  dxhat = dy * scale
 // The statistics are recomputed in the backward (the optional Mean / InvStdDev outputs are not
 // relied on, since exporters usually drop them).
 import type { GraphBuilder } from '../../onnx/builder.js';
-import { numel } from '../../onnx/ir.js';
+import { OnnxError } from '../../onnx/errors.js';
+import { numel, tensor } from '../../onnx/ir.js';
 import { shapeAttr } from '../../onnx/shapes.js';
 import { registerGrad } from '../rule.js';
 import { normAxis, scalarLike, unbroadcast } from '../helpers.js';
@@ -65,5 +67,35 @@ registerGrad({
       needs[1] ? b.reduceSum(b.mul(g, n.xhat), [0, ...spatial], 0) : null,
       needs[2] ? b.reduceSum(g, [0, ...spatial], 0) : null,
     ];
+  },
+});
+
+/**
+ * Sums of `v` ([N, C, ...], static C) over a window of channels: out[c] = sum of v[c - lo .. c + hi]
+ * (zero outside), as a ones-kernel Conv over the channel axis of v viewed as [N, 1, C, rest].
+ */
+function channelWindowSum(b: GraphBuilder, v: string, channels: number, lo: number, hi: number): string {
+  const flat = b.reshape(v, [0, 1, channels, -1]);
+  const ones = b.constant(tensor('', b.dtype(v), [1, 1, lo + hi + 1, 1], new Array(lo + hi + 1).fill(1)));
+  const sum = b.conv(flat, ones, undefined, { kernel_shape: [lo + hi + 1, 1], pads: [lo, 0, hi, 0] });
+  return b.reshape(sum, b.shapeOf(v));
+}
+
+registerGrad({
+  op: 'LRN', saves: 'the input and the output',
+  // y = x s^-beta, s = bias + alpha/size * sum_{window(c)} x^2, window(c) = [c - floor((size-1)/2), c + ceil((size-1)/2)]
+  // dx_c = g_c s_c^-beta - (2 alpha beta / size) x_c sum_{j : c in window(j)} g_j y_j / s_j
+  grad: ({ b, node, dy: [g] }) => {
+    const x = node.inputs[0], y = node.outputs[0];
+    const size = shapeAttr.attrI(node, 'size', 1);
+    const alpha = shapeAttr.attrF(node, 'alpha', 1e-4), beta = shapeAttr.attrF(node, 'beta', 0.75), bias = shapeAttr.attrF(node, 'bias', 1);
+    const channels = b.shape(x)?.[1];
+    if (typeof channels !== 'number') throw new OnnxError('SHAPE', `LRN "${node.name}": the gradient needs a static channel count`);
+    const lo = Math.floor((size - 1) / 2), hi = Math.ceil((size - 1) / 2);
+    const k = (v: number) => scalarLike(b, v, x);
+    const s = b.add(k(bias), b.mul(k(alpha / size), channelWindowSum(b, b.mul(x, x), channels, lo, hi)));
+    const back = channelWindowSum(b, b.div(b.mul(g!, y), s), channels, hi, lo);
+    const direct = b.mul(g!, b.op('Pow', [s, k(-beta)]));
+    return [b.sub(direct, b.mul(k((2 * alpha * beta) / size), b.mul(x, back)))];
   },
 });
