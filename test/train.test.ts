@@ -64,6 +64,14 @@ describe('Generalist orchestrator', () => {
     });
   }
 
+  it('a diverging run stops with the iteration and learning rate, and writes no checkpoint or model', async () => {
+    const dir = tmp();
+    const cfg = tiny(dir, { method: 'natural', epochs: '1', 'optim.natural.type': 'sgd', 'optim.natural.lr': '[[0, 1e30], [1, 1e30]]' });
+    await expect(train(cfg, { sink: null, cacheDir })).rejects.toThrow(/training diverged: the model's loss is (NaN|Infinity) at epoch 1, iteration \d+ \(learning rate 1\.00e\+30\)\. Lower optim\.natural\.lr/);
+    expect(existsSync(join(dir, 'checkpoint.bin'))).toBe(false);
+    expect(existsSync(join(dir, 'model.onnx'))).toBe(false);
+  });
+
   it('a short real training run beats chance by far and exports a standalone model', async () => {
     const dir = tmp();
     const cfg = tiny(dir, { epochs: '1', 'dataset.trainSubset': '4096', 'attack.eps': '0.1', 'attack.epsRampFraction': '0.5' });

@@ -214,6 +214,14 @@ export async function train(config: Config, opts: TrainOptions = {}): Promise<Tr
   const metricsPath = join(outDir, 'metrics.jsonl');
   let itersThisCall = 0;
   let interrupted = false;
+  // A diverged step stops the run before its weights reach a checkpoint or an export.
+  const checkFinite = (loss: number, which: 'robust' | 'natural', o: OptimizerConfig, frac: number) => {
+    if (Number.isFinite(loss)) return;
+    const kept = st.epoch > 0 && config.checkpoint.every > 0 ? `; ${ckptPath} still holds the weights of the last completed checkpoint` : '';
+    const who = method !== 'generalist' ? 'model' : which === 'robust' ? 'robust expert' : 'natural expert';
+    throw new TrainError(`training diverged: the ${who}'s loss is ${loss} at epoch ${st.epoch + 1}, iteration ${st.iterInEpoch + 1} ` +
+      `(learning rate ${lrAt(o, frac).toPrecision(3)})${kept}. Lower optim.${which}.lr (or check the data and model.normalize) and run again`);
+  };
 
   for (; st.epoch < config.epochs && !interrupted; ) {
     dataRng.setState(st.dataRngEpochStart);
@@ -232,11 +240,13 @@ export async function train(config: Config, opts: TrainOptions = {}): Promise<Tr
         const xAdv = await robustRt.attack(R.weights, x, y, noise, eps, attackStepAt(config, frac));
         const hp = { ...hyper(config.optim.robust, frac, ++st.stepsR), tradesBeta: config.robust.tradesBeta };
         const r = robustLoss === 'trades' ? await robustRt.trainStep(R, x, y, hp, xAdv) : await robustRt.trainStep(R, xAdv, y, hp);
+        checkFinite(r.loss, 'robust', config.optim.robust, frac);
         R = r.state;
         sums.lossR += r.loss; sums.accR += r.correct;
       }
       if (naturalRt) {
         const r = await naturalRt.trainStep(N, x, y, hyper(config.optim.natural, frac, ++st.stepsN));
+        checkFinite(r.loss, 'natural', config.optim.natural, frac);
         N = r.state;
         sums.lossN += r.loss; sums.accN += r.correct;
       }
