@@ -192,6 +192,19 @@ describe('generalist CLI', () => {
     }
   });
 
+  it('artifacts builds with every option at its default (flags not given mean the defaults)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cli-artifacts-'));
+    try {
+      const r = await cli('artifacts', 'smallcnn', '-o', dir);
+      expect(r.code, r.err).toBe(0);
+      expect(r.out).toMatch(/14 parameter tensors, 0 BN statistics, PGD-10 \(ce\), sgd, loss ce/);
+      const m = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
+      expect(m.options).toMatchObject({ pgdSteps: 10, optimizer: 'sgd', loss: 'ce', attackForm: 'unrolled', inputLayout: 'nchw' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('bin/generalist.mjs runs without a build step', () => {
     const r = spawnSync(join(ROOT, 'bin', 'generalist.mjs'), ['--help'], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
     expect(r.stderr).toBe('');

@@ -96,6 +96,18 @@ describe('Keras/TF-style classifiers (channels-last input, Softmax output)', () 
     expect(findLogits(b.build().graph, 13)).toEqual({ logits: 'p', outputKind: 'logits' });
   });
 
+  it('`generalist artifacts --nchw-images` builds artifacts that take NCHW images for the channels-last model', async () => {
+    const file = join(tmp, 'keras-artifacts.onnx');
+    saveModelFile(keras, file);
+    const out = join(tmp, 'keras-artifacts');
+    const lines: string[] = [];
+    expect(await main(['artifacts', file, '-o', out, '--nchw-images'], { out: (t) => lines.push(t), err: () => {} })).toBe(0);
+    expect(lines.join('')).toMatch(/NCHW images into a channels-last model/);
+    const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
+    expect(manifest.options.inputLayout).toBe('nhwc');
+    expect(manifest.artifacts.train_step.inputs.find((i: { name: string }) => i.name === 'x').shape).toEqual(['N', 1, 28, 28]);
+  });
+
   it('attacks see exactly what they see on the NCHW, logits-returning twin', async () => {
     const w = randomWeights(2);
     const am = await AttackModel.create(kerasStyle(w, true), { inputShape: [1, 28, 28] });

@@ -243,7 +243,9 @@ const spec = (file: string, m: Model): ArtifactSpec => ({
 export const hashBytes = (bytes: Uint8Array | string): string => createHash('sha256').update(bytes).digest('hex');
 
 export function buildArtifacts(model: Model, options: Partial<ArtifactOptions> = {}): BuiltArtifacts {
-  const o: ArtifactOptions = { ...DEFAULT_ARTIFACT_OPTIONS, ...options };
+  // An option given as undefined means "the default" (CLI flags that were not passed).
+  const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as Partial<ArtifactOptions>;
+  const o: ArtifactOptions = { ...DEFAULT_ARTIFACT_OPTIONS, ...given };
   if (options.attackLoss === undefined) o.attackLoss = o.loss === 'trades' ? 'kl' : 'ce';
   if (!Number.isInteger(o.pgdSteps) || o.pgdSteps < 1 || o.pgdSteps > 1000) throw new Error(`pgdSteps must be an integer in 1..1000, got ${o.pgdSteps}`);
   const a = analyzeModel(model, { inputLayout: o.inputLayout });

@@ -20,12 +20,14 @@ Options:
   --pgd-steps K        Steps of the unrolled PGD attack (default 10)
   --attack-loss L      ce, kl or cw (default: kl for trades, else ce)
   --loop               Write the attack as an ONNX Loop over one step (default: K unrolled steps)
+  --nchw-images        The model takes channels-last [N, H, W, C] images: the artifacts take
+                       [N, C, H, W] and transpose them in the graph (default: the model's layout)
   --seed N             Seed of a zoo model's initial weights (default 0)
   -h, --help           Show this help`,
   run(argv, io) {
     const { values, positionals } = parseCommandArgs('artifacts', argv, {
       out: { type: 'string', short: 'o' }, loss: { type: 'string' }, optimizer: { type: 'string' }, nesterov: { type: 'boolean' },
-      'pgd-steps': { type: 'string' }, 'attack-loss': { type: 'string' }, seed: { type: 'string' }, loop: { type: 'boolean' },
+      'pgd-steps': { type: 'string' }, 'attack-loss': { type: 'string' }, seed: { type: 'string' }, loop: { type: 'boolean' }, 'nchw-images': { type: 'boolean' },
     }, { min: 1, max: 1, what: 'model (a zoo name or a .onnx file)' });
     if (!values.out) throw new CliError('missing -o DIR', 2);
     const pick = <T extends string>(v: string | undefined, allowed: readonly T[], flag: string): T | undefined => {
@@ -42,10 +44,11 @@ Options:
       pgdSteps: intOption(values['pgd-steps'], 'pgd-steps', 'artifacts', { min: 1, max: 1000 }),
       attackLoss: pick(values['attack-loss'], ['ce', 'kl', 'cw'] as const, 'attack-loss'),
       attackForm: values.loop ? 'loop' : 'unrolled',
+      inputLayout: values['nchw-images'] ? 'nhwc' : 'nchw',
     });
     writeArtifacts(built, values.out);
     const m = built.manifest;
-    io.out(`wrote ${values.out}: ${m.params.length} parameter tensors, ${m.stats.length} BN statistics, PGD-${m.options.pgdSteps} (${m.options.attackLoss}), ${m.options.optimizer}, loss ${m.options.loss}; ${((performance.now() - t0) / 1000).toFixed(1)} s; hash ${m.hash.slice(0, 16)}`);
+    io.out(`wrote ${values.out}: ${m.params.length} parameter tensors, ${m.stats.length} BN statistics, PGD-${m.options.pgdSteps} (${m.options.attackLoss}), ${m.options.optimizer}, loss ${m.options.loss}${m.options.inputLayout === 'nhwc' ? ', NCHW images into a channels-last model' : ''}; ${((performance.now() - t0) / 1000).toFixed(1)} s; hash ${m.hash.slice(0, 16)}`);
     return 0;
   },
 };
