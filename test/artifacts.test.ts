@@ -36,6 +36,9 @@ describe('training artifacts (SmallCNN)', () => {
     expect(ensureArtifacts(model, { pgdSteps: 2 }, root).cached).toBe(false);
     expect(ensureArtifacts(model, { pgdSteps: 2 }, root).cached).toBe(true);
     expect(ensureArtifacts(model, { pgdSteps: 3 }, root).cached).toBe(false);
+    // An option passed as undefined is the default, for the build and for the cache key alike.
+    expect(ensureArtifacts(model, { pgdSteps: 10, optimizer: undefined }, root).cached).toBe(false);
+    expect(ensureArtifacts(model, { pgdSteps: undefined, optimizer: 'sgd' }, root).cached).toBe(true);
   });
 
   it('the Loop form of the attack gives exactly the unrolled result', async () => {

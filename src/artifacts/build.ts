@@ -242,11 +242,19 @@ const spec = (file: string, m: Model): ArtifactSpec => ({
 
 export const hashBytes = (bytes: Uint8Array | string): string => createHash('sha256').update(bytes).digest('hex');
 
-export function buildArtifacts(model: Model, options: Partial<ArtifactOptions> = {}): BuiltArtifacts {
-  // An option given as undefined means "the default" (CLI flags that were not passed).
+/** The complete options: defaults for what is absent or undefined (CLI flags that were not passed). */
+export function resolveArtifactOptions(options: Partial<ArtifactOptions> = {}): ArtifactOptions {
   const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as Partial<ArtifactOptions>;
   const o: ArtifactOptions = { ...DEFAULT_ARTIFACT_OPTIONS, ...given };
-  if (options.attackLoss === undefined) o.attackLoss = o.loss === 'trades' ? 'kl' : 'ce';
+  if (given.attackLoss === undefined) o.attackLoss = o.loss === 'trades' ? 'kl' : 'ce';
+  return o;
+}
+
+/** The cache key and manifest hash of (source model bytes' hash, options). */
+export const artifactHash = (sourceHash: string, o: ArtifactOptions): string => hashBytes(JSON.stringify({ format: ARTIFACT_FORMAT, sourceHash, o }));
+
+export function buildArtifacts(model: Model, options: Partial<ArtifactOptions> = {}): BuiltArtifacts {
+  const o = resolveArtifactOptions(options);
   if (!Number.isInteger(o.pgdSteps) || o.pgdSteps < 1 || o.pgdSteps > 1000) throw new Error(`pgdSteps must be an integer in 1..1000, got ${o.pgdSteps}`);
   const a = analyzeModel(model, { inputLayout: o.inputLayout });
   const sourceHash = hashBytes(saveModel(model));
@@ -256,7 +264,7 @@ export function buildArtifacts(model: Model, options: Partial<ArtifactOptions> =
     eval: buildEval(model, a),
     ema: buildEma(a),
   };
-  const hash = hashBytes(JSON.stringify({ format: ARTIFACT_FORMAT, sourceHash, o }));
+  const hash = artifactHash(sourceHash, o);
   const manifest: Manifest = {
     format: ARTIFACT_FORMAT,
     opset: a.opset,

@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs
 import { join } from 'node:path';
 import type { Model } from '../onnx/ir.js';
 import { saveModel, writeFileAtomic } from '../onnx/save.js';
-import { ARTIFACT_FORMAT, DEFAULT_ARTIFACT_OPTIONS, buildArtifacts, hashBytes, type ArtifactOptions, type BuiltArtifacts, type Manifest } from './build.js';
+import { ARTIFACT_FORMAT, artifactHash, buildArtifacts, hashBytes, resolveArtifactOptions, type ArtifactOptions, type BuiltArtifacts, type Manifest } from './build.js';
 
 export const ARTIFACT_NAMES = ['train_step', 'attack', 'eval', 'ema'] as const;
 export type ArtifactName = (typeof ARTIFACT_NAMES)[number];
@@ -38,10 +38,7 @@ export function readManifest(dir: string): Manifest {
 
 /** The cache key of (model, options) without building anything. */
 export function artifactKey(model: Model, options: Partial<ArtifactOptions> = {}): string {
-  const o = { ...DEFAULT_ARTIFACT_OPTIONS, ...options };
-  if (options.attackLoss === undefined) o.attackLoss = o.loss === 'trades' ? 'kl' : 'ce';
-  const sourceHash = hashBytes(saveModel(model));
-  return hashBytes(JSON.stringify({ format: ARTIFACT_FORMAT, sourceHash, o }));
+  return artifactHash(hashBytes(saveModel(model)), resolveArtifactOptions(options));
 }
 
 /** Builds into `cacheRoot/<hash>/` unless that folder already holds them. Returns the folder. */
