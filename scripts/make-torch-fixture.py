@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Writes the torch.onnx.export fixtures of test/torch-export.test.ts.
 
-A small ResNet-style classifier (conv-BN-ReLU stem, one residual block with a 1x1 conv + BN
-shortcut, a conv-BN-ReLU layer, adaptive average pooling, flatten via x.view(x.size(0), -1),
-linear head; 14,062 parameters, input [N, 3, 16, 16], 10 classes) exported three ways from the
-same weights:
+A small ResNet-style classifier (conv-BN-ReLU stem, an ImageNet-style 3x3/2 max-pool with
+padding (overlapping windows), one residual block with a 1x1 conv + BN shortcut, a conv-BN-ReLU
+layer, adaptive average pooling, flatten via x.view(x.size(0), -1), linear head; 14,062
+parameters, input [N, 3, 16, 16], 10 classes) exported five ways from the same weights:
 
   torch_resnet_op17_bn.onnx    opset 17, training=TrainingMode.PRESERVE on a model in eval mode:
                                BatchNormalization nodes are kept (inference form, running stats
@@ -13,6 +13,10 @@ same weights:
                                every BN into the preceding Conv, as most exported models look.
   torch_resnet_op13_kiai.onnx  opset 13, training=PRESERVE, keep_initializers_as_inputs=True: the
                                old-IR layout where every initializer is also listed as a graph input.
+  torch_resnet_op11.onnx       opset 11, the exporter's defaults (BN folded): Unsqueeze with an axes
+                               attribute in the flatten subgraph.
+  torch_resnet_op9_bn.onnx     opset 9, training=PRESERVE: BatchNormalization-9 and the attribute
+                               forms of opset 9, as old exports and the ONNX model zoo have them.
 
 and torch_resnet_ref.json with the reference values the test compares against (float32 arrays as
 base64 of little-endian bytes):
@@ -75,6 +79,7 @@ class TinyResNet(nn.Module):
 
     def forward(self, x):
         x = F.relu(self.bn1(self.conv1(x)))
+        x = F.max_pool2d(x, 3, 2, 1)
         x = self.layer1(x)
         x = F.relu(self.bn2(self.conv2(x)))
         x = self.pool(x)
@@ -124,6 +129,8 @@ def main():
         'torch_resnet_op17_bn.onnx': dict(opset_version=17, training=P),
         'torch_resnet_op13.onnx': dict(opset_version=13),
         'torch_resnet_op13_kiai.onnx': dict(opset_version=13, training=P, keep_initializers_as_inputs=True),
+        'torch_resnet_op11.onnx': dict(opset_version=11),
+        'torch_resnet_op9_bn.onnx': dict(opset_version=9, training=P),
     }
     state = copy.deepcopy(model.state_dict())
     for name, kw in exports.items():

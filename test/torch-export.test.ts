@@ -1,11 +1,14 @@
 // "A ResNet exported by torch.onnx.export must be as trainable as our own zoo's."
 // Fixtures (written by scripts/make-torch-fixture.py with torch 1.13, committed so this test needs
-// no torch): a small ResNet-style net (conv-BN-ReLU stem, a residual block with a 1x1 conv + BN
-// shortcut, conv-BN-ReLU, adaptive average pool, x.view(x.size(0), -1) as Shape/Gather/Unsqueeze/
-// Concat/Reshape, Linear as Gemm) exported three ways from the same weights:
+// no torch): a small ResNet-style net (conv-BN-ReLU stem, a 3x3/2 padded max-pool with overlapping
+// windows, a residual block with a 1x1 conv + BN shortcut, conv-BN-ReLU, adaptive average pool,
+// x.view(x.size(0), -1) as Shape/Gather/Unsqueeze/Concat/Reshape, Linear as Gemm) exported five
+// ways from the same weights:
 //   op17_bn   opset 17, BN kept (training=PRESERVE on an eval-mode model), constant folding on
 //   op13      opset 13, the exporter's defaults: every BN folded into its Conv
 //   op13_kiai opset 13, BN kept, keep_initializers_as_inputs=True (old-IR layout); BatchNormalization-9
+//   op11      opset 11, BN folded; Unsqueeze with an axes attribute (upgraded to opset 17's form)
+//   op9_bn    opset 9, BN kept: the attribute forms of old exports and the ONNX model zoo
 // and torch's reference logits and gradients of sum(CE) (eval mode, and train mode for the input).
 // Measured: logits max |ours - torch| / max |torch| = 1.1e-7; gradients (input, first conv weight,
 // linear weight; eval and train mode) 1.2e-7 .. 9.1e-7, checked against 1e-5 (logits) and 1e-4.
@@ -47,6 +50,8 @@ const VARIANTS = [
   { file: 'torch_resnet_op17_bn.onnx', opset: 17, bn: true },
   { file: 'torch_resnet_op13.onnx', opset: 13, bn: false },
   { file: 'torch_resnet_op13_kiai.onnx', opset: 13, bn: true },
+  { file: 'torch_resnet_op11.onnx', opset: 11, bn: false },
+  { file: 'torch_resnet_op9_bn.onnx', opset: 9, bn: true },
 ] as const;
 
 /** max |a - b| / max |b|: the error relative to the reference's scale. */
@@ -93,7 +98,7 @@ describe('a ResNet exported by torch.onnx.export', () => {
     expect(ref.num_params).toBe(14_062);
     const m = loadModelFile(join(FIXTURES, VARIANTS[0].file));
     const ops = new Set(m.graph.nodes.map((n) => n.opType));
-    for (const op of ['Shape', 'Constant', 'Gather', 'Unsqueeze', 'Concat', 'Reshape', 'Gemm', 'GlobalAveragePool', 'BatchNormalization']) expect(ops.has(op), op).toBe(true);
+    for (const op of ['Shape', 'Constant', 'Gather', 'Unsqueeze', 'Concat', 'Reshape', 'Gemm', 'GlobalAveragePool', 'BatchNormalization', 'MaxPool']) expect(ops.has(op), op).toBe(true);
   });
 
   describe.each(VARIANTS)('$file', ({ file, opset, bn }) => {
