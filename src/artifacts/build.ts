@@ -8,9 +8,10 @@ import { saveModel } from '../onnx/save.js';
 import { buildGradient } from '../autodiff/gradient.js';
 import { correctCount, crossEntropy, cwMargin, klDivergence } from '../autodiff/losses.js';
 import { analyzeModel, type InputLayout, type ModelAnalysis } from './analyze.js';
-import { appendForward } from './forward.js';
+import { appendForward, type DropoutMask } from './forward.js';
 
-export const ARTIFACT_FORMAT = 1;
+/** 2: Dropout in train_step is a fed mask (manifest.dropout), no longer the identity. */
+export const ARTIFACT_FORMAT = 2;
 
 export type OptimizerKind = 'sgd' | 'adam' | 'adamw';
 export type AttackLoss = 'ce' | 'kl' | 'cw';
@@ -48,6 +49,8 @@ export interface Manifest {
   stats: { name: string; shape: number[] }[];
   /** Optimizer state slots per parameter (SGD: momentum; Adam: m and v). */
   optimizerSlots: string[];
+  /** train_step inputs holding the Dropout masks: [N, ...shape] float32, 0 or 1 / (1 - ratio) (ArtifactRuntime.dropoutMasks). */
+  dropout: DropoutMask[];
   options: ArtifactOptions;
   artifacts: Record<'train_step' | 'attack' | 'eval' | 'ema', ArtifactSpec>;
 }
@@ -107,12 +110,14 @@ export function buildTrainStep(model: Model, a: ModelAnalysis, o: ArtifactOption
   const nat = appendForward(b, model.graph, a, { x, mode: 'train', prefix: 'fwd/', forGradient: true });
   let loss = crossEntropy(b, nat.logits, y, { reduction: 'mean', labelSmoothing: o.labelSmoothing });
   let statUpdates = nat.statUpdates;
+  const dropout = [...nat.dropout];
   if (o.loss === 'trades') {
     const xAdv = declareImages(b, a, names.xAdv);
     const beta = scalarInput(b, names.tradesBeta);
     const adv = appendForward(b, model.graph, a, { x: xAdv, mode: 'train', prefix: 'fwd_adv/', forGradient: true });
     loss = b.add(loss, b.mul(beta, klDivergence(b, nat.logits, adv.logits)));
     statUpdates = adv.statUpdates;
+    dropout.push(...adv.dropout);
   }
   const grads = buildGradient(b, { loss, wrt: a.params.map((p) => p.name) });
   for (const p of a.params) {
@@ -142,7 +147,7 @@ export function buildTrainStep(model: Model, a: ModelAnalysis, o: ArtifactOption
   for (const s of a.stats) b.output(statUpdates.get(s.name) ?? s.name, names.updated(s.name));
   b.output(loss, names.loss);
   b.output(correctCount(b, nat.logits, y), names.correct);
-  return b.build({ metadata: { artifact: 'train_step' } });
+  return b.build({ metadata: { artifact: 'train_step', ...(dropout.length ? { dropout: JSON.stringify(dropout) } : {}) } });
 }
 
 /** Appends the attack loss of `logits` (summed over the batch: the sign of the gradient is what counts). */
@@ -275,6 +280,7 @@ export function buildArtifacts(model: Model, options: Partial<ArtifactOptions> =
     params: a.params.map((p) => ({ name: p.name, shape: p.dims })),
     stats: a.stats.map((s) => ({ name: s.name, shape: s.dims })),
     optimizerSlots: optimizerSlots(o.optimizer),
+    dropout: models.train_step.metadata.dropout ? (JSON.parse(models.train_step.metadata.dropout) as DropoutMask[]) : [],
     options: o,
     artifacts: {
       train_step: spec('train_step.onnx', models.train_step),

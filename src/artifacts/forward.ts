@@ -3,7 +3,8 @@
 // Called once per forward pass an artifact needs (K times in a K-step attack).
 import { OnnxError } from '../onnx/errors.js';
 import type { GraphBuilder } from '../onnx/builder.js';
-import type { Graph, Node } from '../onnx/ir.js';
+import { DataType, type Graph, type Node } from '../onnx/ir.js';
+import { floatValues } from '../onnx/shapes.js';
 import type { ModelAnalysis } from './analyze.js';
 import { emitUpgraded } from './upgrade.js';
 
@@ -18,10 +19,24 @@ export interface ForwardOptions {
   forGradient?: boolean;
 }
 
+/** A dropout mask the caller feeds: [N, ...shape] float32, 0 or 1 / (1 - ratio). */
+export interface DropoutMask { name: string; ratio: number; shape: number[] }
+
 export interface ForwardResult {
   logits: string;
   /** In train mode: stat name -> value with its updated running statistic. */
   statUpdates: Map<string, string>;
+  /** In train mode: the masks of the model's Dropout nodes, graph inputs of the copy. */
+  dropout: DropoutMask[];
+}
+
+/** The drop probability of a Dropout node: its constant ratio input (opset 12+) or attribute; 0.5 by default. */
+function dropoutRatio(b: GraphBuilder, n: Node, ratioInput: string | undefined, sourceOpset: number): number {
+  if (sourceOpset < 12) return n.attributes.ratio?.type === 'float' ? n.attributes.ratio.value : 0.5;
+  if (!ratioInput) return 0.5;
+  const v = floatValues(b.fact(ratioInput));
+  if (!v) throw new OnnxError('UNSUPPORTED_OP', `Dropout "${n.name}": the ratio must be a constant to train with it`);
+  return v[0];
 }
 
 const shapeAttrI = (n: Node, k: string): number => (n.attributes[k]?.type === 'int' ? (n.attributes[k].value as number) : 0);
@@ -39,6 +54,7 @@ export function appendForward(b: GraphBuilder, source: Graph, a: ModelAnalysis, 
     return r;
   };
   const statUpdates = new Map<string, string>();
+  const dropout: DropoutMask[] = [];
   for (const n of source.nodes) {
     if (Object.values(n.attributes).some((at) => at.type === 'graph' || at.type === 'graphs')) {
       throw new OnnxError('UNSUPPORTED_OP', `node "${n.name}" (${n.opType}) has a subgraph; control flow is not supported in training artifacts`);
@@ -70,9 +86,21 @@ export function appendForward(b: GraphBuilder, source: Graph, a: ModelAnalysis, 
       outputs = [outputs[0], b.fresh(`${opts.prefix}${n.outputs[0]}_indices`)];
     }
     if (n.opType === 'Dropout') {
-      // Deterministic training: dropout is identity (ORT's dropout mask comes from its own RNG).
+      // Eval mode: the identity. Train mode: x * mask with the mask a graph input the trainer fills
+      // from its seeded RNG (ORT's own dropout RNG would break determinism and resume).
       outputs = [outputs[0]];
-      b.node('Identity', [inputs[0]], {}, { outputs, name: `${opts.prefix}${n.name}` });
+      const ratio = opts.mode === 'train' ? dropoutRatio(b, n, inputs[1], a.sourceOpset) : 0;
+      if (ratio > 0) {
+        const per = b.shape(inputs[0])?.slice(1);
+        if (!per || !per.every((d) => typeof d === 'number')) throw new OnnxError('SHAPE', `Dropout "${n.name}": its input needs static dims after the batch axis to train (got [${b.shape(inputs[0]) ?? '?'}])`);
+        if (b.dtype(inputs[0]) !== DataType.FLOAT) throw new OnnxError('UNSUPPORTED_OP', `Dropout "${n.name}": training masks are float32; the input is ${DataType[b.dtype(inputs[0])]}`);
+        const name = `dropout:${opts.prefix}${n.name || n.outputs[0]}`;
+        const mask = b.input(name, DataType.FLOAT, ['N', ...(per as number[])]);
+        b.node('Mul', [inputs[0], mask], {}, { outputs, name: `${opts.prefix}${n.name}` });
+        dropout.push({ name, ratio, shape: per as number[] });
+      } else {
+        b.node('Identity', [inputs[0]], {}, { outputs, name: `${opts.prefix}${n.name}` });
+      }
       rename.set(n.outputs[0], outputs[0]);
       continue;
     }
@@ -83,5 +111,5 @@ export function appendForward(b: GraphBuilder, source: Graph, a: ModelAnalysis, 
   // The logits: the output itself, or the input of a final Softmax (whose copy is then unused).
   const logits = rename.get(a.logits);
   if (!logits) throw new OnnxError('DANGLING_INPUT', `the output "${a.logits}" is not produced by the graph`);
-  return { logits, statUpdates };
+  return { logits, statUpdates, dropout };
 }

@@ -7,6 +7,7 @@ import { openSession, type OpenOptions, type Provider } from './providers.js';
 import { names, type Manifest } from '../artifacts/build.js';
 import { readManifest } from '../artifacts/store.js';
 import type { Tensor } from '../onnx/ir.js';
+import type { Rng } from '../util/rng.js';
 
 /** Parameters and BN statistics of one network, by name. */
 export type Weights = Record<string, ort.Tensor>;
@@ -71,10 +72,36 @@ export class ArtifactRuntime {
     return feeds;
   }
 
-  /** One optimizer step. Returns the new state (inputs are not modified) and the batch's mean loss and correct count. */
-  async trainStep(state: ExpertState, x: ort.Tensor, y: ort.Tensor, hp: StepHyper, xAdv?: ort.Tensor): Promise<{ state: ExpertState; loss: number; correct: number }> {
+  /** Whether train steps need dropout masks (the model has Dropout nodes). */
+  get needsDropoutMasks(): boolean { return (this.manifest.dropout ?? []).length > 0; }
+
+  /**
+   * Fresh dropout masks for a batch of n, drawn from `rng` (the trainer's seeded stream): each
+   * element kept with probability 1 - ratio and scaled by 1 / (1 - ratio), as torch's dropout.
+   */
+  dropoutMasks(n: number, rng: Rng): Record<string, ort.Tensor> {
+    const out: Record<string, ort.Tensor> = {};
+    for (const d of this.manifest.dropout ?? []) {
+      const data = new Float32Array(n * d.shape.reduce((a, v) => a * v, 1));
+      const keep = 1 - d.ratio, scale = keep > 0 ? 1 / keep : 0;
+      for (let i = 0; i < data.length; i++) data[i] = rng.next() < keep ? scale : 0;
+      out[d.name] = new ort.Tensor('float32', data, [n, ...d.shape]);
+    }
+    return out;
+  }
+
+  /**
+   * One optimizer step. Returns the new state (inputs are not modified) and the batch's mean loss
+   * and correct count. Models with Dropout need `masks` (dropoutMasks).
+   */
+  async trainStep(state: ExpertState, x: ort.Tensor, y: ort.Tensor, hp: StepHyper, xAdv?: ort.Tensor, masks?: Record<string, ort.Tensor>): Promise<{ state: ExpertState; loss: number; correct: number }> {
     const o = this.manifest.options;
     const feeds: Record<string, ort.Tensor> = { ...this.weightFeeds(state.weights), ...state.slots, [names.x]: x, [names.y]: y, [names.lr]: scalar(hp.lr), [names.weightDecay]: scalar(hp.weightDecay) };
+    for (const d of this.manifest.dropout ?? []) {
+      const m = masks?.[d.name];
+      if (!m) throw new Error(`the train step needs dropout mask "${d.name}" (ArtifactRuntime.dropoutMasks)`);
+      feeds[d.name] = m;
+    }
     if (o.optimizer === 'sgd') feeds[names.momentum] = scalar(hp.momentum ?? 0);
     else {
       feeds[names.beta1] = scalar(hp.beta1 ?? 0.9);

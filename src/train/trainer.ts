@@ -77,11 +77,12 @@ interface RunState {
   stepsN: number;
   dataRngEpochStart: RngState;
   noiseRng: RngState;
+  /** The dropout-mask stream (absent in checkpoints written before models with Dropout trained). */
+  dropoutRng?: RngState;
   best?: { epoch: number; score: number };
   metrics: EpochMetrics[];
 }
 
-/** Zoo name or .onnx path -> Model. */
 /** A zoo model (built for the data's classes and image shape) or an ONNX file. */
 export function loadSourceModel(source: string, seed: number, classes?: number, inputShape?: readonly number[]): Model {
   const alias: Record<string, string> = { 'preact-resnet18': 'preactresnet18', wrn3410: 'wrn-34-10' };
@@ -179,6 +180,7 @@ export async function train(config: Config, opts: TrainOptions = {}): Promise<Tr
   let G = cloneWeights(w0);
   const dataRng = new Rng(config.seed);
   const noiseRng = new Rng((config.seed ^ 0x9e3779b9) >>> 0);
+  const dropoutRng = new Rng((config.seed ^ 0x85ebca6b) >>> 0);
   const bs = config.batchSize;
   const itersPerEpoch = Math.floor(data.train.n / bs);
   if (itersPerEpoch < 1) throw new TrainError(`the training set has ${data.train.n} images, fewer than one batch of ${bs}`);
@@ -192,7 +194,7 @@ export async function train(config: Config, opts: TrainOptions = {}): Promise<Tr
     put('A/', A); put('S/', S); put('G/', G);
     return t;
   };
-  const save = async () => saveCheckpoint(ckptPath, { configHash: hash, state: { ...st, noiseRng: noiseRng.state() } }, await onHost(stateTensors()));
+  const save = async () => saveCheckpoint(ckptPath, { configHash: hash, state: { ...st, noiseRng: noiseRng.state(), dropoutRng: dropoutRng.state() } }, await onHost(stateTensors()));
 
   if (opts.resume) {
     if (!existsSync(ckptPath)) throw new TrainError(`nothing to resume: ${ckptPath} does not exist`);
@@ -203,6 +205,7 @@ export async function train(config: Config, opts: TrainOptions = {}): Promise<Tr
     N = { weights: take('N.w/'), slots: take('N.s/') };
     A = take('A/'); S = take('S/'); G = take('G/');
     noiseRng.setState(st.noiseRng);
+    if (st.dropoutRng) dropoutRng.setState(st.dropoutRng);
     log(`resuming ${outDir} at epoch ${st.epoch + 1}, iteration ${st.iterInEpoch} of ${itersPerEpoch}`);
   }
 
@@ -239,13 +242,15 @@ export async function train(config: Config, opts: TrainOptions = {}): Promise<Tr
         const noise = new ort.Tensor('float32', config.attack.randomStart ? noiseRng.fillUniform(new Float32Array(batch.x.length), -1, 1) : new Float32Array(batch.x.length), batch.dims);
         const xAdv = await robustRt.attack(R.weights, x, y, noise, eps, attackStepAt(config, frac));
         const hp = { ...hyper(config.optim.robust, frac, ++st.stepsR), tradesBeta: config.robust.tradesBeta };
-        const r = robustLoss === 'trades' ? await robustRt.trainStep(R, x, y, hp, xAdv) : await robustRt.trainStep(R, xAdv, y, hp);
+        const masks = robustRt.needsDropoutMasks ? robustRt.dropoutMasks(batch.size, dropoutRng) : undefined;
+        const r = robustLoss === 'trades' ? await robustRt.trainStep(R, x, y, hp, xAdv, masks) : await robustRt.trainStep(R, xAdv, y, hp, undefined, masks);
         checkFinite(r.loss, 'robust', config.optim.robust, frac);
         R = r.state;
         sums.lossR += r.loss; sums.accR += r.correct;
       }
       if (naturalRt) {
-        const r = await naturalRt.trainStep(N, x, y, hyper(config.optim.natural, frac, ++st.stepsN));
+        const masks = naturalRt.needsDropoutMasks ? naturalRt.dropoutMasks(batch.size, dropoutRng) : undefined;
+        const r = await naturalRt.trainStep(N, x, y, hyper(config.optim.natural, frac, ++st.stepsN), undefined, masks);
         checkFinite(r.loss, 'natural', config.optim.natural, frac);
         N = r.state;
         sums.lossN += r.loss; sums.accN += r.correct;
