@@ -470,7 +470,17 @@ const RULES: Record<string, Infer> = {
   },
   RandomUniformLike: (n, c) => [{ dtype: attrI(n, 'dtype', c.fact(n.inputs[0])?.dtype ?? DataType.FLOAT), shape: c.fact(n.inputs[0])?.shape }],
   RandomNormalLike: (n, c) => [{ dtype: attrI(n, 'dtype', c.fact(n.inputs[0])?.dtype ?? DataType.FLOAT), shape: c.fact(n.inputs[0])?.shape }],
-  Resize: (n, c) => [{ dtype: c.fact(n.inputs[0])?.dtype ?? DataType.FLOAT, shape: undefined }],
+  Resize: (n, c) => {
+    // Opset 11+: (X, roi, scales, sizes); output dims from constant sizes, or floor(dim * scale).
+    const x = c.fact(n.inputs[0]);
+    const dtype = x?.dtype ?? DataType.FLOAT;
+    if (!x?.shape) return [{ dtype, shape: undefined }];
+    const sizes = n.inputs[3] ? intValues(c.fact(n.inputs[3])) : undefined;
+    if (sizes && sizes.length === x.shape.length) return [{ dtype, shape: sizes.map((d, i) => (i < 2 && typeof x.shape![i] !== 'number' ? x.shape![i] : d)) }];
+    const scales = c.opset >= 11 ? (n.inputs[2] ? floatValues(c.fact(n.inputs[2])) : undefined) : floatValues(c.fact(n.inputs[1]));
+    if (scales && scales.length === x.shape.length) return [{ dtype, shape: x.shape.map((d, i) => (scales[i] === 1 ? d : typeof d === 'number' ? Math.floor(d * scales[i]) : null)) }];
+    return [{ dtype, shape: x.shape.map(() => null) }];
+  },
   // Loop: the loop-carried outputs have their initial values' facts (scan outputs stay unknown).
   Loop: (n, c) => n.outputs.map((_, i) => { const f = c.fact(n.inputs[i + 2]); return f ? { dtype: f.dtype, shape: f.shape } : { dtype: DataType.UNDEFINED, shape: undefined }; }),
   Einsum: (n, c) => [{ dtype: c.fact(n.inputs[0])?.dtype ?? DataType.FLOAT, shape: undefined }],

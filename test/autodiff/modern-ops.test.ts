@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { checkGradient, opCase } from './fd.js';
 import { Rng } from '../../src/util/rng.js';
-import { tensor } from '../../src/onnx/ir.js';
+import { DataType, tensor } from '../../src/onnx/ir.js';
 
 const SEEDS = [1, 2, 3];
 const randShape = (rng: Rng, minRank = 1, maxRank = 3, maxDim = 4): number[] =>
@@ -112,6 +112,39 @@ describe('normalisation and pooling', () => {
       await checkGradient(opCase('GlobalMaxPool', [{ name: 'x', shape: shape.slice(0, 3) }], {}, { seed }));
       const s = randShape(rng, 2, 3);
       await checkGradient(opCase('Mean', [{ name: 'a', shape: s }, { name: 'b', shape: s.slice(1) }, { name: 'c', shape: [1, ...s.slice(1)] }], {}, { seed }));
+    });
+  }
+});
+
+describe('Resize (nearest and linear, the coordinate transforms, scales or sizes)', () => {
+  const cases: [string, Record<string, unknown>, 'scales' | 'sizes'][] = [
+    ['linear', { coordinate_transformation_mode: 'half_pixel' }, 'scales'],
+    ['linear', { coordinate_transformation_mode: 'align_corners' }, 'sizes'],
+    ['linear', { coordinate_transformation_mode: 'pytorch_half_pixel' }, 'sizes'],
+    ['linear', { coordinate_transformation_mode: 'asymmetric' }, 'scales'],
+    ['nearest', {}, 'sizes'],
+    ['nearest', { coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' }, 'scales'],
+    ['nearest', { coordinate_transformation_mode: 'tf_half_pixel_for_nn', nearest_mode: 'round_prefer_ceil' }, 'sizes'],
+    ['nearest', { coordinate_transformation_mode: 'align_corners', nearest_mode: 'ceil' }, 'sizes'],
+  ];
+  for (const seed of SEEDS) {
+    it(`matches ORT's Resize on random sizes, up and down (seed ${seed})`, async () => {
+      const rng = new Rng(seed);
+      for (const [mode, attrs, by] of cases) {
+        const [n, c, h, w] = [1 + rng.int(2), 1 + rng.int(2), 2 + rng.int(4), 2 + rng.int(4)];
+        const scale = () => [0.5, 1.5, 2, 3, 0.75][rng.int(5)];
+        const [sh, sw] = [scale(), scale()];
+        const sizes = [n, c, Math.max(1, Math.round(h * sh)), Math.max(1, Math.round(w * sw))];
+        await checkGradient({
+          seed, opset: 13,
+          inputs: [{ name: 'x', shape: [n, c, h, w] }],
+          build: (b, nm) => {
+            // Scales are float32 whatever the tested dtype.
+            const t = by === 'scales' ? b.constant(tensor('', DataType.FLOAT, [4], [1, 1, sh, sw])) : b.constI64(sizes);
+            return [b.op('Resize', by === 'scales' ? [nm.x, '', t] : [nm.x, '', '', t], { mode, ...attrs } as never)];
+          },
+        });
+      }
     });
   }
 });

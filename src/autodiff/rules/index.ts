@@ -13,6 +13,7 @@ import './reduce_extra.js';
 import './nograd.js';
 import './conv.js';
 import './pool.js';
+import './resize.js';
 import './batchnorm.js';
 import './normalization.js';
 import './movement.js';
