@@ -21,7 +21,7 @@ async function cli(...argv: string[]): Promise<{ code: number; out: string; err:
 }
 
 // A classifier this project did not write: raw protobuf, exporter-style flatten
-// (Shape -> Gather -> Unsqueeze -> Concat -> Reshape) and an Einsum we have no gradient rule for.
+// (Shape -> Gather -> Unsqueeze -> Concat -> Reshape), an Einsum, and a CumSum we have no gradient rule for.
 const vi = (name: string, elem: DataType, dims: (number | string)[]) => ({
   name, type: { tensor_type: { elem_type: elem, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dim_value: d } : { dim_param: d })) } } },
 });
@@ -37,14 +37,15 @@ function foreignModel(): Uint8Array {
       name: 'torch_jit',
       input: [vi('images', DataType.FLOAT, ['batch', 2, 3])],
       output: [vi('scores', DataType.FLOAT, ['batch', 5])],
-      initializer: [f32('W', [3, 4]), f32('fc.weight', [8, 5]), f32('fc.bias', [5]), i64('zero', [0], []), i64('axes0', [0]), i64('minus1', [-1])],
+      initializer: [f32('W', [3, 4]), f32('fc.weight', [8, 5]), f32('fc.bias', [5]), i64('zero', [0], []), i64('axes0', [0]), i64('minus1', [-1]), i64('cum_axis', [2], [])],
       node: [
         { op_type: 'Einsum', input: ['images', 'W'], output: ['mixed'], name: '/Einsum', attribute: [{ name: 'equation', type: 3, s: new TextEncoder().encode('bij,jk->bik') }] },
-        { op_type: 'Shape', input: ['mixed'], output: ['shape'], name: '/Shape' },
+        { op_type: 'CumSum', input: ['mixed', 'cum_axis'], output: ['cum'], name: '/CumSum' },
+        { op_type: 'Shape', input: ['cum'], output: ['shape'], name: '/Shape' },
         { op_type: 'Gather', input: ['shape', 'zero'], output: ['n'], name: '/Gather', attribute: [{ name: 'axis', type: 2, i: 0 }] },
         { op_type: 'Unsqueeze', input: ['n', 'axes0'], output: ['n1'], name: '/Unsqueeze' },
         { op_type: 'Concat', input: ['n1', 'minus1'], output: ['flat_shape'], name: '/Concat', attribute: [{ name: 'axis', type: 2, i: 0 }] },
-        { op_type: 'Reshape', input: ['mixed', 'flat_shape'], output: ['flat'], name: '/Reshape' },
+        { op_type: 'Reshape', input: ['cum', 'flat_shape'], output: ['flat'], name: '/Reshape' },
         { op_type: 'MatMul', input: ['flat', 'fc.weight'], output: ['mm'], name: '/fc/MatMul' },
         { op_type: 'Add', input: ['mm', 'fc.bias'], output: ['scores'], name: '/fc/Add' },
       ],
@@ -145,20 +146,21 @@ describe('generalist CLI', () => {
     expect(r.out).toMatch(/images\s+float32\s+\[batch, 2, 3\]/);
     expect(r.out).toMatch(/scores\s+float32\s+\[batch, 5\]/);
     expect(r.out).toContain('parameters: 57 '); // 12 + 40 + 5 float elements; the int64 constants are not parameters
-    expect(r.out).toContain('nodes: 8');
-    for (const op of ['Einsum', 'Shape', 'Gather', 'Unsqueeze', 'Concat', 'Reshape', 'MatMul', 'Add']) expect(r.out).toMatch(new RegExp(`\\n  ${op}\\s+1`));
-    expect(r.out).toMatch(/\n {2}Einsum\s+1\s+no gradient rule/);
-    expect(r.out).toMatch(/cannot differentiate yet \(no gradient rule\): [^\n]*Einsum/);
-    expect(r.out).toMatch(/trainable: no \(no gradient rule for [^\n]*Einsum/);
+    expect(r.out).toContain('nodes: 9');
+    for (const op of ['Einsum', 'CumSum', 'Shape', 'Gather', 'Unsqueeze', 'Concat', 'Reshape', 'MatMul', 'Add']) expect(r.out).toMatch(new RegExp(`\\n  ${op}\\s+1`));
+    expect(r.out).toMatch(/\n {2}CumSum\s+1\s+no gradient rule/);
+    expect(r.out).not.toMatch(/\n {2}Einsum\s+1\s+no gradient rule/);
+    expect(r.out).toMatch(/cannot differentiate yet \(no gradient rule\): [^\n]*CumSum/);
+    expect(r.out).toMatch(/trainable: no \(no gradient rule for [^\n]*CumSum/);
 
     const j = await cli('inspect', p, '--json');
     expect(j.code).toBe(0);
     const report = JSON.parse(j.out);
     expect(report.inputs).toEqual([{ name: 'images', dtype: 'float32', shape: ['batch', 2, 3] }]);
-    expect(report.ops).toMatchObject({ Einsum: 1, Shape: 1, Gather: 1, Unsqueeze: 1, Concat: 1, Reshape: 1, MatMul: 1, Add: 1 });
-    expect(report.noGradientRule).toContain('Einsum');
+    expect(report.ops).toMatchObject({ Einsum: 1, CumSum: 1, Shape: 1, Gather: 1, Unsqueeze: 1, Concat: 1, Reshape: 1, MatMul: 1, Add: 1 });
+    expect(report.noGradientRule).toEqual(['CumSum']);
     expect(report.noGradientRule).not.toContain('MatMul');
-    expect(report).toMatchObject({ irVersion: 7, parameters: 57, nodes: 8, opsetImports: [{ domain: '', version: 13 }] });
+    expect(report).toMatchObject({ irVersion: 7, parameters: 57, nodes: 9, opsetImports: [{ domain: '', version: 13 }] });
   });
 
   it('inspect on a garbage or missing file: a clear error, no stack, exit 1', async () => {

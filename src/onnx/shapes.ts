@@ -483,7 +483,20 @@ const RULES: Record<string, Infer> = {
   },
   // Loop: the loop-carried outputs have their initial values' facts (scan outputs stay unknown).
   Loop: (n, c) => n.outputs.map((_, i) => { const f = c.fact(n.inputs[i + 2]); return f ? { dtype: f.dtype, shape: f.shape } : { dtype: DataType.UNDEFINED, shape: undefined }; }),
-  Einsum: (n, c) => [{ dtype: c.fact(n.inputs[0])?.dtype ?? DataType.FLOAT, shape: undefined }],
+  Einsum: (n, c) => {
+    // Explicit output subscripts without ellipsis: each output letter takes its dim from an operand.
+    const dtype = c.fact(n.inputs[0])?.dtype ?? DataType.FLOAT;
+    const eq = attrS(n, 'equation', '').replace(/\s+/g, '');
+    const [lhs, out] = eq.split('->');
+    if (out === undefined || eq.includes('.')) return [{ dtype, shape: undefined }];
+    const dims = new Map<string, Dim>();
+    lhs.split(',').forEach((t, i) => {
+      const sh = c.fact(n.inputs[i])?.shape;
+      if (sh && sh.length === t.length) [...t].forEach((ch, k) => { const d = sh[k]; if (!dims.has(ch) || (typeof d === 'number' && d !== 1)) dims.set(ch, d); });
+    });
+    const shape = [...out].map((ch) => dims.get(ch));
+    return [{ dtype, shape: shape.every((d) => d !== undefined) ? (shape as Dim[]) : undefined }];
+  },
 };
 
 export function inferNode(n: Node, ctx: Ctx): ValueFact[] {

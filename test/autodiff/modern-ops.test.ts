@@ -4,6 +4,7 @@
 // and Mean, on random shapes and attributes; then small blocks built the way exporters write them.
 import { describe, expect, it } from 'vitest';
 import { checkGradient, opCase } from './fd.js';
+import { parseEinsum } from '../../src/autodiff/rules/einsum.js';
 import { Rng } from '../../src/util/rng.js';
 import { DataType, tensor } from '../../src/onnx/ir.js';
 
@@ -147,6 +148,35 @@ describe('Resize (nearest and linear, the coordinate transforms, scales or sizes
       }
     });
   }
+});
+
+describe('Einsum', () => {
+  // Matmul, attention, contractions to a scalar, an outer product, a transpose, a sum that drops an
+  // axis (its gradient has to be expanded back), three operands.
+  const equations = ['ij,jk->ik', 'bhqd,bhkd->bhqk', 'bhqk,bhkd->bhqd', 'ij->i', 'i,j->ij', 'ijk->kji', 'ij,ij->', 'bij,j->bi', 'ij,jk,kl->il', 'bij->j'];
+  for (const seed of SEEDS) {
+    it(`matches finite differences on random dims (seed ${seed})`, async () => {
+      const rng = new Rng(seed);
+      for (const equation of equations) {
+        const dim = new Map<string, number>();
+        for (const ch of equation.replace(/[^a-z]/g, '')) if (!dim.has(ch)) dim.set(ch, 1 + rng.int(3));
+        const operands = equation.split('->')[0].split(',');
+        await checkGradient({
+          seed,
+          inputs: operands.map((t, i) => ({ name: `x${i}`, shape: [...t].map((ch) => dim.get(ch)!) })),
+          build: (b, n) => [b.op('Einsum', operands.map((_, i) => n[`x${i}`]), { equation })],
+        });
+      }
+    });
+  }
+
+  it('an equation it cannot differentiate names the node and why', async () => {
+    await expect(checkGradient({ inputs: [{ name: 'a', shape: [2, 2] }], build: (b, n) => [b.op('Einsum', [n.a], { equation: 'ii->i' }, { name: 'my_einsum' })] }))
+      .rejects.toThrow(/Einsum "my_einsum_node" \("ii->i"\): a letter repeated within "ii" \(a diagonal\)/);
+    expect(() => parseEinsum('...ij,jk->...ik', 'n')).toThrow(/ellipsis/);
+    expect(() => parseEinsum('ij,jk', 'n')).toThrow(/output subscripts must be explicit/);
+    expect(parseEinsum(' bhqd, bhkd -> bhqk ', 'n')).toEqual({ inputs: ['bhqd', 'bhkd'], output: 'bhqk' });
+  });
 });
 
 describe('blocks as exporters write them', () => {

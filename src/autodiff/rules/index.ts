@@ -14,6 +14,7 @@ import './nograd.js';
 import './conv.js';
 import './pool.js';
 import './resize.js';
+import './einsum.js';
 import './batchnorm.js';
 import './normalization.js';
 import './movement.js';
