@@ -96,6 +96,21 @@ describe('Keras/TF-style classifiers (channels-last input, Softmax output)', () 
     expect(findLogits(b.build().graph, 13)).toEqual({ logits: 'p', outputKind: 'logits' });
   });
 
+  it('Generalist trains it too: the PGD artifact attacks the logits through the Transpose, and G beats chance', async () => {
+    const file = join(tmp, 'keras-generalist.onnx');
+    saveModelFile(keras, file);
+    const cfg = naturalRun('keras-generalist', file, {
+      method: 'generalist', 'dataset.trainSubset': '4000', 'attack.eps': '0.1', 'attack.steps': '3', 'generalist.ema.memory': '8',
+      'generalist.redistribution.period': '10',
+    });
+    const r = await train(cfg, { sink: null, cacheDir });
+    expect(r.final!.G.clean).toBeGreaterThan(0.6);
+    expect(r.final!.R.robust).toBeGreaterThan(0.2); // PGD-2 at eps 0.1 after a short PGD-AT: well above chance
+    expect(r.final!.N.robust).toBeLessThan(r.final!.N.clean - 0.1); // and the attack does bite on the natural expert
+    const m = loadModelFile(r.modelPath!);
+    expect(m.graph.outputs.map((v) => v.name)).toEqual(['probabilities']);
+  }, 300_000);
+
   it('`generalist artifacts --nchw-images` builds artifacts that take NCHW images for the channels-last model', async () => {
     const file = join(tmp, 'keras-artifacts.onnx');
     saveModelFile(keras, file);
