@@ -231,6 +231,18 @@ describe('a tiny ViT exported the torch way', () => {
   }, 300_000);
 });
 
+describe('dynamic image dims (torch dynamic_axes on H and W)', () => {
+  it('train pins them to the dataset for the artifacts; the export keeps them dynamic', async () => {
+    const m = kerasStyle(randomWeights(5), false);
+    m.graph.inputs[0].shape = ['N', 1, 'height', 'width'];
+    const file = join(tmp, 'dynamic-hw.onnx');
+    saveModelFile(m, file);
+    const r = await train(naturalRun('dynamic-hw', file, { 'dataset.trainSubset': '3000' }), { sink: null, cacheDir });
+    expect(r.final!.model.clean).toBeGreaterThan(0.7);
+    expect(loadModelFile(r.modelPath!).graph.inputs[0].shape).toEqual(['N', 1, 'height', 'width']);
+  }, 300_000);
+});
+
 describe('which initializers are learned', () => {
   it('operands applied to features after a weighted op are; input normalisation and scalars are not', () => {
     const b = new GraphBuilder({ opset: 17 });

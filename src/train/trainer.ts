@@ -92,6 +92,16 @@ export function loadSourceModel(source: string, seed: number, classes?: number, 
   throw new TrainError(`model "${source}" is neither a zoo model (${Object.keys(ZOO).join(', ')}) nor an existing .onnx file`);
 }
 
+/** A copy of `model` whose image input has the dataset's per-example dims where it had symbolic ones. */
+export function withImageShape(model: Model, image: readonly number[], layout: InputLayout): Model {
+  const input = model.graph.inputs.find((v) => !model.graph.initializers.has(v.name));
+  const s = input?.shape;
+  if (!input || !s || s.slice(1).every((d) => typeof d === 'number')) return model;
+  const dims = layout === 'nhwc' ? [image[1], image[2], image[0]] : [...image];
+  const shape = [s[0], ...s.slice(1).map((d, i) => (typeof d === 'number' ? d : dims[i]))];
+  return { ...model, graph: { ...model.graph, inputs: model.graph.inputs.map((v) => (v === input ? { ...v, shape } : v)) } };
+}
+
 /**
  * Checks, before any artifact is built, that the model can take the dataset's images and labels:
  * its input matches [C, H, W] (or [H, W, C] for a channels-last model) and its class count, when
@@ -154,6 +164,9 @@ export async function train(config: Config, opts: TrainOptions = {}): Promise<Tr
   if (fit.outputKind === 'probabilities') log('the model ends in Softmax: training and attacks use its input as the logits; the exported model keeps the Softmax');
   // The untrained model travels with the run, so `generalist export` never depends on the original path.
   if (!existsSync(join(outDir, 'source.onnx'))) saveModelFile(source, join(outDir, 'source.onnx'));
+  // The artifacts need static image dims; a model exported with dynamic H/W gets the dataset's
+  // (its export keeps the dynamic ones).
+  const pinned = withImageShape(source, data.shape, fit.inputLayout);
   const method = config.method;
   const robustLoss = method === 'trades' || (method === 'generalist' && config.robust.loss === 'trades') ? 'trades' : 'ce';
   const needRobust = method !== 'natural';
@@ -163,7 +176,7 @@ export async function train(config: Config, opts: TrainOptions = {}): Promise<Tr
   const cacheDir = opts.cacheDir ?? resolve('.cache/artifacts');
   const rtOpts = { provider: config.provider, threads: config.threads, allowCpuFallback: config.allowCpuFallback, onWarning: (m: string) => log(m) };
   const art = (o: OptimizerConfig, loss: 'ce' | 'trades', steps: number) =>
-    ensureArtifacts(source, { loss, optimizer: o.type, nesterov: o.nesterov, pgdSteps: Math.max(1, steps), attackLoss: loss === 'trades' ? 'kl' : 'ce', inputLayout: fit.inputLayout }, cacheDir);
+    ensureArtifacts(pinned, { loss, optimizer: o.type, nesterov: o.nesterov, pgdSteps: Math.max(1, steps), attackLoss: loss === 'trades' ? 'kl' : 'ce', inputLayout: fit.inputLayout }, cacheDir);
   const t0 = performance.now();
   const robustRt = needRobust ? await ArtifactRuntime.open(art(config.optim.robust, robustLoss, config.attack.steps).dir, rtOpts) : null;
   const naturalRt = needNatural ? await ArtifactRuntime.open(art(config.optim.natural, 'ce', config.eval.pgdSteps).dir, rtOpts) : null;
