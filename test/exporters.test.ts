@@ -321,6 +321,25 @@ describe('a model that does not fit the data is refused before anything is built
     expect(existsSync(unused)).toBe(false);
   });
 
+  it('a model exported with a fixed batch of 1: refused when it hard-codes it, trained when it does not', async () => {
+    const build = (hardCoded: boolean) => {
+      const b = new GraphBuilder({ opset: 17 });
+      const f = (name: string, dims: number[]) => b.initializer(name, tensor('', DataType.FLOAT, dims, new Rng(dims.length).fillUniform(new Float32Array(dims.reduce((a, d) => a * d, 1)), -0.1, 0.1)));
+      const x = b.input('input', DataType.FLOAT, [1, 1, 28, 28]);
+      let h = b.relu(b.conv(x, f('conv.weight', [4, 1, 3, 3]), f('conv.bias', [4]), { kernel_shape: [3, 3], strides: [2, 2] }));
+      h = hardCoded ? b.op('Reshape', [h, b.constI64([1, 676])]) : b.flatten(h, 1);
+      b.output(b.add(b.matmul(h, f('fc.weight', [676, 10])), f('fc.bias', [10])), 'logits');
+      return b.build();
+    };
+    const [fixed, free] = [join(tmp, 'batch1-fixed.onnx'), join(tmp, 'batch1-free.onnx')];
+    saveModelFile(build(true), fixed);
+    saveModelFile(build(false), free);
+    await expect(train(naturalRun('batch1-fixed', fixed, { 'dataset.trainSubset': '512' }), { sink: null, cacheDir: join(tmp, 'never') }))
+      .rejects.toThrow(/batch1-fixed\.onnx cannot train on mnist: it was exported with a fixed batch of 1 and keeps it \(its logits are \[1, 10\] for a batch of N images\); re-export it with a dynamic batch/);
+    const r = await train(naturalRun('batch1-free', free, { 'dataset.trainSubset': '2000' }), { sink: null, cacheDir });
+    expect(r.final!.model.clean).toBeGreaterThan(0.3); // trains at batch 64 (chance is 0.1)
+  }, 300_000);
+
   it('zoo models are built for the dataset: a ResNet-18 for MNIST takes [N, 1, 28, 28]', () => {
     const m = loadSourceModel('resnet18', 0, 10, [1, 28, 28]);
     expect(m.graph.inputs[0].shape).toEqual(['N', 1, 28, 28]);
