@@ -240,6 +240,13 @@ describe('dynamic image dims (torch dynamic_axes on H and W)', () => {
     const r = await train(naturalRun('dynamic-hw', file, { 'dataset.trainSubset': '3000' }), { sink: null, cacheDir });
     expect(r.final!.model.clean).toBeGreaterThan(0.7);
     expect(loadModelFile(r.modelPath!).graph.inputs[0].shape).toEqual(['N', 1, 'height', 'width']);
+    // `generalist artifacts` has no dataset to take the dims from: it asks for them.
+    const errs: string[] = [];
+    const io = { out: () => {}, err: (t: string) => errs.push(t) };
+    expect(await main(['artifacts', file, '-o', join(tmp, 'dyn-art')], io)).toBe(1);
+    expect(errs.join('\n')).toMatch(/needs static spatial dims/);
+    expect(await main(['artifacts', file, '-o', join(tmp, 'dyn-art'), '--image-shape', '1,28,28'], io)).toBe(0);
+    expect(await main(['artifacts', file, '-o', join(tmp, 'dyn-art'), '--image-shape', '28,28'], io)).toBe(2);
   }, 300_000);
 });
 
@@ -336,6 +343,9 @@ describe('a model that does not fit the data is refused before anything is built
     saveModelFile(build(false), free);
     await expect(train(naturalRun('batch1-fixed', fixed, { 'dataset.trainSubset': '512' }), { sink: null, cacheDir: join(tmp, 'never') }))
       .rejects.toThrow(/batch1-fixed\.onnx cannot train on mnist: it was exported with a fixed batch of 1 and keeps it \(its logits are \[1, 10\] for a batch of N images\); re-export it with a dynamic batch/);
+    const out: string[] = [];
+    expect(await main(['inspect', fixed], { out: (t) => out.push(t), err: () => {} })).toBe(0);
+    expect(out.join('\n')).toMatch(/trainable: no \(it was exported with a fixed batch of 1 and keeps it/);
     const r = await train(naturalRun('batch1-free', free, { 'dataset.trainSubset': '2000' }), { sink: null, cacheDir });
     expect(r.final!.model.clean).toBeGreaterThan(0.3); // trains at batch 64 (chance is 0.1)
   }, 300_000);

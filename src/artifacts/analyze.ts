@@ -7,6 +7,7 @@
 //     transpose them in the graph, so data, attacks and checkpoints never see the difference.
 import { OnnxError } from '../onnx/errors.js';
 import { DataType, defaultOpset, isFloatType, type Graph, type Model, type Tensor, type ValueInfo } from '../onnx/ir.js';
+import { inferShapes } from '../onnx/shapes.js';
 import { ARTIFACT_OPSET, OLDEST_SOURCE_OPSET } from './upgrade.js';
 
 export interface ModelAnalysis {
@@ -80,6 +81,21 @@ export function inputLayoutFor(input: ValueInfo, image: readonly number[]): Inpu
   const dims = (d: readonly (string | number | null)[]) => d.map((x) => (typeof x === 'number' ? x : x ?? '?')).join(', ');
   throw new OnnxError('SHAPE', `the model's input "${input.name}" is [${dims(s)}] but the images are [N, ${image.join(', ')}]` +
     (image.length === 3 ? ` (channels-last would be [N, ${image[1]}, ${image[2]}, ${image[0]}])` : ''));
+}
+
+/**
+ * Training feeds batches of any size. A model exported with a fixed batch (often 1) may hard-code
+ * it (a Reshape to [1, -1]); shape inference with a symbolic batch shows whether the logits keep
+ * it. Returns what is wrong and how to fix it, or null.
+ */
+export function fixedBatchProblem(model: Model, a: Pick<ModelAnalysis, 'input' | 'logits' | 'sourceOpset'>): string | null {
+  const b0 = a.input.shape?.[0];
+  if (typeof b0 !== 'number') return null;
+  const inputs = model.graph.inputs.map((v) => (v.name === a.input.name ? { ...v, shape: ['batch', ...(v.shape ?? []).slice(1)] } : v));
+  const out = inferShapes({ ...model.graph, inputs }, a.sourceOpset).get(a.logits)?.shape;
+  if (!out || out[0] === undefined || out[0] === null || out[0] === 'batch') return null;
+  return `it was exported with a fixed batch of ${b0} and keeps it (its logits are [${out.join(', ')}] for a batch of N images); ` +
+    "re-export it with a dynamic batch, e.g. torch.onnx.export(..., dynamic_axes={'input': {0: 'N'}, 'logits': {0: 'N'}})";
 }
 
 export interface AnalyzeOptions {

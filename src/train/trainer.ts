@@ -9,13 +9,12 @@ import { configHash } from '../config/resolve.js';
 import { attackStepAt, betaAt, emaDecay, epsAt, evalStepSize, lrAt, runFraction, shouldRedistribute } from '../config/schedule.js';
 import type { Config, OptimizerConfig } from '../config/types.js';
 import { batches, defaultAugment, loadDataset, NO_AUGMENT, CIFAR_AUGMENT, type Augment, type DatasetSplits } from '../data/index.js';
-import { analyzeModel, inputLayoutFor, type InputLayout, type ModelAnalysis, type OutputKind } from '../artifacts/analyze.js';
+import { analyzeModel, fixedBatchProblem, inputLayoutFor, type InputLayout, type ModelAnalysis, type OutputKind } from '../artifacts/analyze.js';
 import { initialState } from '../artifacts/build.js';
 import { ensureArtifacts } from '../artifacts/store.js';
 import { withInputNormalization } from '../artifacts/normalize.js';
 import { loadModelFile } from '../onnx/load.js';
 import type { Model } from '../onnx/ir.js';
-import { inferShapes } from '../onnx/shapes.js';
 import { saveModelFile, writeFileAtomic } from '../onnx/save.js';
 import { ArtifactRuntime, type ExpertState, type StepHyper, type Weights } from '../runtime/artifact-runtime.js';
 import { ort } from '../runtime/ort.js';
@@ -104,22 +103,6 @@ export function withImageShape(model: Model, image: readonly number[], layout: I
 }
 
 /**
- * Training feeds batches of any size. A model exported with a fixed batch (often 1) may hard-code it
- * (a Reshape to [1, -1]); shape inference with a symbolic batch shows whether the logits keep it.
- */
-function checkBatchFree(model: Model, a: ModelAnalysis): void {
-  const b0 = a.input.shape?.[0];
-  if (typeof b0 !== 'number') return;
-  const inputs = model.graph.inputs.map((v) => (v.name === a.input.name ? { ...v, shape: ['batch', ...(v.shape ?? []).slice(1)] } : v));
-  const facts = inferShapes({ ...model.graph, inputs }, a.sourceOpset);
-  const out = facts.get(a.logits)?.shape?.[0];
-  if (out !== undefined && out !== null && out !== 'batch') {
-    throw new Error(`it was exported with a fixed batch of ${b0} and keeps it (its logits are [${facts.get(a.logits)!.shape!.join(', ')}] for a batch of N images); ` +
-      "re-export it with a dynamic batch, e.g. torch.onnx.export(..., dynamic_axes={'input': {0: 'N'}, 'logits': {0: 'N'}})");
-  }
-}
-
-/**
  * Checks, before any artifact is built, that the model can take the dataset's images and labels:
  * its input matches [C, H, W] (or [H, W, C] for a channels-last model) and its class count, when
  * static, equals the dataset's.
@@ -130,7 +113,8 @@ export function modelFit(model: Model, name: string, data: { name: string; shape
     a = analyzeModel(model);
     const inputLayout = inputLayoutFor(a.input, data.shape);
     if (a.classes && a.classes !== data.classes) throw new Error(`its output "${a.output.name}" has ${a.classes} classes, the dataset ${data.classes}`);
-    checkBatchFree(model, a);
+    const fixed = fixedBatchProblem(model, a);
+    if (fixed) throw new Error(fixed);
     return { inputLayout, outputKind: a.outputKind };
   } catch (e) {
     throw new TrainError(`model ${name} cannot train on ${data.name}: ${(e as Error).message}`);

@@ -4,7 +4,7 @@ import {
   countParameters, dtypeName, hasGradRule, isFloatType, loadModelFile, numel,
   type Graph, type Model, type ValueInfo,
 } from '../../index.js';
-import { analyzeModel } from '../../artifacts/analyze.js';
+import { analyzeModel, fixedBatchProblem } from '../../artifacts/analyze.js';
 import { formatBytes, formatInt, formatShape, parseCommandArgs, table, type Command } from '../command.js';
 
 export interface ModelReport {
@@ -32,6 +32,8 @@ function trainability(model: Model, noGrad: string[]): { ok: boolean; reason: st
   if (noGrad.length) return { ok: false, reason: `no gradient rule for ${noGrad.join(', ')}` };
   try {
     const a = analyzeModel(model);
+    const batchProblem = fixedBatchProblem(model, a);
+    if (batchProblem) return { ok: false, reason: batchProblem };
     const probs = a.outputKind === 'probabilities' ? '; the output is a Softmax, its input is trained and attacked as the logits' : '';
     const elements = a.params.reduce((n, t) => n + numel(t.dims), 0);
     const fixed = a.constants.filter((t) => isFloatType(t.dtype)).map((t) => t.name);
