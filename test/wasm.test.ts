@@ -1,7 +1,8 @@
 // The training artifacts are plain ONNX: onnxruntime-web's WASM backend (run here in Node, from the
 // .wasm files in node_modules/onnxruntime-web/dist; no wasmPaths needed) loads all four and gives
 // the outputs onnxruntime-node's CPU provider gives, for the same feeds.
-// SmallCNN (pgdSteps 2; the attack both unrolled and as an ONNX Loop) plus the torch-exported
+// SmallCNN (pgdSteps 2; the attack both unrolled and as an ONNX Loop), a model of the newer ops
+// (Resize, HardSwish, LayerNormalization, Erf-GELU, Einsum) and the torch-exported
 // ResNet fixture, whose train step runs BatchNorm in training mode. Measured max |node - web| /
 // scale: eval 1.5e-7, train_step 5.2e-7 (SmallCNN) and 2.4e-6 (ResNet, Adam), ema 0; attack: 0 of
 // 12,544 pixels differ. Checked against 1e-4 (ema 1e-6).
@@ -12,7 +13,8 @@ import * as ortWeb from 'onnxruntime-web';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initialState, names, type Manifest } from '../src/artifacts/build.js';
 import { ensureArtifacts } from '../src/artifacts/store.js';
-import type { Model, Tensor } from '../src/onnx/ir.js';
+import { DataType, tensor, type Model, type Tensor } from '../src/onnx/ir.js';
+import { GraphBuilder } from '../src/onnx/builder.js';
 import { loadModelFile } from '../src/onnx/load.js';
 import { ort, toOrt } from '../src/runtime/ort.js';
 import { buildZooModel } from '../models/index.js';
@@ -147,6 +149,38 @@ describe('artifacts on onnxruntime-web (WASM) vs onnxruntime-node (CPU)', () => 
         }
       }
       compareAll(await runBoth(s.dir, s.m, 'ema', feeds), 1e-6, 'ema');
+    });
+  });
+
+  describe('a model of the newer ops: Resize, HardSwish, LayerNormalization, Erf-GELU, Einsum', () => {
+    let s: Setup;
+    beforeAll(() => {
+      const rng = new Rng(12);
+      const b = new GraphBuilder({ name: 'modern', opset: 17 });
+      const w = (name: string, dims: number[], bound: number) => b.initializer(name, tensor('', DataType.FLOAT, dims, rng.fillUniform(new Float32Array(dims.reduce((a, d) => a * d, 1)), -bound, bound)));
+      const k = (v: number) => b.constant(tensor('', DataType.FLOAT, [], [v]));
+      const x = b.input('input', DataType.FLOAT, ['N', 1, 8, 8]);
+      const up = b.op('Resize', [x, '', b.constant(tensor('', DataType.FLOAT, [4], [1, 1, 2, 2]))], { mode: 'linear' }); // [N, 1, 16, 16]
+      let h = b.op('HardSwish', [b.conv(up, w('conv.weight', [4, 1, 3, 3], 0.5), w('conv.bias', [4], 0.5), { kernel_shape: [3, 3], strides: [2, 2] })]); // [N, 4, 7, 7]
+      h = b.op('LayerNormalization', [h, w('ln.weight', [7], 1), w('ln.bias', [7], 0.1)], { axis: -1 });
+      h = b.flatten(h, 1); // [N, 196]
+      h = b.add(b.matmul(h, w('fc1.weight', [196, 16], 0.1)), w('fc1.bias', [16], 0.1));
+      h = b.mul(b.mul(h, k(0.5)), b.add(b.op('Erf', [b.div(h, k(Math.SQRT2))]), k(1)));
+      b.output(b.op('Einsum', [h, w('head.weight', [16, 10], 0.25)], { equation: 'nk,kc->nc' }), 'logits');
+      s = setup(b.build(), { optimizer: 'adam', pgdSteps: 2 }, 8, 13);
+    });
+
+    it('train_step.onnx and attack.onnx agree', async () => {
+      const r = await runBoth(s.dir, s.m, 'train_step', {
+        ...s.state, ...slots(s, 3), x: s.x, y: s.y,
+        lr: scalar(1e-3), weight_decay: scalar(0), beta1: scalar(0.9), beta2: scalar(0.999), adam_eps: scalar(1e-8), step: scalar(2),
+      });
+      compareAll(r, RTOL, 'train_step');
+      const att = await runBoth(s.dir, s.m, 'attack', { ...s.state, x: s.x, y: s.y, noise: s.noise, eps: scalar(0.1), step_size: scalar(0.05) });
+      const a = att.node.x_adv.data as Float32Array, b = att.web.x_adv.data as Float32Array;
+      let off = 0;
+      for (let i = 0; i < a.length; i++) if (Math.abs(a[i] - b[i]) > 1e-5) off++;
+      expect(off / a.length).toBeLessThan(1e-2);
     });
   });
 
