@@ -77,6 +77,28 @@ export function broadcastShapes(shapes: Shape[]): Shape {
 
 const staticShape = (s: Shape): number[] | undefined => (s && s.every((d) => typeof d === 'number') ? (s as number[]) : undefined);
 
+/**
+ * The dim a Reshape's -1 stands for: what is left of the input once the other target dims are
+ * cancelled against it (equal numbers or the same symbol). Numbers divide; a single symbol left
+ * over against equal numeric sizes (the dynamic batch of [-1, C*H*W]) is that symbol; else unknown.
+ */
+function minusOneDim(input: Dim[], out: Dim[], neg: number): Dim {
+  const restIn = [...input];
+  const restOut: Dim[] = [];
+  out.forEach((d, i) => {
+    if (i === neg) return;
+    const k = d === null ? -1 : restIn.indexOf(d);
+    if (k >= 0) restIn.splice(k, 1);
+    else restOut.push(d);
+  });
+  const o = staticShape(restOut);
+  if (!o || numel(o) === 0) return null;
+  const symbols = restIn.filter((d) => typeof d !== 'number');
+  const known = numel(restIn.filter((d) => typeof d === 'number') as number[]);
+  if (symbols.length === 0) return known % numel(o) === 0 ? known / numel(o) : null;
+  return symbols.length === 1 && symbols[0] !== null && known === numel(o) ? symbols[0] : null;
+}
+
 function foldInts(dtype: DataType, dims: number[], vals: number[]): ValueFact {
   const t = tensor('', dtype === DataType.INT32 ? DataType.INT32 : DataType.INT64, dims, vals);
   return { dtype: t.dtype, shape: dims, value: t };
@@ -251,48 +273,21 @@ const RULES: Record<string, Infer> = {
   },
   Reshape: (n, c) => {
     const x = c.fact(n.inputs[0]);
-    const s = intValues(c.fact(n.inputs[1]));
-    const allowZero = attrI(n, 'allowzero', 0) === 1;
-    if (!s) {
-      // A target with symbolic entries (e.g. [batch, -1] from Shape -> Gather -> Concat).
-      const sym = c.fact(n.inputs[1])?.dims;
-      if (sym) {
-        const out: Dim[] = sym.map((d, i) => (d === 0 && !allowZero ? x?.shape?.[i] ?? null : d === -1 ? null : d));
-        const neg = sym.indexOf(-1);
-        if (neg >= 0 && x?.shape) {
-          // The -1 takes what is left of the input once the other target dims are cancelled
-          // against it (equal numbers or the same symbol); the rest must be numbers.
-          const restIn = [...x.shape];
-          const restOut: Dim[] = [];
-          out.forEach((d, i) => {
-            if (i === neg) return;
-            const k = d === null ? -1 : restIn.indexOf(d);
-            if (k >= 0) restIn.splice(k, 1);
-            else restOut.push(d);
-          });
-          const a = staticShape(restIn), b = staticShape(restOut);
-          if (a && b && numel(b) > 0 && numel(a) % numel(b) === 0) out[neg] = numel(a) / numel(b);
-        }
-        return [{ dtype: x?.dtype ?? DataType.FLOAT, shape: out }];
-      }
+    const dtype = x?.dtype ?? DataType.FLOAT;
+    // The target's elements: known values, or dims of which some are symbolic ([batch, -1] from
+    // Shape -> Gather -> Concat over a dynamic batch).
+    const target = dimValues(c.fact(n.inputs[1]));
+    if (!target) {
       const len = c.fact(n.inputs[1])?.shape?.[0];
-      return [{ dtype: x?.dtype ?? DataType.FLOAT, shape: typeof len === 'number' ? new Array(len).fill(null) : undefined }];
+      return [{ dtype, shape: typeof len === 'number' ? new Array(len).fill(null) : undefined }];
     }
-    const out: Dim[] = s.map((d, i) => (d === 0 && !allowZero ? x?.shape?.[i] ?? null : d === -1 ? null : d));
-    const inSt = staticShape(x?.shape);
-    const neg = s.indexOf(-1);
-    if (neg >= 0 && inSt) {
-      const known = out.reduce<number | null>((a, d, i) => (i === neg || a === null ? a : typeof d === 'number' ? a * d : null), 1);
-      if (known) out[neg] = numel(inSt) / known;
-    } else if (neg >= 0 && x?.shape && out.every((d, i) => i === neg || typeof d === 'number')) {
-      // Dynamic batch, e.g. [-1, C*H*W] flatten: the -1 takes the symbolic leading dim when the rest match.
-      const restIn = x.shape.slice(1);
-      const restOut = out.filter((_, i) => i !== neg) as number[];
-      if (neg === 0 && restIn.every((d) => typeof d === 'number') && numel(restIn as number[]) === numel(restOut)) out[0] = x.shape[0];
-    }
+    const allowZero = attrI(n, 'allowzero', 0) === 1;
+    const out: Dim[] = target.map((d, i) => (d === 0 && !allowZero ? x?.shape?.[i] ?? null : d === -1 ? null : d));
+    const neg = target.indexOf(-1);
+    if (neg >= 0 && x?.shape) out[neg] = minusOneDim(x.shape, out, neg);
     const v = intValues(x);
     if (v && out.every((d) => typeof d === 'number')) return [foldInts(x!.dtype, out as number[], v)];
-    return [{ dtype: x?.dtype ?? DataType.FLOAT, shape: out }];
+    return [{ dtype, shape: out }];
   },
   Flatten: (n, c) => {
     const x = c.fact(n.inputs[0]);

@@ -3,13 +3,13 @@
 //     gradients w.r.t. x, scale, bias, and (when asked for) the mean and var inputs.
 //   Training (training_mode=1): normalises with the batch statistics (biased variance), which the
 //     backward recomputes from x (ORT's BatchNormalization has no saved-mean/inv-std outputs):
-//       dx = scale * inv_std * (dy - mean(dy) - xhat * mean(dy * xhat))
+//       dx = scale * inv_std * (dy - mean(dy) - xhat * mean(dy * xhat))   (normalization.ts, shared)
 //     The running_mean/running_var outputs are state updates, not differentiated (their incoming
 //     gradients are ignored), and the mean/var inputs do not affect Y, so they get no gradient.
 import type { GraphBuilder } from '../../onnx/builder.js';
-import { numel } from '../../onnx/ir.js';
 import { shapeAttr } from '../../onnx/shapes.js';
 import { registerGrad } from '../rule.js';
+import { normalise, normaliseBackward } from './normalization.js';
 import { scalarLike } from '../helpers.js';
 
 /** A [C] vector shaped to broadcast against x (N, C, d1..dk): [C, 1, ..., 1]. */
@@ -25,13 +25,13 @@ registerGrad({
     const [x, scale, , mean, variance] = node.inputs;
     const rank = b.rank(x);
     const axes = [0, ...Array.from({ length: rank - 2 }, (_, i) => i + 2)];
-    const eps = scalarLike(b, shapeAttr.attrF(node, 'epsilon', 1e-5), x);
+    const epsilon = shapeAttr.attrF(node, 'epsilon', 1e-5);
     // Opset < 14 (BatchNormalization-9) has no training_mode attribute: its training form is the one with more than one output.
     const training = shapeAttr.attrI(node, 'training_mode', 0) === 1 || (b.opset < 14 && node.outputs.filter(Boolean).length > 1);
     const out: (string | null)[] = [null, null, null, null, null];
 
     if (!training) {
-      const inv = b.op('Reciprocal', [b.op('Sqrt', [b.add(variance, eps)])]); // [C]
+      const inv = b.op('Reciprocal', [b.op('Sqrt', [b.add(variance, scalarLike(b, epsilon, x))])]); // [C]
       const k = b.mul(scale, inv);
       if (needs[0]) out[0] = b.mul(g, perChannel(b, k, rank));
       const sumG = needs[2] || needs[3] ? b.reduceSum(g, axes, 0) : null;
@@ -45,28 +45,14 @@ registerGrad({
     }
 
     if (!needs[0] && !needs[1] && !needs[2]) return out;
-    const mu = b.reduceMean(x, axes, 1);
-    const xc = b.sub(x, mu);
-    const varB = b.reduceMean(b.mul(xc, xc), axes, 1);
-    const inv = b.op('Reciprocal', [b.op('Sqrt', [b.add(varB, eps)])]); // [1, C, 1..]
-    const xhat = b.mul(xc, inv);
-    const sumG = b.reduceSum(g, axes, 1);
-    const sumGXhat = b.reduceSum(b.mul(g, xhat), axes, 1);
+    // The per-channel scale factors out of the shared normalisation backward (normalization.ts).
+    const n = normalise(b, x, axes, epsilon);
+    const { dx, sum, sumXhat } = normaliseBackward(b, n, g, axes, needs[0]);
     const C = b.shape(scale)!;
-    if (needs[1]) out[1] = b.reshape(sumGXhat, C.every((d) => typeof d === 'number') ? (C as number[]) : b.shapeOf(scale));
-    if (needs[2]) out[2] = b.reshape(sumG, C.every((d) => typeof d === 'number') ? (C as number[]) : b.shapeOf(scale));
-    if (needs[0]) {
-      // M = number of elements per channel.
-      const s = b.shape(x)!;
-      const rest = axes.map((a) => s[a]);
-      const M = rest.every((d) => typeof d === 'number')
-        ? scalarLike(b, numel(rest as number[]), x)
-        : b.div(b.cast(b.op('Size', [x]), b.dtype(x)), b.cast(b.op('Size', [scale]), b.dtype(x)));
-      const meanG = b.div(sumG, M);
-      const meanGXhat = b.div(sumGXhat, M);
-      const inner = b.sub(b.sub(g, meanG), b.mul(xhat, meanGXhat));
-      out[0] = b.mul(inner, b.mul(perChannel(b, scale, rank), inv));
-    }
+    const toC = (v: string) => b.reshape(v, C.every((d) => typeof d === 'number') ? (C as number[]) : b.shapeOf(scale));
+    if (needs[1]) out[1] = toC(sumXhat);
+    if (needs[2]) out[2] = toC(sum);
+    if (dx) out[0] = b.mul(dx, perChannel(b, scale, rank));
     return out;
   },
 });

@@ -1,10 +1,13 @@
 // LayerNormalization (opset 17; ViT, ConvNeXt), InstanceNormalization, and LRN (AlexNet,
-// GoogLeNet; at the end). The first two normalise x over a
-// set of axes with its own (biased) statistics, then scale and shift:
+// GoogLeNet; at the end). The first two, like BatchNormalization in training mode
+// (batchnorm.ts), normalise x over a set of axes with its own (biased) statistics, then scale and
+// shift; the shared backward lives here:
 //   xhat = (x - mean) * r,  r = 1 / sqrt(var + eps),  y = scale * xhat + bias
 //   dx = r * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)),  dxhat = dy * scale
-// The statistics are recomputed in the backward (the optional Mean / InvStdDev outputs are not
-// relied on, since exporters usually drop them).
+// When the scale is constant over the normalised axes (per channel: BatchNorm, InstanceNorm) it is
+// applied after, and the two sums are also the scale and bias gradients. The statistics are
+// recomputed in the backward (the optional Mean / InvStdDev outputs are not relied on, since
+// exporters usually drop them).
 import type { GraphBuilder } from '../../onnx/builder.js';
 import { OnnxError } from '../../onnx/errors.js';
 import { numel, tensor } from '../../onnx/ir.js';
@@ -12,10 +15,10 @@ import { shapeAttr } from '../../onnx/shapes.js';
 import { registerGrad } from '../rule.js';
 import { normAxis, scalarLike, unbroadcast } from '../helpers.js';
 
-interface Normalised { xhat: string; r: string; count: string }
+export interface Normalised { xhat: string; r: string; count: string }
 
 /** xhat, 1/std (keepdims) and the element count over `axes`, recomputed from x. */
-function normalise(b: GraphBuilder, x: string, axes: number[], eps: number): Normalised {
+export function normalise(b: GraphBuilder, x: string, axes: number[], eps: number): Normalised {
   const mu = b.reduceMean(x, axes, 1);
   const xc = b.sub(x, mu);
   const v = b.reduceMean(b.mul(xc, xc), axes, 1);
@@ -28,11 +31,16 @@ function normalise(b: GraphBuilder, x: string, axes: number[], eps: number): Nor
   return { xhat: b.mul(xc, r), r, count };
 }
 
-/** The input gradient of a normalisation, given dxhat = dy * scale. */
-function normaliseBackward(b: GraphBuilder, n: Normalised, dxhat: string, axes: number[]): string {
-  const meanD = b.div(b.reduceSum(dxhat, axes, 1), n.count);
-  const meanDX = b.div(b.reduceSum(b.mul(dxhat, n.xhat), axes, 1), n.count);
-  return b.mul(n.r, b.sub(b.sub(dxhat, meanD), b.mul(n.xhat, meanDX)));
+/**
+ * Backward of the normalisation for a gradient `dz` w.r.t. xhat: the sums over `axes` of dz and of
+ * dz * xhat (kept as size-1 dims), and, when asked, dx = r * (dz - mean(dz) - xhat * mean(dz * xhat)).
+ */
+export function normaliseBackward(b: GraphBuilder, n: Normalised, dz: string, axes: number[], wantDx = true): { dx: string | null; sum: string; sumXhat: string } {
+  const sum = b.reduceSum(dz, axes, 1);
+  const sumXhat = b.reduceSum(b.mul(dz, n.xhat), axes, 1);
+  if (!wantDx) return { dx: null, sum, sumXhat };
+  const inner = b.sub(b.sub(dz, b.div(sum, n.count)), b.mul(n.xhat, b.div(sumXhat, n.count)));
+  return { dx: b.mul(n.r, inner), sum, sumXhat };
 }
 
 registerGrad({
@@ -45,7 +53,7 @@ registerGrad({
     const axes = Array.from({ length: rank - axis }, (_, i) => axis + i);
     const n = normalise(b, x, axes, shapeAttr.attrF(node, 'epsilon', 1e-5));
     return [
-      needs[0] ? normaliseBackward(b, n, b.mul(g, scale), axes) : null,
+      needs[0] ? normaliseBackward(b, n, b.mul(g, scale), axes).dx : null,
       needs[1] ? unbroadcast(b, b.mul(g, n.xhat), scale) : null,
       bias && needs[2] ? unbroadcast(b, g, bias) : null,
     ];
@@ -58,14 +66,14 @@ registerGrad({
   grad: ({ b, node, dy: [g], needs }) => {
     if (!g) return [null, null, null];
     const [x, scale] = node.inputs;
-    const rank = b.rank(x);
-    const spatial = Array.from({ length: rank - 2 }, (_, i) => i + 2);
-    const perChannel = (v: string) => b.unsqueeze(v, spatial.map((_, i) => i + 1));
+    const spatial = Array.from({ length: b.rank(x) - 2 }, (_, i) => i + 2);
     const n = normalise(b, x, spatial, shapeAttr.attrF(node, 'epsilon', 1e-5));
+    const { dx, sum, sumXhat } = normaliseBackward(b, n, g, spatial, needs[0]);
+    const perChannel = (v: string) => b.unsqueeze(v, spatial.map((_, i) => i + 1));
     return [
-      needs[0] ? normaliseBackward(b, n, b.mul(g, perChannel(scale)), spatial) : null,
-      needs[1] ? b.reduceSum(b.mul(g, n.xhat), [0, ...spatial], 0) : null,
-      needs[2] ? b.reduceSum(g, [0, ...spatial], 0) : null,
+      dx && b.mul(dx, perChannel(scale)),
+      needs[1] ? b.reduceSum(sumXhat, [0, ...spatial], 0) : null,
+      needs[2] ? b.reduceSum(sum, [0, ...spatial], 0) : null,
     ];
   },
 });

@@ -14,6 +14,7 @@ import { numel, tensor, type Node } from '../../onnx/ir.js';
 import { shapeAttr } from '../../onnx/shapes.js';
 import { registerGrad } from '../rule.js';
 import { scalarLike } from '../helpers.js';
+import { extremumGrad } from './reduce.js';
 import { spatialGeometry, staticSpatial, transposeAttrs, type SpatialGeometry } from './conv.js';
 
 /** Flat zero tensor with as many elements as `x`. */
@@ -50,9 +51,7 @@ registerGrad({
   // Like ReduceMax over the spatial axes: the gradient goes to the maxima, split evenly between ties.
   grad: ({ b, node, dy: [g] }) => {
     const x = node.inputs[0];
-    const spatial = Array.from({ length: b.rank(x) - 2 }, (_, i) => i + 2);
-    const mask = b.cast(b.op('Equal', [x, node.outputs[0]]), b.dtype(x));
-    return [b.mul(mask, b.div(g!, b.reduceSum(mask, spatial, 1)))];
+    return [extremumGrad(b, x, node.outputs[0], g!, Array.from({ length: b.rank(x) - 2 }, (_, i) => i + 2))];
   },
 });
 

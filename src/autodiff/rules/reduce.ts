@@ -56,18 +56,23 @@ registerGrad({
 export const keepReduced = (b: GraphBuilder, n: Node, v: string, axes: number[]): string =>
   shapeAttr.attrI(n, 'keepdims', 1) === 1 ? v : b.unsqueeze(v, axes);
 
-// ReduceMax / ReduceMin: the gradient goes to the inputs equal to the result, split evenly between
-// ties (like torch.amax / amin).
+/**
+ * The input gradient of a max (or min) over `axes`, given the result `y` and its gradient `g` with
+ * the reduced axes kept as size 1: it goes to the inputs equal to the result, split evenly between
+ * ties (like torch.amax / amin). Shared with GlobalMaxPool.
+ */
+export function extremumGrad(b: GraphBuilder, x: string, y: string, g: string, axes: number[]): string {
+  const mask = b.cast(b.op('Equal', [x, y]), b.dtype(x));
+  return b.mul(mask, b.div(g, b.reduceSum(mask, axes, 1)));
+}
+
 for (const op of ['ReduceMax', 'ReduceMin']) {
   registerGrad({
     op, saves: 'the input and the output',
     grad: ({ b, node, dy: [g] }) => {
       const axes = reducedAxes(b, node);
       if (axes === 'noop') return [g, null];
-      const x = node.inputs[0];
-      const mask = b.cast(b.op('Equal', [x, keepReduced(b, node, node.outputs[0], axes)]), b.dtype(x));
-      const ties = b.reduceSum(mask, axes, 1);
-      return [b.mul(mask, b.div(keepReduced(b, node, g!, axes), ties)), null];
+      return [extremumGrad(b, node.inputs[0], keepReduced(b, node, node.outputs[0], axes), keepReduced(b, node, g!, axes), axes), null];
     },
   });
 }

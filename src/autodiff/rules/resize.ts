@@ -6,7 +6,6 @@
 // need this for attacks and training; the finite-difference tests check the matrices against
 // ORT's own Resize.
 import { OnnxError } from '../../onnx/errors.js';
-import type { GraphBuilder } from '../../onnx/builder.js';
 import { tensor, type Node } from '../../onnx/ir.js';
 import { floatValues, intValues, shapeAttr } from '../../onnx/shapes.js';
 import { registerGrad } from '../rule.js';
