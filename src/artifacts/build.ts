@@ -60,16 +60,8 @@ export interface BuiltArtifacts {
   models: Record<'train_step' | 'attack' | 'eval' | 'ema', Model>;
 }
 
-/** Names used by every artifact (one place, so the runtime and the graphs agree). */
-export const names = {
-  x: 'x', y: 'y', xAdv: 'x_adv', noise: 'noise',
-  lr: 'lr', momentum: 'momentum', weightDecay: 'weight_decay', beta1: 'beta1', beta2: 'beta2', adamEps: 'adam_eps', step: 'step',
-  tradesBeta: 'trades_beta', eps: 'eps', stepSize: 'step_size', decay: 'decay', blend: 'beta',
-  loss: 'loss', correct: 'correct', logits: 'logits',
-  slot: (slot: string, p: string) => `${slot}:${p}`,
-  updated: (n: string) => `new:${n}`,
-  ema: (which: 'R' | 'N' | 'A' | 'S' | 'G', n: string) => `${which}:${n}`,
-};
+export { names } from './names.js';
+import { names } from './names.js';
 
 export const optimizerSlots = (o: OptimizerKind): string[] => (o === 'sgd' ? ['momentum_buf'] : ['exp_avg', 'exp_avg_sq']);
 

@@ -6,7 +6,7 @@
 import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { configHash } from '../config/resolve.js';
-import { attackStepAt, betaAt, emaDecay, epsAt, evalStepSize, lrAt, runFraction, shouldRedistribute } from '../config/schedule.js';
+import { betaAt, epsAt, evalStepSize, lrAt, runFraction } from '../config/schedule.js';
 import type { Config, OptimizerConfig } from '../config/types.js';
 import { batches, defaultAugment, loadDataset, NO_AUGMENT, CIFAR_AUGMENT, type Augment, type DatasetSplits } from '../data/index.js';
 import { analyzeModel, fixedBatchProblem, inputLayoutFor, type InputLayout, type ModelAnalysis, type OutputKind } from '../artifacts/analyze.js';
@@ -16,13 +16,14 @@ import { withInputNormalization } from '../artifacts/normalize.js';
 import { loadModelFile } from '../onnx/load.js';
 import type { Model } from '../onnx/ir.js';
 import { saveModelFile, writeFileAtomic } from '../onnx/save.js';
-import { ArtifactRuntime, type ExpertState, type StepHyper, type Weights } from '../runtime/artifact-runtime.js';
+import { ArtifactRuntime, type ExpertState, type Weights } from '../runtime/artifact-runtime.js';
 import { ort } from '../runtime/ort.js';
 import { Rng, type RngState } from '../util/rng.js';
 import { buildZooModel, ZOO } from '../../models/index.js';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { evaluateWeights, type Accuracy } from './evaluate.js';
 import { exportInference } from './export.js';
+import { trainIteration } from './iteration.js';
 import { ProgressBar, type ProgressSink } from './progress.js';
 
 /** A run that cannot start as asked (an existing run, nothing to resume, a bad model source). */
@@ -121,10 +122,6 @@ export function modelFit(model: Model, name: string, data: { name: string; shape
   }
 }
 
-function hyper(o: OptimizerConfig, frac: number, step: number): StepHyper {
-  return { lr: lrAt(o, frac), weightDecay: o.weightDecay, momentum: o.momentum, beta1: o.betas[0], beta2: o.betas[1], adamEps: o.epsilon, step };
-}
-
 const cloneWeights = (w: Weights): Weights => ({ ...w });
 
 /** Tensors kept on a GPU (WebGPU's gpu-buffer outputs) downloaded for checkpoints and export. */
@@ -183,8 +180,7 @@ export async function train(config: Config, opts: TrainOptions = {}): Promise<Tr
   const robustRt = needRobust ? await ArtifactRuntime.open(art(config.optim.robust, robustLoss, config.attack.steps).dir, rtOpts) : null;
   const naturalRt = needNatural ? await ArtifactRuntime.open(art(config.optim.natural, 'ce', config.eval.pgdSteps).dir, rtOpts) : null;
   const evalRt = naturalRt && config.optim.natural.type === 'sgd' ? naturalRt : await ArtifactRuntime.open(art({ ...config.optim.natural, type: 'sgd', nesterov: false }, 'ce', config.eval.pgdSteps).dir, rtOpts);
-  const emaRt = robustRt ?? naturalRt!;
-  log(`artifacts ready in ${((performance.now() - t0) / 1000).toFixed(1)} s (provider ${emaRt.provider}, cache ${cacheDir})`);
+  log(`artifacts ready in ${((performance.now() - t0) / 1000).toFixed(1)} s (provider ${(robustRt ?? naturalRt)!.provider}, cache ${cacheDir})`);
 
   // State.
   const w0 = ArtifactRuntime.weightsFrom(initialState(source).values());
@@ -233,7 +229,7 @@ export async function train(config: Config, opts: TrainOptions = {}): Promise<Tr
   let itersThisCall = 0;
   let interrupted = false;
   // A diverged step stops the run before its weights reach a checkpoint or an export.
-  const checkFinite = (loss: number, which: 'robust' | 'natural', o: OptimizerConfig, frac: number) => {
+  const checkFinite = (which: 'robust' | 'natural', loss: number, o: OptimizerConfig, frac: number) => {
     if (Number.isFinite(loss)) return;
     const kept = st.epoch > 0 && config.checkpoint.every > 0 ? `; ${ckptPath} still holds the weights of the last completed checkpoint` : '';
     const who = method !== 'generalist' ? 'model' : which === 'robust' ? 'robust expert' : 'natural expert';
@@ -250,36 +246,13 @@ export async function train(config: Config, opts: TrainOptions = {}): Promise<Tr
     let frac = 0;
     for (const batch of it) {
       frac = runFraction(st.iter, totalIters);
-      const x = new ort.Tensor('float32', batch.x, batch.dims);
-      const y = new ort.Tensor('int64', batch.y, [batch.size]);
-      if (robustRt) {
-        const eps = epsAt(config, frac);
-        const noise = new ort.Tensor('float32', config.attack.randomStart ? noiseRng.fillUniform(new Float32Array(batch.x.length), -1, 1) : new Float32Array(batch.x.length), batch.dims);
-        const xAdv = await robustRt.attack(R.weights, x, y, noise, eps, attackStepAt(config, frac));
-        const hp = { ...hyper(config.optim.robust, frac, ++st.stepsR), tradesBeta: config.robust.tradesBeta };
-        const masks = robustRt.needsDropoutMasks ? robustRt.dropoutMasks(batch.size, dropoutRng) : undefined;
-        const r = robustLoss === 'trades' ? await robustRt.trainStep(R, x, y, hp, xAdv, masks) : await robustRt.trainStep(R, xAdv, y, hp, undefined, masks);
-        checkFinite(r.loss, 'robust', config.optim.robust, frac);
-        R = r.state;
-        sums.lossR += r.loss; sums.accR += r.correct;
-      }
-      if (naturalRt) {
-        const masks = naturalRt.needsDropoutMasks ? naturalRt.dropoutMasks(batch.size, dropoutRng) : undefined;
-        const r = await naturalRt.trainStep(N, x, y, hyper(config.optim.natural, frac, ++st.stepsN), undefined, masks);
-        checkFinite(r.loss, 'natural', config.optim.natural, frac);
-        N = r.state;
-        sums.lossN += r.loss; sums.accN += r.correct;
-      }
+      const c = { ...st, itersPerEpoch, totalIters };
+      const r = await trainIteration(config, { robust: robustRt, natural: naturalRt, robustLoss }, { R, N, A, S, G }, batch, c, { noise: noiseRng, dropout: dropoutRng }, checkFinite);
+      ({ R, N, A, S, G } = r.nets);
+      st.stepsR = c.stepsR; st.stepsN = c.stepsN; st.emaUpdates = c.emaUpdates;
+      if (r.robust) { sums.lossR += r.robust.loss; sums.accR += r.robust.correct; }
+      if (r.natural) { sums.lossN += r.natural.loss; sums.accN += r.natural.correct; }
       sums.n += batch.size;
-      if (method === 'generalist') {
-        const e = await emaRt.ema(R.weights, N.weights, A, S, G, emaDecay(config, st.emaUpdates, totalIters), betaAt(config, frac));
-        st.emaUpdates++;
-        A = e.A; S = e.S; G = e.G;
-        if (shouldRedistribute(config, { epoch: st.epoch, iterInEpoch: st.iterInEpoch, iter: st.iter, itersPerEpoch })) {
-          R = { weights: cloneWeights(G), slots: R.slots };
-          N = { weights: cloneWeights(G), slots: N.slots };
-        }
-      }
       st.iter++;
       st.iterInEpoch++;
       // ORT runs block the event loop; yield once per iteration so SIGINT/SIGTERM handlers run.

@@ -1,0 +1,78 @@
+// One training iteration of the Generalist method (or of a single-model baseline), on a batch:
+//   x' = PGD(R; eps(t), step(t))           (attack artifact, when there is a robust expert)
+//   R <- step(R; CE(R(x'), y)) or TRADES   (train step of the robust artifacts)
+//   N <- step(N; CE(N(x), y))              (train step of the natural artifacts)
+//   A <- dA + (1-d)R; S <- dS + (1-d)N; G <- dG + (1-d)(beta A + (1-beta) S)   (ema artifact)
+//   R, N <- G when the redistribution schedule says so (weights and BN stats; slots kept)
+// with d = emaDecay(t), beta = betaAt(t), the learning rates lrAt(t). The trainer (Node) and the
+// browser demo (a Web Worker) both call this; schedules come from the run's Config.
+import { attackStepAt, betaAt, emaDecay, epsAt, lrAt, runFraction, shouldRedistribute, type RunPosition } from '../config/schedule.js';
+import type { Config, OptimizerConfig } from '../config/types.js';
+import type { ArtifactCore, ExpertState, StepHyper, Weights } from '../runtime/artifact-core.js';
+import type { Rng } from '../util/rng.js';
+
+/** The five networks of a Generalist run (a baseline uses R or N only). */
+export interface Nets { R: ExpertState; N: ExpertState; A: Weights; S: Weights; G: Weights }
+
+export interface IterationRuntimes {
+  /** Artifacts of the robust expert (absent for natural training). */
+  robust: ArtifactCore | null;
+  /** Artifacts of the natural expert (absent for PGD-AT and TRADES). */
+  natural: ArtifactCore | null;
+  robustLoss: 'ce' | 'trades';
+}
+
+/** Where the run is; the step and EMA counters advance as the iteration runs. */
+export interface IterationCounters extends RunPosition { totalIters: number; stepsR: number; stepsN: number; emaUpdates: number }
+
+export interface IterationBatch { x: Float32Array; y: BigInt64Array; dims: readonly number[]; size: number }
+
+export interface IterationResult { nets: Nets; robust?: { loss: number; correct: number }; natural?: { loss: number; correct: number } }
+
+export function stepHyper(o: OptimizerConfig, frac: number, step: number): StepHyper {
+  return { lr: lrAt(o, frac), weightDecay: o.weightDecay, momentum: o.momentum, beta1: o.betas[0], beta2: o.betas[1], adamEps: o.epsilon, step };
+}
+
+/**
+ * Runs one iteration and returns the new networks (the inputs are not modified). `check` sees each
+ * expert's loss right after its step (the trainer stops a diverging run there).
+ */
+export async function trainIteration(
+  config: Config, rts: IterationRuntimes, nets: Nets, batch: IterationBatch, c: IterationCounters,
+  rngs: { noise: Rng; dropout: Rng }, check?: (which: 'robust' | 'natural', loss: number, o: OptimizerConfig, frac: number) => void,
+): Promise<IterationResult> {
+  const frac = runFraction(c.iter, c.totalIters);
+  const rt = (rts.robust ?? rts.natural)!;
+  const x = rt.f32(batch.x, batch.dims);
+  const y = rt.i64(batch.y, [batch.size]);
+  let { R, N, A, S, G } = nets;
+  const out: IterationResult = { nets };
+  if (rts.robust) {
+    const noise = rts.robust.f32(config.attack.randomStart ? rngs.noise.fillUniform(new Float32Array(batch.x.length), -1, 1) : new Float32Array(batch.x.length), batch.dims);
+    const xAdv = await rts.robust.attack(R.weights, x, y, noise, epsAt(config, frac), attackStepAt(config, frac));
+    const hp = { ...stepHyper(config.optim.robust, frac, ++c.stepsR), tradesBeta: config.robust.tradesBeta };
+    const masks = rts.robust.needsDropoutMasks ? rts.robust.dropoutMasks(batch.size, rngs.dropout) : undefined;
+    const r = rts.robustLoss === 'trades' ? await rts.robust.trainStep(R, x, y, hp, xAdv, masks) : await rts.robust.trainStep(R, xAdv, y, hp, undefined, masks);
+    check?.('robust', r.loss, config.optim.robust, frac);
+    R = r.state;
+    out.robust = { loss: r.loss, correct: r.correct };
+  }
+  if (rts.natural) {
+    const masks = rts.natural.needsDropoutMasks ? rts.natural.dropoutMasks(batch.size, rngs.dropout) : undefined;
+    const r = await rts.natural.trainStep(N, x, y, stepHyper(config.optim.natural, frac, ++c.stepsN), undefined, masks);
+    check?.('natural', r.loss, config.optim.natural, frac);
+    N = r.state;
+    out.natural = { loss: r.loss, correct: r.correct };
+  }
+  if (config.method === 'generalist') {
+    const e = await rt.ema(R.weights, N.weights, A, S, G, emaDecay(config, c.emaUpdates, c.totalIters), betaAt(config, frac));
+    c.emaUpdates++;
+    A = e.A; S = e.S; G = e.G;
+    if (shouldRedistribute(config, c)) {
+      R = { weights: { ...G }, slots: R.slots };
+      N = { weights: { ...G }, slots: N.slots };
+    }
+  }
+  out.nets = { R, N, A, S, G };
+  return out;
+}
