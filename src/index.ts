@@ -51,7 +51,9 @@ export {
 
 // Configuration and training
 export { resolveConfig, validateConfig, configHash, ConfigError, PRESETS, type Config } from './config/index.js';
-export { train, TrainError, loadSourceModel, modelFit, type TrainOptions, type TrainResult } from './train/trainer.js';
+export { train, type TrainOptions, type TrainResult } from './train/trainer.js';
+export { TrainError } from './train/errors.js';
+export { loadSourceModel, modelFit } from './train/source.js';
 export { exportInference } from './train/export.js';
 export { saveCheckpoint, loadCheckpoint, CheckpointError } from './train/checkpoint.js';
 export { Rng } from './util/rng.js';

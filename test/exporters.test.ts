@@ -19,7 +19,9 @@ import { cloneGraph, DataType, tensor, type Model } from '../src/onnx/ir.js';
 import { loadModelFile } from '../src/onnx/load.js';
 import { saveModelFile } from '../src/onnx/save.js';
 import { f32Tensor, runModel } from '../src/runtime/ort.js';
-import { loadSourceModel, train, TrainError } from '../src/train/trainer.js';
+import { train } from '../src/train/trainer.js';
+import { TrainError } from '../src/train/errors.js';
+import { loadSourceModel } from '../src/train/source.js';
 import { Rng } from '../src/util/rng.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'exporters-test-'));

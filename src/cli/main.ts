@@ -7,7 +7,7 @@ import { OnnxError } from '../onnx/errors.js';
 import { DatasetError } from '../data/errors.js';
 import { ConfigError } from '../config/resolve.js';
 import { CheckpointError } from '../train/checkpoint.js';
-import { TrainError } from '../train/trainer.js';
+import { TrainError } from '../train/errors.js';
 import { ProviderError } from '../runtime/providers.js';
 import { ArtifactError } from '../artifacts/store.js';
 import { CliError, UsageError, table, type CliIO, type Command } from './command.js';

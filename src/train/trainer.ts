@@ -1,35 +1,21 @@
-// The Generalist orchestrator (and the single-model baselines through the same loop).
-// Per batch: PGD on the robust expert R (one ORT run), a step of R on the adversarial batch (one
-// run), a step of the natural expert N on the clean batch (one run), and one run that moves the EMA
-// teachers A, S and the global learner G. Redistribution copies G into both experts (tensor
-// references only; optimizer slots are kept, as in the reference code).
-import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { configHash } from '../config/resolve.js';
-import { betaAt, epsAt, evalStepSize, lrAt, runFraction } from '../config/schedule.js';
-import type { Config, OptimizerConfig } from '../config/types.js';
-import { batches, defaultAugment, loadDataset, NO_AUGMENT, CIFAR_AUGMENT, type Augment, type DatasetSplits } from '../data/index.js';
-import { analyzeModel, fixedBatchProblem, inputLayoutFor, type InputLayout, type ModelAnalysis, type OutputKind } from '../artifacts/analyze.js';
-import { initialState } from '../artifacts/build.js';
-import { ensureArtifacts } from '../artifacts/store.js';
-import { withInputNormalization } from '../artifacts/normalize.js';
-import { loadModelFile } from '../onnx/load.js';
-import type { Model } from '../onnx/ir.js';
+// The training loop of the Generalist orchestrator and the single-model baselines: epochs of
+// iterations (iteration.ts), then per epoch the validation metrics, the best model and a checkpoint;
+// at the end the export and the test table. Setting up is run.ts; the state and its checkpoints,
+// state.ts.
+import { appendFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { betaAt, epsAt, lrAt, runFraction } from '../config/schedule.js';
+import type { Config } from '../config/types.js';
+import { batches, type Batch } from '../data/index.js';
 import { saveModelFile, writeFileAtomic } from '../onnx/save.js';
-import { ArtifactRuntime, type ExpertState, type Weights } from '../runtime/artifact-runtime.js';
-import { ort } from '../runtime/ort.js';
-import { Rng, type RngState } from '../util/rng.js';
-import { buildZooModel, ZOO } from '../../models/index.js';
-import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import type { Weights } from '../runtime/artifact-runtime.js';
 import { evaluateWeights, type Accuracy } from './evaluate.js';
 import { exportInference } from './export.js';
-import { trainIteration } from './iteration.js';
+import { trainIteration, type IterationResult } from './iteration.js';
 import { ProgressBar, type ProgressSink } from './progress.js';
-
-/** A run that cannot start as asked (an existing run, nothing to resume, a bad model source). */
-export class TrainError extends Error {
-  constructor(message: string) { super(message); this.name = 'TrainError'; }
-}
+import { evalSettings, releaseRun, setUpRun, type Run } from './run.js';
+import { onHost, TrainingState } from './state.js';
+import { TrainError } from './errors.js';
 
 export interface TrainOptions {
   /** Continue from the run folder's last checkpoint. */
@@ -69,254 +55,169 @@ export interface TrainResult {
   weights: Record<string, Weights>;
 }
 
-interface RunState {
-  epoch: number;
-  iterInEpoch: number;
-  iter: number;
-  emaUpdates: number;
-  stepsR: number;
-  stepsN: number;
-  dataRngEpochStart: RngState;
-  noiseRng: RngState;
-  /** The dropout-mask stream (absent in checkpoints written before models with Dropout trained). */
-  dropoutRng?: RngState;
-  best?: { epoch: number; score: number };
-  metrics: EpochMetrics[];
+/** Each network a run reports on: G, R and N for Generalist; the one trained model for a baseline. */
+function networks(run: Run, s: TrainingState): Record<string, Weights> {
+  const { R, N, G } = s.learners;
+  return run.method === 'generalist' ? { G, R: R.weights, N: N.weights } : { model: run.method === 'natural' ? N.weights : R.weights };
 }
 
-/** A zoo model (built for the data's classes and image shape) or an ONNX file. */
-export function loadSourceModel(source: string, seed: number, classes?: number, inputShape?: readonly number[]): Model {
-  const alias: Record<string, string> = { 'preact-resnet18': 'preactresnet18', wrn3410: 'wrn-34-10' };
-  const name = alias[source] ?? source;
-  if (Object.hasOwn(ZOO, name)) return buildZooModel(name, { seed, classes, inputShape });
-  if (source.endsWith('.onnx') || existsSync(source)) return loadModelFile(source);
-  throw new TrainError(`model "${source}" is neither a zoo model (${Object.keys(ZOO).join(', ')}) nor an existing .onnx file`);
+/** The network a run delivers: G for Generalist, the trained model for a baseline. */
+function mainWeights(run: Run, s: TrainingState): Weights {
+  const { R, N, G } = s.learners;
+  return run.method === 'generalist' ? G : run.method === 'natural' ? N.weights : R.weights;
 }
 
-/** A copy of `model` whose image input has the dataset's per-example dims where it had symbolic ones. */
-export function withImageShape(model: Model, image: readonly number[], layout: InputLayout): Model {
-  const input = model.graph.inputs.find((v) => !model.graph.initializers.has(v.name));
-  const s = input?.shape;
-  if (!input || !s || s.slice(1).every((d) => typeof d === 'number')) return model;
-  const dims = layout === 'nhwc' ? [image[1], image[2], image[0]] : [...image];
-  const shape = [s[0], ...s.slice(1).map((d, i) => (typeof d === 'number' ? d : dims[i]))];
-  return { ...model, graph: { ...model.graph, inputs: model.graph.inputs.map((v) => (v === input ? { ...v, shape } : v)) } };
+/** A diverged step stops the run before its weights reach a checkpoint or an export. */
+function checkFinite(run: Run, s: TrainingState, which: 'robust' | 'natural', loss: number, frac: number): void {
+  if (Number.isFinite(loss)) return;
+  const { config } = run;
+  const kept = s.st.epoch > 0 && config.checkpoint.every > 0 ? `; ${run.ckptPath} still holds the weights of the last completed checkpoint` : '';
+  const who = run.method !== 'generalist' ? 'model' : which === 'robust' ? 'robust expert' : 'natural expert';
+  throw new TrainError(`training diverged: the ${who}'s loss is ${loss} at epoch ${s.st.epoch + 1}, iteration ${s.st.iterInEpoch + 1} ` +
+    `(learning rate ${lrAt(config.optim[which], frac).toPrecision(3)})${kept}. Lower optim.${which}.lr (or check the data and model.normalize) and run again`);
 }
+
+/** One iteration (iteration.ts) on the run's state, advancing its counters. */
+async function iterate(run: Run, s: TrainingState, batch: Batch): Promise<IterationResult> {
+  const { st } = s;
+  const c = { ...st, itersPerEpoch: run.itersPerEpoch, totalIters: run.totalIters };
+  const rts = { robust: run.robustRt, natural: run.naturalRt, robustLoss: run.robustLoss };
+  const r = await trainIteration(run.config, rts, s.learners, batch, c, { noise: s.noiseRng, dropout: s.dropoutRng }, (which, loss, _o, frac) => checkFinite(run, s, which, loss, frac));
+  s.learners = r.nets;
+  st.stepsR = c.stepsR; st.stepsN = c.stepsN; st.emaUpdates = c.emaUpdates;
+  st.iter++;
+  st.iterInEpoch++;
+  return r;
+}
+
+/** Running sums of the experts' training loss and accuracy over an epoch. */
+interface EpochSums { lossR: number; lossN: number; accR: number; accN: number; n: number }
+
+/** When to stop early: a stop request (SIGINT/SIGTERM) or this call's iteration budget. */
+interface StopRule { shouldStop?: () => boolean; maxIterations?: number; itersThisCall: number }
+const stopAsked = (r: StopRule) => (r.maxIterations !== undefined && r.itersThisCall >= r.maxIterations) || !!r.shouldStop?.();
 
 /**
- * Checks, before any artifact is built, that the model can take the dataset's images and labels:
- * its input matches [C, H, W] (or [H, W, C] for a channels-last model) and its class count, when
- * static, equals the dataset's.
+ * Trains the rest of the current epoch. Returns its sums, the run fraction of its last iteration,
+ * and whether a stop was asked before the run's last iteration.
  */
-export function modelFit(model: Model, name: string, data: { name: string; shape: readonly number[]; classes: number }): { inputLayout: InputLayout; outputKind: OutputKind } {
-  let a: ModelAnalysis;
-  try {
-    a = analyzeModel(model);
-    const inputLayout = inputLayoutFor(a.input, data.shape);
-    if (a.classes && a.classes !== data.classes) throw new Error(`its output "${a.output.name}" has ${a.classes} classes, the dataset ${data.classes}`);
-    const fixed = fixedBatchProblem(model, a);
-    if (fixed) throw new Error(fixed);
-    return { inputLayout, outputKind: a.outputKind };
-  } catch (e) {
-    throw new TrainError(`model ${name} cannot train on ${data.name}: ${(e as Error).message}`);
+async function runEpoch(run: Run, s: TrainingState, stop: StopRule, sink: ProgressSink | null): Promise<{ sums: EpochSums; frac: number; interrupted: boolean }> {
+  const { config, itersPerEpoch } = run;
+  const { st } = s;
+  s.dataRng.setState(st.dataRngEpochStart);
+  const it = batches(run.data.train, null, { batchSize: config.batchSize, rng: s.dataRng, augment: run.augment, dropLast: true, startBatch: st.iterInEpoch });
+  const bar = sink ? new ProgressBar(`epoch ${st.epoch + 1}/${config.epochs}`, itersPerEpoch, sink) : null;
+  const sums: EpochSums = { lossR: 0, lossN: 0, accR: 0, accN: 0, n: 0 };
+  let frac = 0;
+  let interrupted = false;
+  for (const batch of it) {
+    frac = runFraction(st.iter, run.totalIters);
+    const r = await iterate(run, s, batch);
+    if (r.robust) { sums.lossR += r.robust.loss; sums.accR += r.robust.correct; }
+    if (r.natural) { sums.lossN += r.natural.loss; sums.accN += r.natural.correct; }
+    sums.n += batch.size;
+    // ORT runs block the event loop; yield once per iteration so SIGINT/SIGTERM handlers run.
+    await new Promise((res) => setImmediate(res));
+    stop.itersThisCall++;
+    const k = sums.n / batch.size;
+    bar?.update(st.iterInEpoch, sums.n, r.robust && r.natural ? { lossR: sums.lossR / k, lossN: sums.lossN / k } : { loss: (r.robust ? sums.lossR : sums.lossN) / k });
+    if (stopAsked(stop)) {
+      interrupted = st.iterInEpoch < itersPerEpoch || st.epoch + 1 < config.epochs;
+      if (interrupted) break;
+    }
+  }
+  bar?.finish();
+  return { sums, frac, interrupted };
+}
+
+/** The epoch's metrics line: training loss/accuracy of each expert and the schedules' values. */
+function epochMetrics(run: Run, s: TrainingState, sums: EpochSums, frac: number, seconds: number): EpochMetrics {
+  const { config } = run;
+  const k = Math.max(1, sums.n / config.batchSize);
+  const hasR = !!run.robustRt;
+  const hasN = !!run.naturalRt;
+  return {
+    epoch: s.st.epoch + 1, iterations: s.st.iter, seconds: +seconds.toFixed(2), imagesPerSec: +(sums.n / seconds).toFixed(1),
+    trainLoss: { ...(hasR ? { R: sums.lossR / k } : {}), ...(hasN ? { N: sums.lossN / k } : {}) },
+    trainAcc: { ...(hasR ? { R: sums.accR / sums.n } : {}), ...(hasN ? { N: sums.accN / sums.n } : {}) },
+    eps: epsAt(config, frac),
+    lr: { ...(hasR ? { R: lrAt(config.optim.robust, frac) } : {}), ...(hasN ? { N: lrAt(config.optim.natural, frac) } : {}) },
+    ...(run.method === 'generalist' ? { beta: betaAt(config, frac) } : {}),
+  };
+}
+
+/** Validation accuracy of every network at the epoch's end, and the best model (chosen on validation, never test). */
+async function validate(run: Run, s: TrainingState, m: EpochMetrics): Promise<void> {
+  const { config } = run;
+  const split = config.eval.split === 'test' ? run.data.test : run.data.validation;
+  if (!(config.eval.every > 0 && m.epoch % config.eval.every === 0 && split)) return;
+  m.val = await evaluateWeights(run.evalRt, networks(run, s), split, evalSettings(config, config.eval.n, config.seed + 7919 * m.epoch));
+  run.log(`epoch ${m.epoch}: ${Object.entries(m.val).map(([n, a]) => `${n} clean ${(100 * a.clean).toFixed(1)}% PGD-${config.eval.pgdSteps} ${(100 * a.robust).toFixed(1)}%`).join(' | ')}  (${m.imagesPerSec} img/s)`);
+  const main = m.val.G ?? m.val.model;
+  const score = config.checkpoint.bestMetric === 'clean' ? main.clean : config.checkpoint.bestMetric === 'robust' ? main.robust : main.clean + main.robust;
+  if (config.checkpoint.best && (!s.st.best || score > s.st.best.score)) {
+    s.st.best = { epoch: m.epoch, score };
+    saveModelFile(exportInference(run.source, await onHost(mainWeights(run, s)), { epoch: String(m.epoch), selectedOn: config.eval.split }), join(run.outDir, 'best-model.onnx'));
   }
 }
 
-const cloneWeights = (w: Weights): Weights => ({ ...w });
+/** End of an epoch: metrics, validation, the metrics line, counters for the next epoch, the periodic checkpoint. */
+async function endEpoch(run: Run, s: TrainingState, sums: EpochSums, frac: number, seconds: number): Promise<void> {
+  const { config } = run;
+  const m = epochMetrics(run, s, sums, frac, seconds);
+  await validate(run, s, m);
+  const { st } = s;
+  st.metrics.push(m);
+  appendFileSync(run.metricsPath, JSON.stringify(m) + '\n');
+  st.epoch++;
+  st.iterInEpoch = 0;
+  st.dataRngEpochStart = s.dataRng.state();
+  if (config.checkpoint.every > 0 && st.epoch % config.checkpoint.every === 0) await s.save(run);
+}
 
-/** Tensors kept on a GPU (WebGPU's gpu-buffer outputs) downloaded for checkpoints and export. */
-async function onHost(w: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>> {
-  const out: Record<string, ort.Tensor> = {};
-  for (const [k, t] of Object.entries(w)) out[k] = t.location === 'cpu' || t.location === undefined ? t : new ort.Tensor(t.type, (await t.getData()) as Float32Array, t.dims);
-  return out;
+/** The finished run: last checkpoint, the exported model, the test table in summary.json. */
+async function finish(run: Run, s: TrainingState, result: TrainResult): Promise<void> {
+  const { config, method } = run;
+  await s.save(run);
+  const modelPath = join(run.outDir, 'model.onnx');
+  saveModelFile(exportInference(run.source, await onHost(mainWeights(run, s)), { method, epochs: String(config.epochs), configHash: run.hash }), modelPath);
+  result.modelPath = modelPath;
+  result.final = await evaluateWeights(run.evalRt, networks(run, s), run.data.test, evalSettings(config, config.eval.finalN, config.seed + 104729));
+  const summary = { method, config: config.name, epochs: config.epochs, test: result.final, pgdSteps: config.eval.pgdSteps, eps: config.attack.eps, imagesPerSec: s.st.metrics.at(-1)?.imagesPerSec };
+  writeFileAtomic(join(run.outDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
 }
 
 export async function train(config: Config, opts: TrainOptions = {}): Promise<TrainResult> {
   const sink = opts.sink === null ? null : opts.sink ?? process.stderr;
-  const log = (s: string) => sink?.write(s + '\n');
-  const outDir = resolve(config.outDir || `runs/${config.name}`);
-  mkdirSync(outDir, { recursive: true });
-  const hash = configHash(config, { ignore: ['threads', 'provider', 'allowCpuFallback', 'eval.batchSize'] });
-  const ckptPath = join(outDir, 'checkpoint.bin');
-  if (!opts.resume && existsSync(ckptPath)) {
-    throw new TrainError(`${outDir} already holds a checkpoint; pass --resume to continue it (npm start -- --resume), or start another run with --name NAME`);
-  }
-  writeFileAtomic(join(outDir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
-
-  // Data and model.
-  const data: DatasetSplits = loadDataset(config.dataset.name, {
-    dir: config.dataset.dir || undefined, validation: config.dataset.validation, seed: config.seed,
-    trainSubset: config.dataset.trainSubset, testSubset: config.dataset.testSubset, verify: config.dataset.verify,
-  });
-  const augment: Augment = config.dataset.augment === 'auto' ? defaultAugment(data.name) : config.dataset.augment === 'none' ? NO_AUGMENT : CIFAR_AUGMENT;
-  let source = loadSourceModel(config.model.source, config.seed, data.classes, data.shape);
-  const fit = modelFit(source, config.model.source, data);
-  const norm = config.model.normalize;
-  if (norm.mean.length) {
-    try {
-      source = withInputNormalization(source, norm, fit.inputLayout);
-    } catch (e) {
-      throw new TrainError(`model.normalize: ${(e as Error).message}`);
-    }
-  }
-  if (fit.inputLayout === 'nhwc') log(`the model takes channels-last images; the artifacts transpose the ${data.name} batches in the graph`);
-  if (fit.outputKind === 'probabilities') log('the model ends in Softmax: training and attacks use its input as the logits; the exported model keeps the Softmax');
-  // The untrained model travels with the run, so `generalist export` never depends on the original path.
-  if (!existsSync(join(outDir, 'source.onnx'))) saveModelFile(source, join(outDir, 'source.onnx'));
-  // The artifacts need static image dims; a model exported with dynamic H/W gets the dataset's
-  // (its export keeps the dynamic ones).
-  const pinned = withImageShape(source, data.shape, fit.inputLayout);
-  const method = config.method;
-  const robustLoss = method === 'trades' || (method === 'generalist' && config.robust.loss === 'trades') ? 'trades' : 'ce';
-  const needRobust = method !== 'natural';
-  const needNatural = method === 'natural' || method === 'generalist';
-
-  // Artifacts (cached by model and options).
-  const cacheDir = opts.cacheDir ?? resolve('.cache/artifacts');
-  const rtOpts = { provider: config.provider, threads: config.threads, allowCpuFallback: config.allowCpuFallback, onWarning: (m: string) => log(m) };
-  const art = (o: OptimizerConfig, loss: 'ce' | 'trades', steps: number) =>
-    ensureArtifacts(pinned, { loss, optimizer: o.type, nesterov: o.nesterov, pgdSteps: Math.max(1, steps), attackLoss: loss === 'trades' ? 'kl' : 'ce', inputLayout: fit.inputLayout }, cacheDir);
-  const t0 = performance.now();
-  const robustRt = needRobust ? await ArtifactRuntime.open(art(config.optim.robust, robustLoss, config.attack.steps).dir, rtOpts) : null;
-  const naturalRt = needNatural ? await ArtifactRuntime.open(art(config.optim.natural, 'ce', config.eval.pgdSteps).dir, rtOpts) : null;
-  const evalRt = naturalRt && config.optim.natural.type === 'sgd' ? naturalRt : await ArtifactRuntime.open(art({ ...config.optim.natural, type: 'sgd', nesterov: false }, 'ce', config.eval.pgdSteps).dir, rtOpts);
-  log(`artifacts ready in ${((performance.now() - t0) / 1000).toFixed(1)} s (provider ${(robustRt ?? naturalRt)!.provider}, cache ${cacheDir})`);
-
-  // State.
-  const w0 = ArtifactRuntime.weightsFrom(initialState(source).values());
-  let R: ExpertState = { weights: cloneWeights(w0), slots: robustRt ? robustRt.initialSlots() : {} };
-  let N: ExpertState = { weights: cloneWeights(w0), slots: naturalRt ? naturalRt.initialSlots() : {} };
-  let A = cloneWeights(w0);
-  let S = cloneWeights(w0);
-  let G = cloneWeights(w0);
-  const dataRng = new Rng(config.seed);
-  const noiseRng = new Rng((config.seed ^ 0x9e3779b9) >>> 0);
-  const dropoutRng = new Rng((config.seed ^ 0x85ebca6b) >>> 0);
-  const bs = config.batchSize;
-  const itersPerEpoch = Math.floor(data.train.n / bs);
-  if (itersPerEpoch < 1) throw new TrainError(`the training set has ${data.train.n} images, fewer than one batch of ${bs}`);
-  const totalIters = itersPerEpoch * config.epochs;
-  let st: RunState = { epoch: 0, iterInEpoch: 0, iter: 0, emaUpdates: 0, stepsR: 0, stepsN: 0, dataRngEpochStart: dataRng.state(), noiseRng: noiseRng.state(), metrics: [] };
-
-  const stateTensors = (): Record<string, ort.Tensor> => {
-    const t: Record<string, ort.Tensor> = {};
-    const put = (p: string, w: Record<string, ort.Tensor>) => { for (const [k, v] of Object.entries(w)) t[`${p}${k}`] = v; };
-    put('R.w/', R.weights); put('R.s/', R.slots); put('N.w/', N.weights); put('N.s/', N.slots);
-    put('A/', A); put('S/', S); put('G/', G);
-    return t;
-  };
-  const save = async () => saveCheckpoint(ckptPath, { configHash: hash, state: { ...st, noiseRng: noiseRng.state(), dropoutRng: dropoutRng.state() } }, await onHost(stateTensors()));
-
+  const log = (line: string) => sink?.write(line + '\n');
+  const run = await setUpRun(config, { resume: opts.resume, cacheDir: opts.cacheDir, log });
+  const s = new TrainingState(run);
   if (opts.resume) {
-    if (!existsSync(ckptPath)) throw new TrainError(`nothing to resume: ${ckptPath} does not exist`);
-    const ck = loadCheckpoint(ckptPath, hash);
-    st = ck.meta.state as RunState;
-    const take = (p: string): Record<string, ort.Tensor> => Object.fromEntries(Object.entries(ck.tensors).filter(([k]) => k.startsWith(p)).map(([k, v]) => [k.slice(p.length), v]));
-    R = { weights: take('R.w/'), slots: take('R.s/') };
-    N = { weights: take('N.w/'), slots: take('N.s/') };
-    A = take('A/'); S = take('S/'); G = take('G/');
-    noiseRng.setState(st.noiseRng);
-    if (st.dropoutRng) dropoutRng.setState(st.dropoutRng);
-    log(`resuming ${outDir} at epoch ${st.epoch + 1}, iteration ${st.iterInEpoch} of ${itersPerEpoch}`);
+    s.resume(run);
+    log(`resuming ${run.outDir} at epoch ${s.st.epoch + 1}, iteration ${s.st.iterInEpoch} of ${run.itersPerEpoch}`);
   }
-
-  const evalBs = config.eval.batchSize || Math.max(bs, 250);
-  const evalSettings = (n: number, seed: number) => ({ n, batchSize: evalBs, eps: config.attack.eps, stepSize: evalStepSize(config), pgdSteps: config.eval.pgdSteps, seed });
-  const nets = (): Record<string, Weights> => method === 'generalist' ? { G, R: R.weights, N: N.weights } : { model: method === 'natural' ? N.weights : R.weights };
-  /** The network a run delivers: G for Generalist, the trained model for a baseline. */
-  const mainWeights = (): Weights => (method === 'generalist' ? G : method === 'natural' ? N.weights : R.weights);
-  const metricsPath = join(outDir, 'metrics.jsonl');
-  let itersThisCall = 0;
+  const stop: StopRule = { shouldStop: opts.shouldStop, maxIterations: opts.maxIterations, itersThisCall: 0 };
   let interrupted = false;
-  // A diverged step stops the run before its weights reach a checkpoint or an export.
-  const checkFinite = (which: 'robust' | 'natural', loss: number, o: OptimizerConfig, frac: number) => {
-    if (Number.isFinite(loss)) return;
-    const kept = st.epoch > 0 && config.checkpoint.every > 0 ? `; ${ckptPath} still holds the weights of the last completed checkpoint` : '';
-    const who = method !== 'generalist' ? 'model' : which === 'robust' ? 'robust expert' : 'natural expert';
-    throw new TrainError(`training diverged: the ${who}'s loss is ${loss} at epoch ${st.epoch + 1}, iteration ${st.iterInEpoch + 1} ` +
-      `(learning rate ${lrAt(o, frac).toPrecision(3)})${kept}. Lower optim.${which}.lr (or check the data and model.normalize) and run again`);
-  };
-
-  for (; st.epoch < config.epochs && !interrupted; ) {
-    dataRng.setState(st.dataRngEpochStart);
-    const it = batches(data.train, null, { batchSize: bs, rng: dataRng, augment, dropLast: true, startBatch: st.iterInEpoch });
-    const bar = sink ? new ProgressBar(`epoch ${st.epoch + 1}/${config.epochs}`, itersPerEpoch, sink) : null;
+  while (s.st.epoch < config.epochs && !interrupted) {
     const epochStart = performance.now();
-    const sums = { lossR: 0, lossN: 0, accR: 0, accN: 0, n: 0 };
-    let frac = 0;
-    for (const batch of it) {
-      frac = runFraction(st.iter, totalIters);
-      const c = { ...st, itersPerEpoch, totalIters };
-      const r = await trainIteration(config, { robust: robustRt, natural: naturalRt, robustLoss }, { R, N, A, S, G }, batch, c, { noise: noiseRng, dropout: dropoutRng }, checkFinite);
-      ({ R, N, A, S, G } = r.nets);
-      st.stepsR = c.stepsR; st.stepsN = c.stepsN; st.emaUpdates = c.emaUpdates;
-      if (r.robust) { sums.lossR += r.robust.loss; sums.accR += r.robust.correct; }
-      if (r.natural) { sums.lossN += r.natural.loss; sums.accN += r.natural.correct; }
-      sums.n += batch.size;
-      st.iter++;
-      st.iterInEpoch++;
-      // ORT runs block the event loop; yield once per iteration so SIGINT/SIGTERM handlers run.
-      await new Promise((r) => setImmediate(r));
-      itersThisCall++;
-      const k = sums.n / batch.size;
-      bar?.update(st.iterInEpoch, sums.n, robustRt && naturalRt ? { lossR: sums.lossR / k, lossN: sums.lossN / k } : { loss: (robustRt ? sums.lossR : sums.lossN) / k });
-      if ((opts.maxIterations !== undefined && itersThisCall >= opts.maxIterations) || opts.shouldStop?.()) {
-        interrupted = st.iterInEpoch < itersPerEpoch || st.epoch + 1 < config.epochs;
-        if (interrupted) break;
-      }
-    }
-    bar?.finish();
-    if (interrupted && st.iterInEpoch < itersPerEpoch) {
-      await save();
-      log(`interrupted: checkpoint written to ${ckptPath} (resume with --resume)`);
+    const ep = await runEpoch(run, s, stop, sink);
+    interrupted = ep.interrupted;
+    if (interrupted && s.st.iterInEpoch < run.itersPerEpoch) {
+      await s.save(run);
+      log(`interrupted: checkpoint written to ${run.ckptPath} (resume with --resume)`);
       break;
     }
-    // End of epoch: evaluate on the validation split, log metrics, checkpoint.
-    const seconds = (performance.now() - epochStart) / 1000;
-    const k = Math.max(1, sums.n / bs);
-    const m: EpochMetrics = {
-      epoch: st.epoch + 1, iterations: st.iter, seconds: +seconds.toFixed(2), imagesPerSec: +(sums.n / seconds).toFixed(1),
-      trainLoss: { ...(robustRt ? { R: sums.lossR / k } : {}), ...(naturalRt ? { N: sums.lossN / k } : {}) },
-      trainAcc: { ...(robustRt ? { R: sums.accR / sums.n } : {}), ...(naturalRt ? { N: sums.accN / sums.n } : {}) },
-      eps: epsAt(config, frac),
-      lr: { ...(robustRt ? { R: lrAt(config.optim.robust, frac) } : {}), ...(naturalRt ? { N: lrAt(config.optim.natural, frac) } : {}) },
-      ...(method === 'generalist' ? { beta: betaAt(config, frac) } : {}),
-    };
-    const evalSplit = config.eval.split === 'test' ? data.test : data.validation;
-    if (config.eval.every > 0 && (st.epoch + 1) % config.eval.every === 0 && evalSplit) {
-      m.val = await evaluateWeights(evalRt, nets(), evalSplit, evalSettings(config.eval.n, config.seed + 7919 * (st.epoch + 1)));
-      log(`epoch ${m.epoch}: ${Object.entries(m.val).map(([n, a]) => `${n} clean ${(100 * a.clean).toFixed(1)}% PGD-${config.eval.pgdSteps} ${(100 * a.robust).toFixed(1)}%`).join(' | ')}  (${m.imagesPerSec} img/s)`);
-      const main = m.val.G ?? m.val.model;
-      const score = config.checkpoint.bestMetric === 'clean' ? main.clean : config.checkpoint.bestMetric === 'robust' ? main.robust : main.clean + main.robust;
-      if (config.checkpoint.best && (!st.best || score > st.best.score)) {
-        st.best = { epoch: m.epoch, score };
-        saveModelFile(exportInference(source, await onHost(mainWeights()), { epoch: String(m.epoch), selectedOn: config.eval.split }), join(outDir, 'best-model.onnx'));
-      }
-    }
-    st.metrics.push(m);
-    appendFileSync(metricsPath, JSON.stringify(m) + '\n');
-    st.epoch++;
-    st.iterInEpoch = 0;
-    st.dataRngEpochStart = dataRng.state();
-    if (config.checkpoint.every > 0 && st.epoch % config.checkpoint.every === 0) await save();
-    if (opts.shouldStop?.() || (opts.maxIterations !== undefined && itersThisCall >= opts.maxIterations && st.epoch < config.epochs)) {
-      interrupted = st.epoch < config.epochs;
-      if (interrupted) { await save(); log(`stopped after epoch ${st.epoch}: checkpoint written to ${ckptPath}`); }
+    await endEpoch(run, s, ep.sums, ep.frac, (performance.now() - epochStart) / 1000);
+    if (opts.shouldStop?.() || (opts.maxIterations !== undefined && stop.itersThisCall >= opts.maxIterations && s.st.epoch < config.epochs)) {
+      interrupted = s.st.epoch < config.epochs;
+      if (interrupted) { await s.save(run); log(`stopped after epoch ${s.st.epoch}: checkpoint written to ${run.ckptPath}`); }
     }
   }
 
-  const result: TrainResult = { outDir, interrupted, epochsDone: st.epoch, metrics: st.metrics, weights: method === 'generalist' ? { G, R: R.weights, N: N.weights, A, S } : nets() };
-  if (!interrupted) {
-    await save();
-    const main = await onHost(mainWeights());
-    const modelPath = join(outDir, 'model.onnx');
-    saveModelFile(exportInference(source, main, { method, epochs: String(config.epochs), configHash: hash }), modelPath);
-    result.modelPath = modelPath;
-    const finalN = config.eval.finalN;
-    result.final = await evaluateWeights(evalRt, nets(), data.test, evalSettings(finalN, config.seed + 104729));
-    writeFileAtomic(join(outDir, 'summary.json'), JSON.stringify({ method, config: config.name, epochs: config.epochs, test: result.final, pgdSteps: config.eval.pgdSteps, eps: config.attack.eps, imagesPerSec: st.metrics.at(-1)?.imagesPerSec }, null, 2) + '\n');
-  }
-  for (const rt of new Set([robustRt, naturalRt, evalRt].filter(Boolean))) await rt!.release();
+  const { R, N, A, S, G } = s.learners;
+  const result: TrainResult = { outDir: run.outDir, interrupted, epochsDone: s.st.epoch, metrics: s.st.metrics, weights: run.method === 'generalist' ? { G, R: R.weights, N: N.weights, A, S } : networks(run, s) };
+  if (!interrupted) await finish(run, s, result);
+  await releaseRun(run);
   return result;
 }
 

@@ -1,7 +1,7 @@
 // generalist artifacts: build the training artifacts of a zoo model or an ONNX file into a folder.
 import { buildArtifacts } from '../../artifacts/build.js';
 import { writeArtifacts } from '../../artifacts/store.js';
-import { loadSourceModel, withImageShape } from '../../train/trainer.js';
+import { loadSourceModel, withImageShape } from '../../train/source.js';
 import { CliError, intOption, parseCommandArgs, type Command } from '../command.js';
 
 export const artifactsCommand: Command = {

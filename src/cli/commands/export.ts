@@ -6,7 +6,7 @@ import { saveModelFile } from '../../onnx/save.js';
 import { loadModelFile } from '../../onnx/load.js';
 import { loadCheckpoint } from '../../train/checkpoint.js';
 import { exportInference } from '../../train/export.js';
-import { loadSourceModel } from '../../train/trainer.js';
+import { loadSourceModel } from '../../train/source.js';
 import { CliError, parseCommandArgs, type Command } from '../command.js';
 
 const WHICH = { G: 'G/', R: 'R.w/', N: 'N.w/', A: 'A/', S: 'S/' } as const;

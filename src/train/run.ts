@@ -1,0 +1,119 @@
+// Setting a run up: its folder, data, model and the artifact runtimes each learner needs.
+import { existsSync, mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { configHash } from '../config/resolve.js';
+import { datasetLoadOptions, trainAugment } from '../config/dataset.js';
+import { evalStepSize } from '../config/schedule.js';
+import type { Config, OptimizerConfig } from '../config/types.js';
+import { loadDataset, type Augment, type DatasetSplits } from '../data/index.js';
+import { ensureArtifacts } from '../artifacts/store.js';
+import { withInputNormalization } from '../artifacts/normalize.js';
+import type { InputLayout } from '../artifacts/analyze.js';
+import type { Model } from '../onnx/ir.js';
+import { saveModelFile, writeFileAtomic } from '../onnx/save.js';
+import { ArtifactRuntime } from '../runtime/artifact-runtime.js';
+import { TrainError } from './errors.js';
+import type { EvalSettings } from './evaluate.js';
+import { loadSourceModel, modelFit, withImageShape } from './source.js';
+
+export type Method = Config['method'];
+
+/** Everything about a run that does not change while it trains. */
+export interface Run {
+  config: Config;
+  method: Method;
+  /** The robust expert's loss: PGD-AT's cross-entropy or TRADES. */
+  robustLoss: 'ce' | 'trades';
+  outDir: string;
+  ckptPath: string;
+  metricsPath: string;
+  /** Hash of the settings a checkpoint must agree with to be resumed. */
+  hash: string;
+  data: DatasetSplits;
+  augment: Augment;
+  /** The untrained model (input normalisation included), the template of every export. */
+  source: Model;
+  /** Runtimes: the robust expert's (PGD-AT/TRADES step, training attack, EMA), the natural expert's, evaluation's. */
+  robustRt: ArtifactRuntime | null;
+  naturalRt: ArtifactRuntime | null;
+  evalRt: ArtifactRuntime;
+  itersPerEpoch: number;
+  totalIters: number;
+  log: (s: string) => void;
+}
+
+/** Settings the config hash leaves out: they change speed or placement, never the numbers. */
+const HASH_IGNORES = ['threads', 'provider', 'allowCpuFallback', 'eval.batchSize'];
+
+/** Prepares the run folder: refuses to overwrite a run unless resuming, writes config.json. */
+function prepareFolder(config: Config, resume: boolean): { outDir: string; ckptPath: string; hash: string } {
+  const outDir = resolve(config.outDir || `runs/${config.name}`);
+  mkdirSync(outDir, { recursive: true });
+  const hash = configHash(config, { ignore: HASH_IGNORES });
+  const ckptPath = join(outDir, 'checkpoint.bin');
+  if (!resume && existsSync(ckptPath)) {
+    throw new TrainError(`${outDir} already holds a checkpoint; pass --resume to continue it (npm start -- --resume), or start another run with --name NAME`);
+  }
+  writeFileAtomic(join(outDir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
+  return { outDir, ckptPath, hash };
+}
+
+/** The model as the run trains it: checked against the data, input normalisation in front. */
+function prepareModel(config: Config, data: DatasetSplits, log: (s: string) => void): { source: Model; inputLayout: InputLayout } {
+  let source = loadSourceModel(config.model.source, config.seed, data.classes, data.shape);
+  const fit = modelFit(source, config.model.source, data);
+  const norm = config.model.normalize;
+  if (norm.mean.length) {
+    try {
+      source = withInputNormalization(source, norm, fit.inputLayout);
+    } catch (e) {
+      throw new TrainError(`model.normalize: ${(e as Error).message}`);
+    }
+  }
+  if (fit.inputLayout === 'nhwc') log(`the model takes channels-last images; the artifacts transpose the ${data.name} batches in the graph`);
+  if (fit.outputKind === 'probabilities') log('the model ends in Softmax: training and attacks use its input as the logits; the exported model keeps the Softmax');
+  return { source, inputLayout: fit.inputLayout };
+}
+
+export async function setUpRun(config: Config, opts: { resume?: boolean; cacheDir?: string; log: (s: string) => void }): Promise<Run> {
+  const { log } = opts;
+  const { outDir, ckptPath, hash } = prepareFolder(config, !!opts.resume);
+  const data = loadDataset(config.dataset.name, datasetLoadOptions(config));
+  const { source, inputLayout } = prepareModel(config, data, log);
+  // The untrained model travels with the run, so `generalist export` never depends on the original path.
+  if (!existsSync(join(outDir, 'source.onnx'))) saveModelFile(source, join(outDir, 'source.onnx'));
+  // The artifacts need static image dims; a model exported with dynamic H/W gets the dataset's
+  // (its export keeps the dynamic ones).
+  const pinned = withImageShape(source, data.shape, inputLayout);
+  const method = config.method;
+  const robustLoss = method === 'trades' || (method === 'generalist' && config.robust.loss === 'trades') ? 'trades' : 'ce';
+
+  // Artifacts (cached by model and options).
+  const cacheDir = opts.cacheDir ?? resolve('.cache/artifacts');
+  const rtOpts = { provider: config.provider, threads: config.threads, allowCpuFallback: config.allowCpuFallback, onWarning: log };
+  const open = (o: OptimizerConfig, loss: 'ce' | 'trades', steps: number) =>
+    ArtifactRuntime.open(ensureArtifacts(pinned, { loss, optimizer: o.type, nesterov: o.nesterov, pgdSteps: Math.max(1, steps), attackLoss: loss === 'trades' ? 'kl' : 'ce', inputLayout }, cacheDir).dir, rtOpts);
+  const t0 = performance.now();
+  const robustRt = method !== 'natural' ? await open(config.optim.robust, robustLoss, config.attack.steps) : null;
+  const naturalRt = method === 'natural' || method === 'generalist' ? await open(config.optim.natural, 'ce', config.eval.pgdSteps) : null;
+  // Evaluation needs a plain-SGD artifact set with the evaluation's PGD steps; the natural expert's serves when it is one.
+  const evalRt = naturalRt && config.optim.natural.type === 'sgd' ? naturalRt : await open({ ...config.optim.natural, type: 'sgd', nesterov: false }, 'ce', config.eval.pgdSteps);
+  log(`artifacts ready in ${((performance.now() - t0) / 1000).toFixed(1)} s (provider ${(robustRt ?? naturalRt)!.provider}, cache ${cacheDir})`);
+
+  const itersPerEpoch = Math.floor(data.train.n / config.batchSize);
+  if (itersPerEpoch < 1) throw new TrainError(`the training set has ${data.train.n} images, fewer than one batch of ${config.batchSize}`);
+  return {
+    config, method, robustLoss, outDir, ckptPath, metricsPath: join(outDir, 'metrics.jsonl'), hash, data, augment: trainAugment(config), source,
+    robustRt, naturalRt, evalRt, itersPerEpoch, totalIters: itersPerEpoch * config.epochs, log,
+  };
+}
+
+/** Evaluation settings of a run for `n` images (0: all) and an attack-noise seed. */
+export function evalSettings(config: Config, n: number, seed: number): EvalSettings {
+  const evalBs = config.eval.batchSize || Math.max(config.batchSize, 250);
+  return { n, batchSize: evalBs, eps: config.attack.eps, stepSize: evalStepSize(config), pgdSteps: config.eval.pgdSteps, seed };
+}
+
+export async function releaseRun(run: Run): Promise<void> {
+  for (const rt of new Set([run.robustRt, run.naturalRt, run.evalRt].filter(Boolean))) await rt!.release();
+}

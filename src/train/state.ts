@@ -1,0 +1,89 @@
+// The state of a training run: the learners (experts R and N with optimizer slots, EMA teachers A
+// and S, global learner G), the counters and the seeded random streams; to and from checkpoints.
+import { existsSync } from 'node:fs';
+import { initialState } from '../artifacts/build.js';
+import { ArtifactRuntime, type Weights } from '../runtime/artifact-runtime.js';
+import { ort } from '../runtime/ort.js';
+import { Rng, type RngState } from '../util/rng.js';
+import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { TrainError } from './errors.js';
+import type { Nets } from './iteration.js';
+import type { Run } from './run.js';
+import type { EpochMetrics } from './trainer.js';
+
+/** Counters and random-stream positions: the JSON part of a checkpoint. */
+export interface RunState {
+  epoch: number;
+  iterInEpoch: number;
+  iter: number;
+  emaUpdates: number;
+  stepsR: number;
+  stepsN: number;
+  dataRngEpochStart: RngState;
+  noiseRng: RngState;
+  /** The dropout-mask stream (absent in checkpoints written before models with Dropout trained). */
+  dropoutRng?: RngState;
+  best?: { epoch: number; score: number };
+  metrics: EpochMetrics[];
+}
+
+export const cloneWeights = (w: Weights): Weights => ({ ...w });
+
+/** Checkpoint key prefixes: R's and N's weights and optimizer slots, then A, S and G. */
+type Prefix = 'R.w/' | 'R.s/' | 'N.w/' | 'N.s/' | 'A/' | 'S/' | 'G/';
+
+/** Tensors kept on a GPU (WebGPU's gpu-buffer outputs) downloaded for checkpoints and export. */
+export async function onHost(w: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>> {
+  const out: Record<string, ort.Tensor> = {};
+  for (const [k, t] of Object.entries(w)) out[k] = t.location === 'cpu' || t.location === undefined ? t : new ort.Tensor(t.type, (await t.getData()) as Float32Array, t.dims);
+  return out;
+}
+
+export class TrainingState {
+  readonly dataRng: Rng;
+  readonly noiseRng: Rng;
+  readonly dropoutRng: Rng;
+  st: RunState;
+  learners: Nets;
+
+  /** Fresh state: both experts and all three EMA networks start from the model's initial weights. */
+  constructor(run: Run) {
+    const seed = run.config.seed;
+    this.dataRng = new Rng(seed);
+    this.noiseRng = new Rng((seed ^ 0x9e3779b9) >>> 0);
+    this.dropoutRng = new Rng((seed ^ 0x85ebca6b) >>> 0);
+    const w0 = ArtifactRuntime.weightsFrom(initialState(run.source).values());
+    this.learners = {
+      R: { weights: cloneWeights(w0), slots: run.robustRt ? run.robustRt.initialSlots() : {} },
+      N: { weights: cloneWeights(w0), slots: run.naturalRt ? run.naturalRt.initialSlots() : {} },
+      A: cloneWeights(w0), S: cloneWeights(w0), G: cloneWeights(w0),
+    };
+    this.st = { epoch: 0, iterInEpoch: 0, iter: 0, emaUpdates: 0, stepsR: 0, stepsN: 0, dataRngEpochStart: this.dataRng.state(), noiseRng: this.noiseRng.state(), metrics: [] };
+  }
+
+  /** Every tensor of the state, keyed for the checkpoint. */
+  private tensors(): Record<string, ort.Tensor> {
+    const { R, N, A, S, G } = this.learners;
+    const parts: Record<Prefix, Record<string, ort.Tensor>> = { 'R.w/': R.weights, 'R.s/': R.slots, 'N.w/': N.weights, 'N.s/': N.slots, 'A/': A, 'S/': S, 'G/': G };
+    const t: Record<string, ort.Tensor> = {};
+    for (const [p, w] of Object.entries(parts)) for (const [k, v] of Object.entries(w)) t[`${p}${k}`] = v;
+    return t;
+  }
+
+  async save(run: Run): Promise<void> {
+    const state: RunState = { ...this.st, noiseRng: this.noiseRng.state(), dropoutRng: this.dropoutRng.state() };
+    saveCheckpoint(run.ckptPath, { configHash: run.hash, state }, await onHost(this.tensors()));
+  }
+
+  /** Continues from the run folder's checkpoint. */
+  resume(run: Run): void {
+    if (!existsSync(run.ckptPath)) throw new TrainError(`nothing to resume: ${run.ckptPath} does not exist`);
+    const ck = loadCheckpoint(run.ckptPath, run.hash);
+    this.st = ck.meta.state as RunState;
+    const take = (p: Prefix): Record<string, ort.Tensor> =>
+      Object.fromEntries(Object.entries(ck.tensors).filter(([k]) => k.startsWith(p)).map(([k, v]) => [k.slice(p.length), v]));
+    this.learners = { R: { weights: take('R.w/'), slots: take('R.s/') }, N: { weights: take('N.w/'), slots: take('N.s/') }, A: take('A/'), S: take('S/'), G: take('G/') };
+    this.noiseRng.setState(this.st.noiseRng);
+    if (this.st.dropoutRng) this.dropoutRng.setState(this.st.dropoutRng);
+  }
+}
