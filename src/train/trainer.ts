@@ -16,6 +16,8 @@ import { ProgressBar, type ProgressSink } from './progress.js';
 import { evalSettings, releaseRun, setUpRun, type Run } from './run.js';
 import { onHost, TrainingState } from './state.js';
 import { TrainError } from './errors.js';
+import { Observers, type TrainObserver } from './observer.js';
+import { TensorBoardLog } from '../report/tensorboard-log.js';
 
 export interface TrainOptions {
   /** Continue from the run folder's last checkpoint. */
@@ -28,6 +30,8 @@ export interface TrainOptions {
   sink?: ProgressSink | null;
   /** Artifact cache folder (default .cache/artifacts). */
   cacheDir?: string;
+  /** Who hears of every iteration, epoch and the end (default: the TensorBoard event files). */
+  observers?: TrainObserver[];
 }
 
 export interface EpochMetrics {
@@ -101,7 +105,7 @@ const stopAsked = (r: StopRule) => (r.maxIterations !== undefined && r.itersThis
  * Trains the rest of the current epoch. Returns its sums, the run fraction of its last iteration,
  * and whether a stop was asked before the run's last iteration.
  */
-async function runEpoch(run: Run, s: TrainingState, stop: StopRule, sink: ProgressSink | null): Promise<{ sums: EpochSums; frac: number; interrupted: boolean }> {
+async function runEpoch(run: Run, s: TrainingState, stop: StopRule, sink: ProgressSink | null, obs: Observers): Promise<{ sums: EpochSums; frac: number; interrupted: boolean }> {
   const { config, itersPerEpoch } = run;
   const { st } = s;
   s.dataRng.setState(st.dataRngEpochStart);
@@ -112,7 +116,10 @@ async function runEpoch(run: Run, s: TrainingState, stop: StopRule, sink: Progre
   let interrupted = false;
   for (const batch of it) {
     frac = runFraction(st.iter, run.totalIters);
+    const t0 = performance.now();
+    const emaUpdates = st.emaUpdates;
     const r = await iterate(run, s, batch);
+    await obs.iteration(run, { step: st.iter, frac, emaUpdates, images: batch.size, seconds: (performance.now() - t0) / 1000, result: r });
     if (r.robust) { sums.lossR += r.robust.loss; sums.accR += r.robust.correct; }
     if (r.natural) { sums.lossN += r.natural.loss; sums.accN += r.natural.correct; }
     sums.n += batch.size;
@@ -162,13 +169,14 @@ async function validate(run: Run, s: TrainingState, m: EpochMetrics): Promise<vo
 }
 
 /** End of an epoch: metrics, validation, the metrics line, counters for the next epoch, the periodic checkpoint. */
-async function endEpoch(run: Run, s: TrainingState, sums: EpochSums, frac: number, seconds: number): Promise<void> {
+async function endEpoch(run: Run, s: TrainingState, sums: EpochSums, frac: number, seconds: number, obs: Observers): Promise<void> {
   const { config } = run;
   const m = epochMetrics(run, s, sums, frac, seconds);
   await validate(run, s, m);
   const { st } = s;
   st.metrics.push(m);
   appendFileSync(run.metricsPath, JSON.stringify(m) + '\n');
+  await obs.epoch(run, m, st.iter);
   st.epoch++;
   st.iterInEpoch = 0;
   st.dataRngEpochStart = s.dataRng.state();
@@ -176,7 +184,7 @@ async function endEpoch(run: Run, s: TrainingState, sums: EpochSums, frac: numbe
 }
 
 /** The finished run: last checkpoint, the exported model, the test table in summary.json. */
-async function finish(run: Run, s: TrainingState, result: TrainResult): Promise<void> {
+async function finish(run: Run, s: TrainingState, result: TrainResult, obs: Observers): Promise<void> {
   const { config, method } = run;
   await s.save(run);
   const modelPath = join(run.outDir, 'model.onnx');
@@ -185,6 +193,7 @@ async function finish(run: Run, s: TrainingState, result: TrainResult): Promise<
   result.final = await evaluateWeights(run.evalRt, networks(run, s), run.data.test, evalSettings(config, config.eval.finalN, config.seed + 104729));
   const summary = { method, config: config.name, epochs: config.epochs, test: result.final, pgdSteps: config.eval.pgdSteps, eps: config.attack.eps, imagesPerSec: s.st.metrics.at(-1)?.imagesPerSec };
   writeFileAtomic(join(run.outDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+  await obs.finish(run, result, s.st.iter);
 }
 
 export async function train(config: Config, opts: TrainOptions = {}): Promise<TrainResult> {
@@ -196,18 +205,20 @@ export async function train(config: Config, opts: TrainOptions = {}): Promise<Tr
     s.resume(run);
     log(`resuming ${run.outDir} at epoch ${s.st.epoch + 1}, iteration ${s.st.iterInEpoch} of ${run.itersPerEpoch}`);
   }
+  const obs = new Observers(opts.observers ?? [new TensorBoardLog()]);
+  await obs.start(run, s.st, !!opts.resume);
   const stop: StopRule = { shouldStop: opts.shouldStop, maxIterations: opts.maxIterations, itersThisCall: 0 };
   let interrupted = false;
   while (s.st.epoch < config.epochs && !interrupted) {
     const epochStart = performance.now();
-    const ep = await runEpoch(run, s, stop, sink);
+    const ep = await runEpoch(run, s, stop, sink, obs);
     interrupted = ep.interrupted;
     if (interrupted && s.st.iterInEpoch < run.itersPerEpoch) {
       await s.save(run);
       log(`interrupted: checkpoint written to ${run.ckptPath} (resume with --resume)`);
       break;
     }
-    await endEpoch(run, s, ep.sums, ep.frac, (performance.now() - epochStart) / 1000);
+    await endEpoch(run, s, ep.sums, ep.frac, (performance.now() - epochStart) / 1000, obs);
     if (opts.shouldStop?.() || (opts.maxIterations !== undefined && stop.itersThisCall >= opts.maxIterations && s.st.epoch < config.epochs)) {
       interrupted = s.st.epoch < config.epochs;
       if (interrupted) { await s.save(run); log(`stopped after epoch ${s.st.epoch}: checkpoint written to ${run.ckptPath}`); }
@@ -216,7 +227,7 @@ export async function train(config: Config, opts: TrainOptions = {}): Promise<Tr
 
   const { R, N, A, S, G } = s.learners;
   const result: TrainResult = { outDir: run.outDir, interrupted, epochsDone: s.st.epoch, metrics: s.st.metrics, weights: run.method === 'generalist' ? { G, R: R.weights, N: N.weights, A, S } : networks(run, s) };
-  if (!interrupted) await finish(run, s, result);
+  if (!interrupted) await finish(run, s, result, obs);
   await releaseRun(run);
   return result;
 }
