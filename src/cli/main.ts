@@ -18,6 +18,7 @@ import { artifactsCommand } from './commands/artifacts.js';
 import { trainCommand } from './commands/train.js';
 import { exportCommand } from './commands/export.js';
 import { evalCommand } from './commands/eval.js';
+import { tradeoffCommand } from './commands/tradeoff.js';
 
 /** Every command, in help order. Adding a command: one file in ./commands and one line here. */
 export const COMMANDS: Command[] = [
@@ -27,6 +28,7 @@ export const COMMANDS: Command[] = [
   artifactsCommand,
   trainCommand,
   exportCommand,
+  tradeoffCommand,
   evalCommand,
 ];
 

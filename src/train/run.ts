@@ -75,6 +75,18 @@ function prepareModel(config: Config, data: DatasetSplits, log: (s: string) => v
   return { source, inputLayout: fit.inputLayout };
 }
 
+/** The artifacts of `pinned` (static image dims) for an optimizer, a loss and PGD steps, cached by model and options. */
+export function openArtifacts(pinned: Model, inputLayout: InputLayout, config: Config, cacheDir: string, log: (s: string) => void,
+  o: OptimizerConfig, loss: 'ce' | 'trades', steps: number): Promise<ArtifactRuntime> {
+  const rtOpts = { provider: config.provider, threads: config.threads, allowCpuFallback: config.allowCpuFallback, onWarning: log };
+  const options = { loss, optimizer: o.type, nesterov: o.nesterov, pgdSteps: Math.max(1, steps), attackLoss: loss === 'trades' ? 'kl' as const : 'ce' as const, inputLayout };
+  return ArtifactRuntime.open(ensureArtifacts(pinned, options, cacheDir).dir, rtOpts);
+}
+
+/** Evaluation's artifacts (clean accuracy, PGD with eval.pgdSteps, the EMA/blend graph): plain SGD, cross-entropy. */
+export const openEvalArtifacts = (pinned: Model, inputLayout: InputLayout, config: Config, cacheDir: string, log: (s: string) => void): Promise<ArtifactRuntime> =>
+  openArtifacts(pinned, inputLayout, config, cacheDir, log, { ...config.optim.natural, type: 'sgd', nesterov: false }, 'ce', config.eval.pgdSteps);
+
 export async function setUpRun(config: Config, opts: { resume?: boolean; cacheDir?: string; log: (s: string) => void }): Promise<Run> {
   const { log } = opts;
   const { outDir, ckptPath, hash } = prepareFolder(config, !!opts.resume);
@@ -88,16 +100,13 @@ export async function setUpRun(config: Config, opts: { resume?: boolean; cacheDi
   const method = config.method;
   const robustLoss = method === 'trades' || (method === 'generalist' && config.robust.loss === 'trades') ? 'trades' : 'ce';
 
-  // Artifacts (cached by model and options).
   const cacheDir = opts.cacheDir ?? resolve('.cache/artifacts');
-  const rtOpts = { provider: config.provider, threads: config.threads, allowCpuFallback: config.allowCpuFallback, onWarning: log };
-  const open = (o: OptimizerConfig, loss: 'ce' | 'trades', steps: number) =>
-    ArtifactRuntime.open(ensureArtifacts(pinned, { loss, optimizer: o.type, nesterov: o.nesterov, pgdSteps: Math.max(1, steps), attackLoss: loss === 'trades' ? 'kl' : 'ce', inputLayout }, cacheDir).dir, rtOpts);
+  const open = (o: OptimizerConfig, loss: 'ce' | 'trades', steps: number) => openArtifacts(pinned, inputLayout, config, cacheDir, log, o, loss, steps);
   const t0 = performance.now();
   const robustRt = method !== 'natural' ? await open(config.optim.robust, robustLoss, config.attack.steps) : null;
   const naturalRt = method === 'natural' || method === 'generalist' ? await open(config.optim.natural, 'ce', config.eval.pgdSteps) : null;
   // Evaluation needs a plain-SGD artifact set with the evaluation's PGD steps; the natural expert's serves when it is one.
-  const evalRt = naturalRt && config.optim.natural.type === 'sgd' ? naturalRt : await open({ ...config.optim.natural, type: 'sgd', nesterov: false }, 'ce', config.eval.pgdSteps);
+  const evalRt = naturalRt && config.optim.natural.type === 'sgd' ? naturalRt : await openEvalArtifacts(pinned, inputLayout, config, cacheDir, log);
   log(`artifacts ready in ${((performance.now() - t0) / 1000).toFixed(1)} s (provider ${(robustRt ?? naturalRt)!.provider}, cache ${cacheDir})`);
 
   const itersPerEpoch = Math.floor(data.train.n / config.batchSize);
