@@ -33,6 +33,8 @@ base64 of little-endian bytes):
   grad_fc_eval             d sum(CE) / d fc.weight, eval mode
   params, stats            state_dict names of the parameters and of the BN running statistics
 
+`make-torch-fixture.py zoo ...` writes the torchvision corpus instead (scripts/torch_zoo.py).
+
 Run with Debian's python3-torch 1.13 and python3-onnx:  /usr/bin/python3 scripts/make-torch-fixture.py
 The outputs are committed (CI has no torch); rerunning rewrites identical values up to exporter
 naming details.
@@ -184,4 +186,9 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    import sys
+    if sys.argv[1:2] == ['zoo']:
+        from torch_zoo import zoo_main
+        zoo_main(sys.argv[2:])
+    else:
+        main()

@@ -107,35 +107,54 @@ export interface AnalyzeOptions {
 
 /** Ops whose non-scalar float initializer operands are learned when they act on features. */
 const FEATURE_OPS = new Set(['Add', 'Sub', 'Mul', 'Div', 'Concat']);
-/** Ops that only move or replicate their first input (traced through to find the initializer). */
-const MOVEMENT_OPS = new Set(['Expand', 'Tile', 'Reshape', 'Unsqueeze', 'Squeeze', 'Transpose', 'Identity', 'Flatten']);
+/**
+ * Ops whose first input's value reaches their output unchanged in value (moved, reshaped,
+ * replicated, cast): a parameter read through them is still the parameter. Concat is one when every
+ * input is (it joins parameters).
+ */
+const VALUE_PRESERVING = new Set(['Identity', 'Transpose', 'Reshape', 'Flatten', 'Squeeze', 'Unsqueeze', 'Cast', 'Expand', 'Tile']);
+
+/**
+ * For each value computed from float initializers only through value-preserving ops, the
+ * initializers it carries (a Transpose of a Linear weight into a MatMul, a reshaped layer scale, a
+ * Concat of a class token and position embeddings).
+ */
+export function initializerOrigins(g: Graph): Map<string, string[]> {
+  const origin = new Map<string, string[]>();
+  for (const [name, t] of g.initializers) if (isFloatType(t.dtype)) origin.set(name, [name]);
+  for (const n of g.nodes) {
+    if (n.domain && n.domain !== 'ai.onnx') continue;
+    let from: string[] | undefined;
+    if (VALUE_PRESERVING.has(n.opType)) from = origin.get(n.inputs[0]);
+    else if (n.opType === 'Concat' && n.inputs.every((i) => origin.has(i))) from = n.inputs.flatMap((i) => origin.get(i)!);
+    if (from && n.outputs[0]) origin.set(n.outputs[0], from);
+  }
+  return origin;
+}
 
 /**
  * Initializers that are learned although no weight slot takes them: operands of Add/Sub/Mul/Div or
  * Concat with more than one element, applied to features downstream of a weighted op, directly or
- * through Expand/Tile/Reshape-like ops. That covers a MatMul's bias exported as MatMul + Add, a
- * ViT's position embedding and (expanded) class token, ConvNeXt's layer scale and BatchNorm folded
- * into Mul + Add, while input normalisation constants (applied before the first weighted op) and
- * scalar constants (0.5 in GELU, attention's 1/sqrt(d)) stay fixed.
+ * through value-preserving ops. That covers a MatMul's bias exported as MatMul + Add, a ViT's
+ * position embedding and (expanded) class token, ConvNeXt's layer scale and BatchNorm folded into
+ * Mul + Add, while input normalisation constants (applied before the first weighted op) and scalar
+ * constants (0.5 in GELU, attention's 1/sqrt(d)) stay fixed.
  */
-function learnedOperands(g: Graph, weights: Set<string>): Set<string> {
-  const producer = new Map<string, Graph['nodes'][number]>();
+function learnedOperands(g: Graph, weights: Set<string>, origin: Map<string, string[]>): Set<string> {
   const downstream = new Set<string>();
   // Nodes are in topological order (the loader sorts them).
   for (const n of g.nodes) {
-    for (const o of n.outputs) if (o) producer.set(o, n);
-    if (n.inputs.some((i) => weights.has(i) || downstream.has(i))) for (const o of n.outputs) if (o) downstream.add(o);
+    const fromWeights = n.inputs.some((i) => downstream.has(i) || (origin.get(i) ?? []).some((o) => weights.has(o)));
+    if (fromWeights) for (const o of n.outputs) if (o) downstream.add(o);
   }
-  const source = (v: string): string => {
-    for (let n = producer.get(v); n && MOVEMENT_OPS.has(n.opType); n = producer.get(v)) v = n.inputs[0];
-    return v;
-  };
   const out = new Set<string>();
   for (const n of g.nodes) {
-    if (!FEATURE_OPS.has(n.opType) || !n.inputs.some((i) => downstream.has(i))) continue;
+    if (!FEATURE_OPS.has(n.opType) || !n.inputs.some((i) => downstream.has(i) && !origin.has(i))) continue;
     for (const i of n.inputs) {
-      const t = g.initializers.get(source(i));
-      if (t && isFloatType(t.dtype) && t.dims.reduce((a, d) => a * Number(d), 1) > 1) out.add(t.name);
+      for (const name of origin.get(i) ?? []) {
+        const t = g.initializers.get(name)!;
+        if (t.dims.reduce((a, d) => a * Number(d), 1) > 1) out.add(name);
+      }
     }
   }
   return out;
@@ -157,16 +176,14 @@ export function analyzeModel(model: Model, opts: AnalyzeOptions = {}): ModelAnal
 
   const statNames = new Set<string>();
   const weightNames = new Set<string>();
-  const initializerConsumers = new Map<string, string[]>();
+  const origin = initializerOrigins(g);
   for (const n of g.nodes) {
     n.inputs.forEach((name, k) => {
-      if (!g.initializers.has(name)) return;
-      if (n.opType === 'BatchNormalization' && (k === 3 || k === 4)) statNames.add(name);
-      else if (WEIGHT_SLOTS[n.opType]?.includes(k)) weightNames.add(name);
-      initializerConsumers.set(name, [...(initializerConsumers.get(name) ?? []), n.opType]);
+      if (n.opType === 'BatchNormalization' && (k === 3 || k === 4)) { if (g.initializers.has(name)) statNames.add(name); }
+      else if (WEIGHT_SLOTS[n.opType]?.includes(k)) for (const o of origin.get(name) ?? []) weightNames.add(o);
     });
   }
-  for (const name of learnedOperands(g, weightNames)) weightNames.add(name);
+  for (const name of learnedOperands(g, weightNames, origin)) weightNames.add(name);
   const params: Tensor[] = [];
   const stats: Tensor[] = [];
   const constants: Tensor[] = [];

@@ -9,6 +9,7 @@ import { buildGradient } from '../autodiff/gradient.js';
 import { correctCount, crossEntropy, cwMargin, klDivergence } from '../autodiff/losses.js';
 import { analyzeModel, type InputLayout, type ModelAnalysis } from './analyze.js';
 import { appendForward, type DropoutMask } from './forward.js';
+import { normalizeImport } from './import.js';
 
 /** 2: Dropout in train_step is a fed mask (manifest.dropout), no longer the identity. */
 export const ARTIFACT_FORMAT = 2;
@@ -250,11 +251,12 @@ export function resolveArtifactOptions(options: Partial<ArtifactOptions> = {}): 
 /** The cache key and manifest hash of (source model bytes' hash, options). */
 export const artifactHash = (sourceHash: string, o: ArtifactOptions): string => hashBytes(JSON.stringify({ format: ARTIFACT_FORMAT, sourceHash, o }));
 
-export function buildArtifacts(model: Model, options: Partial<ArtifactOptions> = {}): BuiltArtifacts {
+export function buildArtifacts(source: Model, options: Partial<ArtifactOptions> = {}): BuiltArtifacts {
   const o = resolveArtifactOptions(options);
+  const model = normalizeImport(source);
   if (!Number.isInteger(o.pgdSteps) || o.pgdSteps < 1 || o.pgdSteps > 1000) throw new Error(`pgdSteps must be an integer in 1..1000, got ${o.pgdSteps}`);
   const a = analyzeModel(model, { inputLayout: o.inputLayout });
-  const sourceHash = hashBytes(saveModel(model));
+  const sourceHash = hashBytes(saveModel(source));
   const models = {
     train_step: buildTrainStep(model, a, o),
     attack: buildAttack(model, a, o.pgdSteps, o.attackLoss, o.attackForm),
@@ -286,7 +288,7 @@ export function buildArtifacts(model: Model, options: Partial<ArtifactOptions> =
 
 /** The model's initial parameters and statistics, by name (feeds for the first step). */
 export function initialState(model: Model): Map<string, Tensor> {
-  const a = analyzeModel(model);
+  const a = analyzeModel(normalizeImport(model));
   return new Map([...a.params, ...a.stats].map((t) => [t.name, t]));
 }
 

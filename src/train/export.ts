@@ -5,9 +5,12 @@
 import type { Model, Tensor } from '../onnx/ir.js';
 import { cloneGraph, defaultOpset } from '../onnx/ir.js';
 import { findLogits } from '../artifacts/analyze.js';
+import { normalizeImport } from '../artifacts/import.js';
 import type { Weights } from '../runtime/artifact-runtime.js';
 
-export function exportInference(source: Model, weights: Weights, meta: Record<string, string> = {}): Model {
+export function exportInference(original: Model, weights: Weights, meta: Record<string, string> = {}): Model {
+  // The trained tensors are those of the normalised model (untied initializers): export that graph.
+  const source = normalizeImport(original);
   const graph = cloneGraph(source.graph);
   for (const [name, t] of graph.initializers) {
     const w = weights[name];

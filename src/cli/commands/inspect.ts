@@ -5,6 +5,7 @@ import {
   type Graph, type Model, type ValueInfo,
 } from '../../index.js';
 import { analyzeModel, fixedBatchProblem } from '../../artifacts/analyze.js';
+import { normalizeImport } from '../../artifacts/import.js';
 import { formatBytes, formatInt, formatShape, parseCommandArgs, table, type Command } from '../command.js';
 
 export interface ModelReport {
@@ -79,11 +80,11 @@ export function describeModel(model: Model, path: string): ModelReport {
       bytes: inits.reduce((s, t) => s + t.data.byteLength, 0),
       floatElements: inits.filter((t) => isFloatType(t.dtype)).reduce((s, t) => s + numel(t.dims), 0),
     },
-    parameters: countParameters(model),
+    parameters: countParameters(normalizeImport(model)),
     nodes,
     ops: Object.fromEntries([...hist].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))),
     noGradientRule: [...noGrad].sort(),
-    trainable: trainability(model, [...noGrad].sort()),
+    trainable: trainability(normalizeImport(model), [...noGrad].sort()),
     metadata: { ...model.metadata },
   };
 }
