@@ -6,8 +6,10 @@
 //   - TF models take NHWC images: the artifacts take NCHW images like every other model and
 //     transpose them in the graph, so data, attacks and checkpoints never see the difference.
 import { OnnxError } from '../onnx/errors.js';
-import { DataType, defaultOpset, isFloatType, type Graph, type Model, type Tensor, type ValueInfo } from '../onnx/ir.js';
+import { DataType, defaultOpset, isFloatType, numel, type Graph, type Model, type Tensor, type ValueInfo } from '../onnx/ir.js';
 import { inferShapes } from '../onnx/shapes.js';
+import { normalizeImport } from './import.js';
+import { matchingPattern, trainingChoice, type TrainingChoice } from './trainable.js';
 import { ARTIFACT_OPSET, OLDEST_SOURCE_OPSET } from './upgrade.js';
 
 export interface ModelAnalysis {
@@ -27,6 +29,8 @@ export interface ModelAnalysis {
   stats: Tensor[];
   /** Other initializers (shape constants, frozen normalisation constants), copied as they are. */
   constants: Tensor[];
+  /** The float initializers among the constants, each with why it stays fixed. */
+  frozen: FrozenTensor[];
   /** Opset the artifacts are built at: the source's, at least ARTIFACT_OPSET (see upgrade.ts). */
   opset: number;
   /** Opset the source model was exported at. */
@@ -98,9 +102,11 @@ export function fixedBatchProblem(model: Model, a: Pick<ModelAnalysis, 'input' |
     "re-export it with a dynamic batch, e.g. torch.onnx.export(..., dynamic_axes={'input': {0: 'N'}, 'logits': {0: 'N'}})";
 }
 
+export interface FrozenTensor { name: string; elements: number; reason: string }
+
 export interface AnalyzeOptions {
-  /** Which initializers are trained (default: those feeding a weight slot of Conv, Gemm, MatMul, normalisation, PRelu). */
-  trainable?: (name: string) => boolean;
+  /** Name patterns of what trains and what stays frozen (default: the model's recorded choice, see trainable.ts). */
+  choice?: TrainingChoice;
   /** The model's input layout (default 'nchw': the images are fed as they are). */
   inputLayout?: InputLayout;
 }
@@ -160,6 +166,21 @@ function learnedOperands(g: Graph, weights: Set<string>, origin: Map<string, str
   return out;
 }
 
+/** Why a float initializer stays fixed (null: it trains), under the configured patterns and discovery. */
+function frozenReason(g: Graph, weights: Set<string>, origin: Map<string, string[]>, choice: TrainingChoice): (t: Tensor) => string | null {
+  const operands = new Set<string>();
+  for (const n of g.nodes) if (FEATURE_OPS.has(n.opType)) for (const i of n.inputs) for (const o of origin.get(i) ?? []) operands.add(o);
+  return (t) => {
+    const frozenBy = matchingPattern(choice.frozen, t.name);
+    if (frozenBy) return `model.frozen "${frozenBy}"`;
+    if (choice.trainable.length) return matchingPattern(choice.trainable, t.name) ? null : 'matches no model.trainable pattern';
+    if (weights.has(t.name)) return null;
+    if (numel(t.dims) <= 1) return 'a scalar';
+    if (operands.has(t.name)) return 'applied before any weighted op (input normalisation)';
+    return 'reaches no weight slot or learned operand';
+  };
+}
+
 export function analyzeModel(model: Model, opts: AnalyzeOptions = {}): ModelAnalysis {
   const g = model.graph;
   const opset = defaultOpset(model);
@@ -184,17 +205,32 @@ export function analyzeModel(model: Model, opts: AnalyzeOptions = {}): ModelAnal
     });
   }
   for (const name of learnedOperands(g, weightNames, origin)) weightNames.add(name);
+  const choice = opts.choice ?? trainingChoice(model);
   const params: Tensor[] = [];
   const stats: Tensor[] = [];
   const constants: Tensor[] = [];
+  const frozen: FrozenTensor[] = [];
+  const why = frozenReason(g, weightNames, origin, choice);
   for (const t of g.initializers.values()) {
-    const trainable = opts.trainable ? opts.trainable(t.name) : weightNames.has(t.name);
-    if (statNames.has(t.name)) stats.push(t);
-    else if (trainable && isFloatType(t.dtype) && !statNames.has(t.name)) params.push(t);
-    else constants.push(t);
+    if (statNames.has(t.name)) { stats.push(t); continue; }
+    const reason = isFloatType(t.dtype) ? why(t) : 'not a float tensor';
+    if (!reason) { params.push(t); continue; }
+    constants.push(t);
+    if (isFloatType(t.dtype)) frozen.push({ name: t.name, elements: numel(t.dims), reason });
   }
   if (!params.length) throw new OnnxError('SHAPE', 'found no trainable parameters (no initializer feeds a Conv, Gemm, MatMul or normalisation weight)');
   const inputLayout = opts.inputLayout ?? 'nchw';
   if (inputLayout === 'nhwc' && input.shape && input.shape.length !== 4) throw new OnnxError('SHAPE', `inputLayout 'nhwc' needs a rank-4 image input; "${input.name}" has rank ${input.shape.length}`);
-  return { input, output, logits, outputKind, inputLayout, classes, params, stats, constants, opset: Math.max(opset, ARTIFACT_OPSET), sourceOpset: opset };
+  return { input, output, logits, outputKind, inputLayout, classes, params, stats, constants, frozen, opset: Math.max(opset, ARTIFACT_OPSET), sourceOpset: opset };
+}
+
+/**
+ * One line naming the float initializers of more than 1,000 elements that stay frozen (and why),
+ * or null: a weight the analysis missed would otherwise stay at its initial value silently.
+ */
+export function largeFrozenNote(model: Model): string | null {
+  const big = analyzeModel(normalizeImport(model)).frozen.filter((t) => t.elements > 1000);
+  if (!big.length) return null;
+  const list = big.slice(0, 4).map((t) => `${t.name} (${t.elements} elements: ${t.reason})`).join(', ');
+  return `${big.length} float initializer${big.length > 1 ? 's' : ''} of more than 1k elements stay${big.length > 1 ? '' : 's'} frozen: ${list}${big.length > 4 ? `, and ${big.length - 4} more` : ''}; set model.trainable or model.frozen to choose, \`generalist inspect\` lists every frozen tensor`;
 }

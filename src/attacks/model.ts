@@ -99,7 +99,7 @@ function appendClassifier(b: GraphBuilder, model: Model, io: ClassifierIo, x: st
   // "shared" names as they are.
   const a: ModelAnalysis = {
     input: io.input, output: io.output, logits: io.logits, outputKind: io.outputKind, inputLayout: layout,
-    classes: 0, params: [], stats: [], constants: [...g.initializers.values()], opset: b.opset, sourceOpset: io.opset,
+    classes: 0, params: [], stats: [], constants: [...g.initializers.values()], frozen: [], opset: b.opset, sourceOpset: io.opset,
   };
   const xin = io.input.dtype === DataType.FLOAT ? x : b.cast(x, io.input.dtype);
   let logits = appendForward(b, source, a, { x: xin, mode: 'eval', prefix: 'model/' }).logits;

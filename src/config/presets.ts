@@ -23,7 +23,7 @@ export const DEFAULT_CONFIG: Config = {
   provider: 'cpu',
   allowCpuFallback: false,
   dataset: { name: 'mnist', dir: '', validation: 1000, trainSubset: 0, testSubset: 0, augment: 'auto', verify: true },
-  model: { source: 'smallcnn', normalize: { mean: [], std: [] } },
+  model: { source: 'smallcnn', normalize: { mean: [], std: [] }, trainable: [], frozen: [] },
   method: 'generalist',
   epochs: 120,
   batchSize: 128,

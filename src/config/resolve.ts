@@ -177,8 +177,9 @@ function parseValue(raw: string, rule: Rule, key: string): unknown {
           throw new ConfigError([{ field: key, message: `'${raw}' is not a JSON list (${(e as Error).message}); allowed: ${describeRule(rule)}` }], 'invalid override');
         }
       }
-      // A flat comma-separated list of numbers: 'optim.robust.betas=0.9,0.99'.
+      // A flat comma-separated list of numbers: 'optim.robust.betas=0.9,0.99', or of names: 'model.frozen=conv1.*,fc.*'.
       const items = Array.isArray(rule.items) ? rule.items : rule.items ? [rule.items] : [];
+      if (rule.type === 'array' && items.length && items.every((r) => r.type === 'string')) return t ? t.split(',').map((p) => p.trim()) : [];
       if (items.every((r) => r.type === 'number')) {
         const parts = t.split(',').map(parseNumber);
         if (parts.every((p) => p !== undefined)) return parts;
@@ -394,7 +395,9 @@ export function configHash(config: Config, opts: { ignore?: readonly string[] } 
   }
   // Fields added after runs already existed hash as before while at their defaults, so those runs
   // still resume.
-  const model = c.model as { normalize?: { mean: number[]; std: number[] } } | undefined;
+  const model = c.model as { normalize?: { mean: number[]; std: number[] }; trainable?: string[]; frozen?: string[] } | undefined;
   if (model?.normalize && !model.normalize.mean.length && !model.normalize.std.length) delete model.normalize;
+  if (model?.trainable && !model.trainable.length) delete model.trainable;
+  if (model?.frozen && !model.frozen.length) delete model.frozen;
   return createHash('sha256').update(canonicalJson(c)).digest('hex');
 }

@@ -64,6 +64,8 @@ export const CONFIG_SCHEMA: Rule = obj({
       mean: { type: 'array', items: num(undefined, undefined, 'a number'), description: 'a list of per-channel means in [0, 1] pixel units, e.g. [0.485, 0.456, 0.406], or [] for none' },
       std: { type: 'array', items: num(0, undefined, 'a number > 0'), description: 'a list of per-channel standard deviations > 0, e.g. [0.229, 0.224, 0.225], or [] for none' },
     }),
+    trainable: { type: 'array', items: { type: 'string', empty: false }, description: "a list of initializer name patterns (globs with * and ?) that train, e.g. ['fc.*'], or [] to let discovery decide" },
+    frozen: { type: 'array', items: { type: 'string', empty: false }, description: "a list of initializer name patterns (globs with * and ?) kept frozen, e.g. ['conv1.*', 'layer1.*'], or []" },
   }),
   method: oneOf(['generalist', 'natural', 'pgd-at', 'trades']),
   epochs: int(1, 100000, 'an integer in [1, 100000]'),

@@ -52,6 +52,13 @@ export interface ModelConfig {
    * on normalised inputs; empty lists (the default) for none. Exports keep it.
    */
   normalize: { mean: number[]; std: number[] };
+  /**
+   * Name patterns (globs, `*` and `?`) of the float initializers that train; empty (the default):
+   * parameter discovery decides. Like ORT's requires_grad list.
+   */
+  trainable: string[];
+  /** Name patterns of initializers kept frozen even when they would train. Like ORT's frozen_params. */
+  frozen: string[];
 }
 
 export interface AttackConfig {

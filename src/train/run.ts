@@ -8,7 +8,8 @@ import type { Config, OptimizerConfig } from '../config/types.js';
 import { loadDataset, type Augment, type DatasetSplits } from '../data/index.js';
 import { ensureArtifacts } from '../artifacts/store.js';
 import { withInputNormalization } from '../artifacts/normalize.js';
-import type { InputLayout } from '../artifacts/analyze.js';
+import { withTrainingChoice } from '../artifacts/trainable.js';
+import { largeFrozenNote, type InputLayout } from '../artifacts/analyze.js';
 import type { Model } from '../onnx/ir.js';
 import { saveModelFile, writeFileAtomic } from '../onnx/save.js';
 import { ArtifactRuntime } from '../runtime/artifact-runtime.js';
@@ -70,6 +71,8 @@ function prepareModel(config: Config, data: DatasetSplits, log: (s: string) => v
       throw new TrainError(`model.normalize: ${(e as Error).message}`);
     }
   }
+  source = withTrainingChoice(source, { trainable: config.model.trainable, frozen: config.model.frozen });
+  const frozenNote = largeFrozenNote(source); if (frozenNote) log(frozenNote);
   if (fit.inputLayout === 'nhwc') log(`the model takes channels-last images; the artifacts transpose the ${data.name} batches in the graph`);
   if (fit.outputKind === 'probabilities') log('the model ends in Softmax: training and attacks use its input as the logits; the exported model keeps the Softmax');
   return { source, inputLayout: fit.inputLayout };

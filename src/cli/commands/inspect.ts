@@ -4,7 +4,7 @@ import {
   countParameters, dtypeName, hasGradRule, isFloatType, loadModelFile, numel,
   type Graph, type Model, type ValueInfo,
 } from '../../index.js';
-import { analyzeModel, fixedBatchProblem } from '../../artifacts/analyze.js';
+import { analyzeModel, fixedBatchProblem, type FrozenTensor } from '../../artifacts/analyze.js';
 import { normalizeImport } from '../../artifacts/import.js';
 import { formatBytes, formatInt, formatShape, parseCommandArgs, table, type Command } from '../command.js';
 
@@ -26,7 +26,17 @@ export interface ModelReport {
   noGradientRule: string[];
   /** Whether training artifacts can be built: every op differentiable and a classifier shape. */
   trainable: { ok: boolean; reason: string };
+  /** Float initializers that stay fixed in training, each with why (after import normalisation). */
+  frozen: FrozenTensor[];
   metadata: Record<string, string>;
+}
+
+function frozenTensors(model: Model): FrozenTensor[] {
+  try {
+    return analyzeModel(model).frozen;
+  } catch {
+    return [];
+  }
 }
 
 function trainability(model: Model, noGrad: string[]): { ok: boolean; reason: string } {
@@ -37,9 +47,7 @@ function trainability(model: Model, noGrad: string[]): { ok: boolean; reason: st
     if (batchProblem) return { ok: false, reason: batchProblem };
     const probs = a.outputKind === 'probabilities' ? '; the output is a Softmax, its input is trained and attacked as the logits' : '';
     const elements = a.params.reduce((n, t) => n + numel(t.dims), 0);
-    const fixed = a.constants.filter((t) => isFloatType(t.dtype)).map((t) => t.name);
-    const list = (names: string[]) => (names.length > 6 ? `${names.slice(0, 6).join(', ')}, ... (${names.length})` : names.join(', '));
-    const kept = fixed.length ? `; float initializers kept fixed: ${list(fixed)}` : '';
+    const kept = a.frozen.length ? `; ${a.frozen.length} float initializer${a.frozen.length > 1 ? 's' : ''} frozen (listed below)` : '';
     return { ok: true, reason: `trains ${a.params.length} parameter tensors (${formatInt(elements)} elements), ${a.stats.length} BatchNorm statistics, ${a.classes || '?'} classes${probs}${kept}` };
   } catch (e) {
     return { ok: false, reason: (e as Error).message };
@@ -85,6 +93,7 @@ export function describeModel(model: Model, path: string): ModelReport {
     ops: Object.fromEntries([...hist].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))),
     noGradientRule: [...noGrad].sort(),
     trainable: trainability(normalizeImport(model), [...noGrad].sort()),
+    frozen: frozenTensors(normalizeImport(model)),
     metadata: { ...model.metadata },
   };
 }
@@ -110,6 +119,7 @@ export function formatReport(r: ModelReport): string {
       : 'gradients: every op has a gradient rule',
     `trainable: ${r.trainable.ok ? 'yes' : 'no'} (${r.trainable.reason})`,
   ];
+  if (r.frozen.length) lines.push('frozen (kept at their values in training):', table(r.frozen.map((t) => ['  ' + t.name, formatInt(t.elements), t.reason])));
   const meta = Object.entries(r.metadata);
   if (meta.length) lines.push('metadata:', ...meta.map(([k, v]) => `  ${k}: ${v.length > 100 ? v.slice(0, 97) + '...' : v}`));
   return lines.join('\n');
