@@ -41,6 +41,7 @@ export { ARTIFACT_OPSET, OLDEST_SOURCE_OPSET } from './artifacts/upgrade.js';
 
 // Running artifacts on ONNX Runtime (CPU, CUDA, WebGPU)
 export { ArtifactRuntime, type Weights, type ExpertState, type StepHyper } from './runtime/artifact-runtime.js';
+export { ArtifactCore, type ArtifactSessions, type TensorClass } from './runtime/artifact-core.js';
 export { openSession, providerConfig, ProviderError, CUDA_INSTALL_HINT, type Provider, type OpenOptions } from './runtime/providers.js';
 
 // Data
@@ -55,5 +56,6 @@ export { train, type TrainOptions, type TrainResult } from './train/trainer.js';
 export { TrainError } from './train/errors.js';
 export { loadSourceModel, modelFit } from './train/source.js';
 export { exportInference } from './train/export.js';
+export { trainIteration, type Nets, type IterationCounters } from './train/iteration.js';
 export { saveCheckpoint, loadCheckpoint, CheckpointError } from './train/checkpoint.js';
 export { Rng } from './util/rng.js';

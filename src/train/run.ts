@@ -6,6 +6,7 @@ import { datasetLoadOptions, trainAugment } from '../config/dataset.js';
 import { evalStepSize } from '../config/schedule.js';
 import type { Config, OptimizerConfig } from '../config/types.js';
 import { loadDataset, type Augment, type DatasetSplits } from '../data/index.js';
+import type { ArtifactOptions } from '../artifacts/build.js';
 import { ensureArtifacts } from '../artifacts/store.js';
 import { withInputNormalization } from '../artifacts/normalize.js';
 import { withTrainingChoice } from '../artifacts/trainable.js';
@@ -78,12 +79,16 @@ function prepareModel(config: Config, data: DatasetSplits, log: (s: string) => v
   return { source, inputLayout: fit.inputLayout };
 }
 
+/** The artifact options of a learner trained by optimizer `o` on `loss`, its attack artifact K = `steps`. */
+export function expertArtifactOptions(o: OptimizerConfig, loss: 'ce' | 'trades', steps: number, inputLayout: InputLayout): Partial<ArtifactOptions> {
+  return { loss, optimizer: o.type, nesterov: o.nesterov, pgdSteps: Math.max(1, steps), attackLoss: loss === 'trades' ? 'kl' : 'ce', inputLayout };
+}
+
 /** The artifacts of `pinned` (static image dims) for an optimizer, a loss and PGD steps, cached by model and options. */
 export function openArtifacts(pinned: Model, inputLayout: InputLayout, config: Config, cacheDir: string, log: (s: string) => void,
   o: OptimizerConfig, loss: 'ce' | 'trades', steps: number): Promise<ArtifactRuntime> {
   const rtOpts = { provider: config.provider, threads: config.threads, allowCpuFallback: config.allowCpuFallback, onWarning: log };
-  const options = { loss, optimizer: o.type, nesterov: o.nesterov, pgdSteps: Math.max(1, steps), attackLoss: loss === 'trades' ? 'kl' as const : 'ce' as const, inputLayout };
-  return ArtifactRuntime.open(ensureArtifacts(pinned, options, cacheDir).dir, rtOpts);
+  return ArtifactRuntime.open(ensureArtifacts(pinned, expertArtifactOptions(o, loss, steps, inputLayout), cacheDir).dir, rtOpts);
 }
 
 /** Evaluation's artifacts (clean accuracy, PGD with eval.pgdSteps, the EMA/blend graph): plain SGD, cross-entropy. */
