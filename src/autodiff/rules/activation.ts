@@ -92,18 +92,21 @@ registerGrad({
       if (a.min) lo = scalarLike(b, shapeAttr.attrF(node, 'min', 0), x);
       if (a.max) hi = scalarLike(b, shapeAttr.attrF(node, 'max', 0), x);
     }
-    const below = lo ? b.op('Less', [x, lo]) : undefined;
-    const above = hi ? b.op('Greater', [x, hi]) : undefined;
-    const outside = below && above ? b.op('Or', [below, above]) : (below ?? above);
-    if (!outside) return [g, null, null];
-    const zero = scalarLike(b, 0, x);
-    const dx = needs[0] ? b.op('Where', [outside, zero, g!]) : null;
-    const bound = (cond: string | undefined, v: string | undefined, k: number): string | null => {
-      if (!needs[k] || !cond || !v) return null;
+    if (!lo && !hi) return [g, null, null];
+    // Masks multiply (Mul by a cast comparison beats Where with a scalar branch on ORT CPU).
+    const masked = (cond: string) => b.mul(g!, b.cast(cond, dt));
+    let dx: string | null = null;
+    if (needs[0]) {
+      const atLeast = lo ? b.op('GreaterOrEqual', [x, lo]) : undefined;
+      const atMost = hi ? b.op('LessOrEqual', [x, hi]) : undefined;
+      dx = masked(atLeast && atMost ? b.op('And', [atLeast, atMost]) : (atLeast ?? atMost)!);
+    }
+    const bound = (op: 'Less' | 'Greater', v: string | undefined, k: number): string | null => {
+      if (!needs[k] || !v) return null;
       if (!isFloatType(b.dtype(v)) || b.dtype(v) !== dt) return null;
-      return unbroadcast(b, b.op('Where', [cond, g!, zero]), v);
+      return unbroadcast(b, masked(b.op(op, [x, v])), v);
     };
     // (min > max, where ONNX outputs max everywhere, is not given special treatment for the bounds.)
-    return [dx, bound(below, lo, 1), bound(above, hi, 2)];
+    return [dx, bound('Less', lo, 1), bound('Greater', hi, 2)];
   },
 });

@@ -23,11 +23,9 @@ registerGrad({
     const x = node.inputs[0];
     if (axes === 'noop') return [b.mul(g!, b.op('Sign', [x])), null];
     const y = keepReduced(b, node, node.outputs[0], axes);
-    const zero = scalarLike(b, 0, x);
-    const isZero = b.op('Equal', [y, zero]);
-    const safe = b.op('Where', [isZero, scalarLike(b, 1, x), y]);
-    const r = b.op('Where', [isZero, zero, b.div(keepReduced(b, node, g!, axes), safe)]);
-    return [b.mul(x, r), null];
+    // y = 0 only where every x of the slice is 0, so x * g / (y + [y = 0]) is already 0 there.
+    const safe = b.add(y, b.cast(b.op('Equal', [y, scalarLike(b, 0, x)]), b.dtype(x)));
+    return [b.mul(x, b.div(keepReduced(b, node, g!, axes), safe)), null];
   },
 });
 

@@ -3,17 +3,18 @@
 // (the values output's gradient is scattered back to the positions its indices name).
 import { shapeAttr } from '../../onnx/shapes.js';
 import { registerGrad, type GradContext } from '../rule.js';
-import { scalarLike, unbroadcast, zerosLike } from '../helpers.js';
+import { unbroadcast, zerosLike } from '../helpers.js';
 
 registerGrad({
   op: 'Where', saves: 'the condition',
+  // g masked by the condition (Mul by the cast mask: faster than Where with a zero branch on ORT CPU).
   grad: ({ b, node, dy: [g], needs }) => {
     const [c, x, y] = node.inputs;
-    const zero = scalarLike(b, 0, g!);
+    const dt = b.dtype(g!);
     return [
       null,
-      needs[1] ? unbroadcast(b, b.op('Where', [c, g!, zero]), x) : null,
-      needs[2] ? unbroadcast(b, b.op('Where', [c, zero, g!]), y) : null,
+      needs[1] ? unbroadcast(b, b.mul(g!, b.cast(c, dt)), x) : null,
+      needs[2] ? unbroadcast(b, b.mul(g!, b.cast(b.op('Not', [c]), dt)), y) : null,
     ];
   },
 });
