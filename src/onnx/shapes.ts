@@ -397,6 +397,13 @@ const RULES: Record<string, Infer> = {
     const shape = poolLike(n, x?.shape, attrIs(n, 'kernel_shape'), undefined, c);
     return [{ dtype: x?.dtype ?? DataType.FLOAT, shape }, { dtype: DataType.INT64, shape }];
   },
+  DepthToSpace: (n, c) => {
+    const x = c.fact(n.inputs[0]);
+    const k = attrI(n, 'blocksize', 1);
+    const s = x?.shape;
+    const scale = (d: Dim, f: number): Dim => (typeof d === 'number' ? d * f : null);
+    return [{ dtype: x?.dtype ?? DataType.FLOAT, shape: s?.length === 4 ? [s[0], typeof s[1] === 'number' ? s[1] / (k * k) : null, scale(s[2], k), scale(s[3], k)] : undefined }];
+  },
   AveragePool: (n, c) => { const x = c.fact(n.inputs[0]); return [{ dtype: x?.dtype ?? DataType.FLOAT, shape: poolLike(n, x?.shape, attrIs(n, 'kernel_shape'), undefined, c) }]; },
   GlobalAveragePool: (n, c) => { const x = c.fact(n.inputs[0]); return [{ dtype: x?.dtype ?? DataType.FLOAT, shape: x?.shape?.map((d, i) => (i < 2 ? d : 1)) }]; },
   GlobalMaxPool: (n, c) => { const x = c.fact(n.inputs[0]); return [{ dtype: x?.dtype ?? DataType.FLOAT, shape: x?.shape?.map((d, i) => (i < 2 ? d : 1)) }]; },

@@ -1,5 +1,8 @@
 // Conv (1-D/2-D/3-D, groups incl. depthwise, strides, pads, auto_pad, dilations, optional bias).
-//   dX: ConvTranspose with the same weights, pads chosen so its output is exactly the input shape.
+//   dX: a Conv of dY with the kernel flipped and in/out channels swapped (strided 2-D convs: one
+//       Conv over all stride phases, then DepthToSpace), see conv_input_grad.ts. Where that form
+//       does not apply: ConvTranspose with the same weights, pads chosen so its output is exactly
+//       the input shape (ORT's CPU ConvTranspose runs image by image: 1.5-2x slower).
 //   dW: im2col by a grouped one-hot Conv (one output channel per input channel and kernel tap,
 //       same strides/pads/dilations as the forward), then a batched MatMul with dY and a ReduceSum
 //       over the batch. On ORT CPU this was the fastest correct formulation we measured (about
@@ -11,6 +14,13 @@ import type { GraphBuilder } from '../../onnx/builder.js';
 import { numel, tensor, type Node } from '../../onnx/ir.js';
 import { shapeAttr } from '../../onnx/shapes.js';
 import { registerGrad } from '../rule.js';
+import { convInputGrad } from './conv_input_grad.js';
+
+/**
+ * How Conv's input gradient is written: 'conv' (a Conv of dY where the geometry allows it, the
+ * default) or 'convtranspose' everywhere (the earlier form; tests and benchmarks compare the two).
+ */
+export const convGradForm: { input: 'conv' | 'convtranspose' } = { input: 'conv' };
 
 /** Explicit geometry of a Conv/Pool node: auto_pad resolved against static spatial dims. */
 export interface SpatialGeometry {
@@ -119,7 +129,8 @@ registerGrad({
 
     let dx: string | null = null;
     if (needs[0]) {
-      dx = b.op('ConvTranspose', [g, w], { ...transposeAttrs(geo, outDims), group, kernel_shape: kernel }, { name: 'conv_dx' });
+      dx = convGradForm.input === 'conv' ? convInputGrad(b, g, w, ws, group, geo, outDims) : null;
+      dx ??= b.op('ConvTranspose', [g, w], { ...transposeAttrs(geo, outDims), group, kernel_shape: kernel }, { name: 'conv_dx' });
     }
 
     let dw: string | null = null;

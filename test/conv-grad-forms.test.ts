@@ -1,0 +1,71 @@
+// The Conv input gradient's two formulations (a Conv of dY, the default, and the earlier
+// ConvTranspose) give the same train step, attack and input gradient on a fixed batch, to float32
+// rounding: SmallCNN (stride 1, unpadded) and PreAct ResNet-18 (padded, stride-2 3x3 and 1x1).
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { buildArtifacts, initialState } from '../src/artifacts/build.js';
+import { writeArtifacts } from '../src/artifacts/store.js';
+import { buildGradientGraph, IO } from '../src/attacks/model.js';
+import { convGradForm } from '../src/autodiff/rules/conv.js';
+import { ArtifactRuntime } from '../src/runtime/artifact-runtime.js';
+import { createSession, ort } from '../src/runtime/ort.js';
+import { buildZooModel, ZOO } from '../models/index.js';
+import { Rng } from '../src/util/rng.js';
+
+type Form = typeof convGradForm.input;
+const FORMS: Form[] = ['convtranspose', 'conv'];
+
+/** Largest |a - b| relative to the largest |a|. */
+function relDiff(a: Float32Array, b: Float32Array): number {
+  let d = 0, s = 0;
+  for (let i = 0; i < a.length; i++) { d = Math.max(d, Math.abs(a[i] - b[i])); s = Math.max(s, Math.abs(a[i])); }
+  return d / s;
+}
+
+async function runForm(zoo: string, batch: number, form: Form) {
+  convGradForm.input = form;
+  const model = buildZooModel(zoo, { seed: 5 });
+  const built = buildArtifacts(model, { optimizer: 'sgd', pgdSteps: 2 });
+  const ops = built.models.attack.graph.nodes.map((n) => n.opType);
+  const dir = mkdtempSync(join(tmpdir(), 'forms-'));
+  writeArtifacts(built, dir);
+  const rt = await ArtifactRuntime.open(dir, { threads: 1 });
+  const rng = new Rng(17);
+  const dims = [batch, ...ZOO[zoo].inputShape];
+  const n = dims.reduce((a, v) => a * v, 1);
+  const x = new ort.Tensor('float32', rng.fillUniform(new Float32Array(n), 0, 1), dims);
+  const y = new ort.Tensor('int64', BigInt64Array.from({ length: batch }, () => BigInt(rng.int(10))), [batch]);
+  const noise = new ort.Tensor('float32', rng.fillUniform(new Float32Array(n), -1, 1), dims);
+  const w = ArtifactRuntime.weightsFrom(initialState(model).values());
+  const step = await rt.trainStep({ weights: w, slots: rt.initialSlots() }, x, y, { lr: 0.05, momentum: 0.9, weightDecay: 5e-4 });
+  const xAdv = (await rt.attack(w, x, y, noise, 8 / 255, 2 / 255)).data as Float32Array;
+  await rt.release();
+  const grad = await createSession(buildGradientGraph(model, [...ZOO[zoo].inputShape], 'ce'), { threads: 1 });
+  const g = (await grad.run({ [IO.x]: x, [IO.y]: y }))[IO.grad].data as Float32Array;
+  await grad.release();
+  const weights = Object.fromEntries(Object.entries(step.state.weights).map(([k, t]) => [k, t.data as Float32Array]));
+  return { ops, weights, loss: step.loss, xAdv, grad: g };
+}
+
+describe('Conv input gradient: Conv form against the ConvTranspose form', () => {
+  afterEach(() => { convGradForm.input = 'conv'; });
+
+  for (const [zoo, batch] of [['smallcnn', 6], ['preactresnet18', 2]] as const) {
+    it(`${zoo}: same train step, attack and input gradient to float32 rounding`, async () => {
+      const [old, now] = [await runForm(zoo, batch, FORMS[0]), await runForm(zoo, batch, FORMS[1])];
+      const transposes = (ops: string[]) => ops.filter((o) => o === 'ConvTranspose').length;
+      // PreAct ResNet-18's 1x1 stride-2 shortcuts (3 per attack step) keep ConvTranspose.
+      expect([transposes(old.ops), transposes(now.ops)]).toEqual(zoo === 'smallcnn' ? [8, 0] : [2 * 20, 2 * 3]);
+      expect(now.loss).toBe(old.loss); // the forward pass is the same graph
+      for (const k of Object.keys(old.weights)) expect(relDiff(old.weights[k], now.weights[k]), k).toBeLessThan(1e-5);
+      expect(relDiff(old.grad, now.grad)).toBeLessThan(1e-5);
+      // The attack steps by sign(gradient): a rounding-level difference may flip the sign of a
+      // near-zero component, moving that pixel by 2 step sizes; nowhere else may they differ.
+      let flipped = 0;
+      for (let i = 0; i < old.xAdv.length; i++) if (Math.abs(old.xAdv[i] - now.xAdv[i]) > 1e-6) flipped++;
+      expect(flipped / old.xAdv.length).toBeLessThan(1e-3);
+    }, 300_000);
+  }
+});
