@@ -1,77 +1,144 @@
-// npm run bench: images/s of one whole Generalist iteration (SmallCNN, batch 128, PGD-10: attack on
-// the robust expert, both expert steps, the EMA/blend run), then ms per phase. When Debian's
-// python3-torch is installed, the PyTorch reference (../shared/bench/torch_generalist.py) runs in
-// the same invocation and the ratio is printed.
-//   npm run bench -- [--iters 20] [--warmup 3] [--threads 2] [--steps 10] [--batch 128] [--no-torch]
+// npm run bench: images/s of one whole Generalist iteration (PGD-K attack on the robust expert,
+// both expert steps, the EMA/blend run) for SmallCNN (batch 128) or PreAct ResNet-18 (batch 32),
+// then ms per phase and peak RSS. When Debian's python3-torch is installed, the PyTorch reference
+// (shared/bench/torch_generalist.py, found in a parent folder) runs in the same invocation, in
+// alternation with ours (--pairs rounds): the medians and the median of the per-round ratios count.
+//   npm run bench -- [--model smallcnn|preact18] [--batch N] [--iters 10] [--warmup 2] [--pairs 5]
+//     [--threads 2] [--steps 10] [--no-torch] [--variants default,dx-transpose,...]
+// --variants times several formulations side by side (each its own artifacts and sessions, in
+// turn within every round); VARIANTS below lists them. Peak RSS of ours covers all of them.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { initialState } from '../src/artifacts/build.js';
 import { ensureArtifacts } from '../src/artifacts/store.js';
 import { ArtifactRuntime, type ExpertState } from '../src/runtime/artifact-runtime.js';
-import { ort } from '../src/runtime/ort.js';
-import { buildZooModel } from '../models/index.js';
+import type { OpenOptions } from '../src/runtime/providers.js';
+import { convGradForm } from '../src/autodiff/rules/conv.js';
+import { benchInputs, benchModel, benchNoise, type BenchModel } from './bench-model.js';
 import { Rng } from '../src/util/rng.js';
 
 const { values } = parseArgs({ options: {
-  iters: { type: 'string', default: '20' }, warmup: { type: 'string', default: '3' }, threads: { type: 'string', default: '2' },
-  steps: { type: 'string', default: '10' }, batch: { type: 'string', default: '128' }, 'no-torch': { type: 'boolean' },
+  model: { type: 'string', default: 'smallcnn' }, batch: { type: 'string' }, iters: { type: 'string', default: '10' },
+  warmup: { type: 'string', default: '2' }, pairs: { type: 'string', default: '5' }, threads: { type: 'string', default: '2' },
+  steps: { type: 'string', default: '10' }, 'no-torch': { type: 'boolean' }, variants: { type: 'string', default: 'default' },
 } });
-const iters = Number(values.iters);
-const warmup = Number(values.warmup);
-const threads = Number(values.threads);
-const batch = Number(values.batch);
-const steps = Number(values.steps);
+const iters = Number(values.iters), warmup = Number(values.warmup), pairs = Number(values.pairs);
+const threads = Number(values.threads), steps = Number(values.steps);
+const spec = benchModel(values.model!, values.batch);
 
-const model = buildZooModel('smallcnn', { seed: 0 });
-const cache = mkdtempSync(join(tmpdir(), 'bench-'));
-// The recipe's optimizer for both experts: SGD, momentum 0.9.
-const rt = await ArtifactRuntime.open(ensureArtifacts(model, { optimizer: 'sgd', pgdSteps: steps }, cache).dir, { threads });
-const rng = new Rng(0);
-const dims = [batch, 1, 28, 28];
-const x = new ort.Tensor('float32', rng.fillUniform(new Float32Array(batch * 784), 0, 1), dims);
-const y = new ort.Tensor('int64', BigInt64Array.from({ length: batch }, () => BigInt(rng.int(10))), [batch]);
-const w0 = ArtifactRuntime.weightsFrom(initialState(model).values());
-let R: ExpertState = { weights: w0, slots: rt.initialSlots() };
-let N: ExpertState = { weights: w0, slots: rt.initialSlots() };
-let A = w0, S = w0, G = w0;
-const phases = { attack: 0, robustStep: 0, naturalStep: 0, ema: 0 };
-const hp = { lr: 0.01, momentum: 0.9, weightDecay: 5e-4 };
+/** Formulations to compare: how the gradient rules write the graphs, and ORT session settings. */
+interface Variant { convInput?: typeof convGradForm.input; tuning?: OpenOptions['tuning'] }
+const VARIANTS: Record<string, Variant> = {
+  default: {},
+  'dx-transpose': { convInput: 'convtranspose' },
+  'no-spin': { tuning: { extra: { session: { intra_op: { allow_spinning: '0' } } } } },
+  'denormal-zero': { tuning: { extra: { session: { set_denormal_as_zero: '1' } } } },
+  'no-mem-pattern': { tuning: { enableMemPattern: false } },
+};
 
-async function iteration(record: boolean): Promise<void> {
-  let t = performance.now();
-  const lap = (k: keyof typeof phases) => { const now = performance.now(); if (record) phases[k] += now - t; t = now; };
-  const noise = new ort.Tensor('float32', rng.fillUniform(new Float32Array(batch * 784), -1, 1), dims);
-  const xAdv = await rt.attack(R.weights, x, y, noise, 0.3, 0.075);
-  lap('attack');
-  R = (await rt.trainStep(R, xAdv, y, hp)).state;
-  lap('robustStep');
-  N = (await rt.trainStep(N, x, y, hp)).state;
-  lap('naturalStep');
-  ({ A, S, G } = await rt.ema(R.weights, N.weights, A, S, G, 0.99, 1));
-  lap('ema');
+const PHASES = ['attack', 'robustStep', 'naturalStep', 'ema'] as const;
+type Phases = Record<(typeof PHASES)[number], number>;
+
+/** One variant's runtime and Generalist state; `run(n)` times n iterations, returns ms per iteration and per phase. */
+async function openVariant(name: string, s: BenchModel) {
+  const v = VARIANTS[name];
+  if (!v) throw new Error(`unknown variant "${name}"; known: ${Object.keys(VARIANTS).join(', ')}`);
+  const saved = convGradForm.input;
+  convGradForm.input = v.convInput ?? saved;
+  const { dir } = ensureArtifacts(s.model, { optimizer: 'sgd', pgdSteps: steps }, mkdtempSync(join(tmpdir(), 'bench-')));
+  convGradForm.input = saved;
+  const rt = await ArtifactRuntime.open(dir, { threads, tuning: v.tuning });
+  const rng = new Rng(0);
+  const { x, y, eps, stepSize } = benchInputs(s, rng);
+  const w0 = ArtifactRuntime.weightsFrom(initialState(s.model).values());
+  let R: ExpertState = { weights: w0, slots: rt.initialSlots() };
+  let N: ExpertState = { weights: w0, slots: rt.initialSlots() };
+  let A = w0, S = w0, G = w0;
+  const hp = { lr: 0.01, momentum: 0.9, weightDecay: 5e-4 };
+  const iteration = async (ph: Phases) => {
+    let t = performance.now();
+    const lap = (k: keyof Phases) => { const now = performance.now(); ph[k] += now - t; t = now; };
+    const noise = benchNoise(s, rng);
+    const xAdv = await rt.attack(R.weights, x, y, noise, eps, stepSize);
+    lap('attack');
+    R = (await rt.trainStep(R, xAdv, y, hp)).state;
+    lap('robustStep');
+    N = (await rt.trainStep(N, x, y, hp)).state;
+    lap('naturalStep');
+    ({ A, S, G } = await rt.ema(R.weights, N.weights, A, S, G, 0.99, 1));
+    lap('ema');
+  };
+  const run = async (n: number, warm: number) => {
+    const ph: Phases = { attack: 0, robustStep: 0, naturalStep: 0, ema: 0 };
+    for (let i = 0; i < warm; i++) await iteration({ ...ph });
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) await iteration(ph);
+    for (const k of PHASES) ph[k] /= n;
+    return { ms: (performance.now() - t0) / n, phases: ph };
+  };
+  return { name, run, release: () => rt.release() };
 }
 
-for (let i = 0; i < warmup; i++) await iteration(false);
-const t0 = performance.now();
-for (let i = 0; i < iters; i++) await iteration(true);
-const msPerIter = (performance.now() - t0) / iters;
-const ours = (batch * 1000) / msPerIter;
-console.log(`onnx-generalist: ${ours.toFixed(1)} images/s (SmallCNN, batch ${batch}, PGD-${steps}, ${threads} threads, ${msPerIter.toFixed(1)} ms per Generalist iteration)`);
-for (const [k, v] of Object.entries(phases)) console.log(`  ${k.padEnd(12)} ${(v / iters).toFixed(1)} ms`);
-
-const torchScript = resolve('../shared/bench/torch_generalist.py');
-if (!values['no-torch'] && existsSync('/usr/bin/python3') && existsSync(torchScript)) {
-  const r = spawnSync('/usr/bin/python3', [torchScript, '--batch', String(batch), '--steps', String(steps), '--threads', String(threads), '--iters', String(iters), '--warmup', String(warmup)], { encoding: 'utf8' });
-  const line = r.stdout?.trim().split('\n').pop() ?? '';
-  try {
-    const ref = JSON.parse(line) as { images_per_s: number; anchor: string };
-    console.log(`pytorch reference (${ref.anchor}): ${ref.images_per_s.toFixed(1)} images/s`);
-    console.log(`ratio: ${(ours / ref.images_per_s).toFixed(2)}x the PyTorch reference`);
-  } catch {
-    console.log(`pytorch reference not available (${(r.stderr || line || 'no output').trim().split('\n').pop()}); apt-get install python3-torch to compare`);
+/** The PyTorch reference script, looked up in shared/bench of this folder's ancestors. */
+function torchScript(): string | undefined {
+  for (let d = resolve('.'); ; d = dirname(d)) {
+    const p = join(d, 'shared', 'bench', 'torch_generalist.py');
+    if (existsSync(p)) return p;
+    if (dirname(d) === d) return undefined;
   }
 }
-await rt.release();
+
+/** One run of the PyTorch reference: images/s and its peak RSS (MiB), or the reason it is unavailable. */
+function runTorch(script: string, n: number, warm: number): { ips: number; anchor: string; rssMiB: number } | string {
+  const args = ['--model', spec.torchName, '--batch', String(spec.batch), '--steps', String(steps), '--threads', String(threads), '--iters', String(n), '--warmup', String(warm)];
+  // Wrapped so the script's own process reports its peak RSS (ru_maxrss, KiB on Linux).
+  const wrapper = 'import json,resource,runpy,sys; sys.argv=sys.argv[1:]; runpy.run_path(sys.argv[0], run_name="__main__"); print(json.dumps({"maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))';
+  const r = spawnSync('/usr/bin/python3', ['-c', wrapper, script, ...args], { encoding: 'utf8' });
+  const lines = r.stdout?.trim().split('\n') ?? [];
+  try {
+    const ref = JSON.parse(lines[lines.length - 2]) as { images_per_s: number; anchor: string };
+    const rss = JSON.parse(lines[lines.length - 1]) as { maxrss_kib: number };
+    return { ips: ref.images_per_s, anchor: ref.anchor, rssMiB: rss.maxrss_kib / 1024 };
+  } catch {
+    return (r.stderr || lines.pop() || 'no output').trim().split('\n').pop()!;
+  }
+}
+
+const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+const fmt = (xs: number[]) => xs.map((v) => v.toFixed(1)).join(' ');
+
+const variants = [];
+for (const name of values.variants!.split(',')) variants.push(await openVariant(name, spec));
+const script = values['no-torch'] || !existsSync('/usr/bin/python3') ? undefined : torchScript();
+const ours = new Map<string, { ips: number[]; phases: Phases[] }>(variants.map((v) => [v.name, { ips: [], phases: [] }]));
+const torch: number[] = [];
+let torchNote = script ? '' : 'pytorch reference not run (--no-torch, or no /usr/bin/python3 or shared/bench/torch_generalist.py)';
+let torchRss = 0, anchor = '';
+for (let r = 0; r < pairs; r++) {
+  for (const v of variants) {
+    const { ms, phases } = await v.run(iters, warmup);
+    ours.get(v.name)!.ips.push((spec.batch * 1000) / ms);
+    ours.get(v.name)!.phases.push(phases);
+  }
+  if (script && !torchNote) {
+    const t = runTorch(script, iters, warmup);
+    if (typeof t === 'string') torchNote = `pytorch reference not available (${t}); apt-get install python3-torch to compare`;
+    else { torch.push(t.ips); torchRss = Math.max(torchRss, t.rssMiB); anchor = t.anchor; }
+  }
+}
+const ourRss = process.resourceUsage().maxRSS / 1024;
+console.log(`${spec.label}, batch ${spec.batch}, PGD-${steps}, ${threads} threads: ${pairs} rounds of ${iters} iterations (after ${warmup} warm-up), medians`);
+for (const v of variants) {
+  const o = ours.get(v.name)!;
+  const ips = median(o.ips);
+  console.log(`onnx-generalist${variants.length > 1 ? ` [${v.name}]` : ''}: ${ips.toFixed(1)} images/s (${((spec.batch * 1000) / ips).toFixed(1)} ms per Generalist iteration; rounds: ${fmt(o.ips)})`);
+  for (const k of PHASES) console.log(`  ${k.padEnd(12)} ${median(o.phases.map((p) => p[k])).toFixed(1)} ms`);
+  if (torch.length) console.log(`  ratio: ${median(o.ips.map((x, i) => x / torch[i])).toFixed(2)}x the PyTorch reference (median of per-round ratios: ${o.ips.map((x, i) => (x / torch[i]).toFixed(2)).join(' ')})`);
+}
+console.log(`peak RSS: onnx-generalist ${ourRss.toFixed(0)} MiB${variants.length > 1 ? ` (all ${variants.length} variants' sessions together)` : ''}`);
+if (torch.length) console.log(`pytorch reference (${anchor}): ${median(torch).toFixed(1)} images/s (rounds: ${fmt(torch)}); peak RSS ${torchRss.toFixed(0)} MiB`);
+else if (torchNote) console.log(torchNote);
+for (const v of variants) await v.release();

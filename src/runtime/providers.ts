@@ -27,6 +27,8 @@ export interface OpenOptions {
   /** Outputs to keep on the device (WebGPU only). */
   keepOnDevice?: string[];
   onWarning?: (msg: string) => void;
+  /** Further ORT session settings: memory pattern/arena, config entries through `extra` (e.g. `{ session: { set_denormal_as_zero: '1' } }`). */
+  tuning?: Pick<ort.InferenceSession.SessionOptions, 'enableMemPattern' | 'enableCpuMemArena' | 'extra'>;
 }
 
 export interface OpenedSession { session: ort.InferenceSession; provider: Provider }
@@ -39,6 +41,7 @@ export async function openSession(model: Uint8Array | string, opts: OpenOptions 
     intraOpNumThreads: opts.threads || availableParallelism(),
     interOpNumThreads: 1,
     executionMode: 'sequential',
+    ...opts.tuning,
   };
   const create = (p: Provider) => {
     const o: ort.InferenceSession.SessionOptions = { ...base, executionProviders: providerConfig(p) };
