@@ -1,10 +1,10 @@
 // Turns an inference classifier into training artifacts: ONNX graphs of standard ops for one SGD/Adam
 // step, a whole K-step PGD attack, evaluation, and the EMA/blend update of the Generalist method.
 // Hyper-parameters are graph inputs, so schedules never rebuild a graph.
-import { createHash } from 'node:crypto';
 import { GraphBuilder } from '../onnx/builder.js';
 import { DataType, type Dim, type Model, type Tensor } from '../onnx/ir.js';
 import { saveModel } from '../onnx/save.js';
+import { sha256 } from '../util/hash.js';
 import { buildGradient } from '../autodiff/gradient.js';
 import { correctCount, crossEntropy, cwMargin, klDivergence } from '../autodiff/losses.js';
 import { analyzeModel, type InputLayout, type ModelAnalysis } from './analyze.js';
@@ -238,7 +238,8 @@ const spec = (file: string, m: Model): ArtifactSpec => ({
   outputs: m.graph.outputs.map((v) => ({ name: v.name, dtype: dtypeLabel(v.dtype), shape: v.shape ?? [] })),
 });
 
-export const hashBytes = (bytes: Uint8Array | string): string => createHash('sha256').update(bytes).digest('hex');
+/** The source model's identity in artifact hashes: sha256 of its bytes (one encode; pass it on rather than hash again). */
+export const modelHash = (model: Model): string => sha256(saveModel(model));
 
 /** The complete options: defaults for what is absent or undefined (CLI flags that were not passed). */
 export function resolveArtifactOptions(options: Partial<ArtifactOptions> = {}): ArtifactOptions {
@@ -249,14 +250,13 @@ export function resolveArtifactOptions(options: Partial<ArtifactOptions> = {}): 
 }
 
 /** The cache key and manifest hash of (source model bytes' hash, options). */
-export const artifactHash = (sourceHash: string, o: ArtifactOptions): string => hashBytes(JSON.stringify({ format: ARTIFACT_FORMAT, sourceHash, o }));
+export const artifactHash = (sourceHash: string, o: ArtifactOptions): string => sha256(JSON.stringify({ format: ARTIFACT_FORMAT, sourceHash, o }));
 
-export function buildArtifacts(source: Model, options: Partial<ArtifactOptions> = {}): BuiltArtifacts {
+export function buildArtifacts(source: Model, options: Partial<ArtifactOptions> = {}, sourceHash = modelHash(source)): BuiltArtifacts {
   const o = resolveArtifactOptions(options);
   const model = normalizeImport(source);
   if (!Number.isInteger(o.pgdSteps) || o.pgdSteps < 1 || o.pgdSteps > 1000) throw new Error(`pgdSteps must be an integer in 1..1000, got ${o.pgdSteps}`);
   const a = analyzeModel(model, { inputLayout: o.inputLayout });
-  const sourceHash = hashBytes(saveModel(source));
   const models = {
     train_step: buildTrainStep(model, a, o),
     attack: buildAttack(model, a, o.pgdSteps, o.attackLoss, o.attackForm),

@@ -4,8 +4,9 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Model } from '../onnx/ir.js';
-import { saveModel, writeFileAtomic } from '../onnx/save.js';
-import { ARTIFACT_FORMAT, artifactHash, buildArtifacts, hashBytes, resolveArtifactOptions, type ArtifactOptions, type BuiltArtifacts, type Manifest } from './build.js';
+import { saveModel } from '../onnx/save.js';
+import { writeFileAtomic } from '../util/fs.js';
+import { ARTIFACT_FORMAT, artifactHash, buildArtifacts, modelHash, resolveArtifactOptions, type ArtifactOptions, type BuiltArtifacts, type Manifest } from './build.js';
 
 export const ARTIFACT_NAMES = ['train_step', 'attack', 'eval', 'ema'] as const;
 export type ArtifactName = (typeof ARTIFACT_NAMES)[number];
@@ -36,14 +37,17 @@ export function readManifest(dir: string): Manifest {
   return m;
 }
 
-/** The cache key of (model, options) without building anything. */
-export function artifactKey(model: Model, options: Partial<ArtifactOptions> = {}): string {
-  return artifactHash(hashBytes(saveModel(model)), resolveArtifactOptions(options));
+/** The cache key of (model, options) without building anything; `sourceHash` saves encoding the model again. */
+export function artifactKey(model: Model, options: Partial<ArtifactOptions> = {}, sourceHash = modelHash(model)): string {
+  return artifactHash(sourceHash, resolveArtifactOptions(options));
 }
 
-/** Builds into `cacheRoot/<hash>/` unless that folder already holds them. Returns the folder. */
-export function ensureArtifacts(model: Model, options: Partial<ArtifactOptions>, cacheRoot: string): { dir: string; manifest: Manifest; cached: boolean } {
-  const key = artifactKey(model, options);
+/**
+ * Builds into `cacheRoot/<hash>/` unless that folder already holds them. Returns the folder.
+ * `sourceHash` (modelHash(model)) lets a caller that opens several artifact sets encode the model once.
+ */
+export function ensureArtifacts(model: Model, options: Partial<ArtifactOptions>, cacheRoot: string, sourceHash = modelHash(model)): { dir: string; manifest: Manifest; cached: boolean } {
+  const key = artifactKey(model, options, sourceHash);
   const dir = join(cacheRoot, key.slice(0, 16));
   if (existsSync(join(dir, 'manifest.json'))) {
     try {
@@ -51,7 +55,7 @@ export function ensureArtifacts(model: Model, options: Partial<ArtifactOptions>,
       if (m.hash === key) return { dir, manifest: m, cached: true };
     } catch { /* damaged cache entry: rebuild below */ }
   }
-  const built = buildArtifacts(model, options);
+  const built = buildArtifacts(model, options, sourceHash);
   const tmp = `${dir}.tmp-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   writeArtifacts(built, tmp);

@@ -8,7 +8,6 @@
 // Softmax's input (its logits); a channels-last model gets [C, H, W] images transposed in the graph. Instances are cached in memory by the sha256 of the
 // model bytes (plus input shape and session options); gradient sessions are built lazily, one per
 // loss kind, and cached inside the instance.
-import { createHash } from 'node:crypto';
 import { GraphBuilder } from '../onnx/builder.js';
 import { OnnxError } from '../onnx/errors.js';
 import { DataType, defaultOpset, isFloatType, numel, type Dim, type Model, type ValueInfo } from '../onnx/ir.js';
@@ -22,6 +21,7 @@ import { appendForward } from '../artifacts/forward.js';
 import { ARTIFACT_OPSET, OLDEST_SOURCE_OPSET } from '../artifacts/upgrade.js';
 import { ort } from '../runtime/ort.js';
 import { openSession, type Provider } from '../runtime/providers.js';
+import { sha256 } from '../util/hash.js';
 
 /** Attack losses with an input-gradient graph: cross-entropy, CW margin, DLR, targeted DLR. */
 export type LossKind = 'ce' | 'cw' | 'dlr' | 'dlr-t';
@@ -189,8 +189,6 @@ const CACHE = new Map<string, Promise<AttackModel>>();
 
 /** Drops every cached AttackModel (their sessions stay open until released). */
 export function clearAttackModelCache(): void { CACHE.clear(); }
-
-const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 
 export class AttackModel {
   /** Examples per ORT run; Infinity unless the model only runs with batch 1. */

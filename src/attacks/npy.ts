@@ -1,7 +1,8 @@
 // Adversarial images as files: NumPy .npy (src/util/npy.ts) or ONNX TensorProto files (.pb),
 // the format onnx.numpy_helper.to_array reads.
 import { DataType, type TensorData } from '../onnx/ir.js';
-import { writeFileAtomic, encodeTensor } from '../onnx/save.js';
+import { encodeTensor } from '../onnx/save.js';
+import { writeFileAtomic } from '../util/fs.js';
 import { TensorProto } from '../onnx/schema.js';
 import { writeNpy } from '../util/npy.js';
 

@@ -1,13 +1,13 @@
 // resolveConfig: defaults <- preset <- JSON file <- CLI overrides, then validation. All problems
 // are collected into one ConfigError whose message lists every bad field, what it holds and what
 // is allowed.
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import fv from 'fastest-validator';
 import type { ValidationError } from 'fastest-validator';
 import { PRESETS, DEFAULT_CONFIG } from './presets.js';
 import { CONFIG_SCHEMA, allPaths, describeRule, leafPaths, ruleAt, toValidatorSchema, type Rule } from './schema.js';
 import type { Config, Knot, PartialConfig } from './types.js';
+import { sha256 } from '../util/hash.js';
 
 export interface ConfigIssue {
   /** Dotted path of the field ('attack.eps', 'optim.robust.lr[1][0]'), or '' for the whole config. */
@@ -399,5 +399,5 @@ export function configHash(config: Config, opts: { ignore?: readonly string[] } 
   if (model?.normalize && !model.normalize.mean.length && !model.normalize.std.length) delete model.normalize;
   if (model?.trainable && !model.trainable.length) delete model.trainable;
   if (model?.frozen && !model.frozen.length) delete model.frozen;
-  return createHash('sha256').update(canonicalJson(c)).digest('hex');
+  return sha256(canonicalJson(c));
 }

@@ -1,8 +1,8 @@
 // Model -> bytes. Tensors are always written as raw_data (little-endian), so load -> save -> load
 // keeps every tensor bit-identical and saving is deterministic.
-import { writeFileSync, renameSync, openSync, fsyncSync, closeSync } from 'node:fs';
 import { ModelProto } from './schema.js';
 import { dataBytes, type Attribute, type Graph, type Model, type Tensor, type ValueInfo } from './ir.js';
+import { writeFileAtomic } from '../util/fs.js';
 
 const A = { FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, GRAPH: 5, FLOATS: 6, INTS: 7, STRINGS: 8, TENSORS: 9, GRAPHS: 10 };
 const enc = new TextEncoder();
@@ -58,15 +58,6 @@ export function saveModel(model: Model): Uint8Array {
     metadata_props: Object.entries(model.metadata).map(([key, value]) => ({ key, value })),
   });
   return ModelProto.encode(msg).finish();
-}
-
-/** Writes atomically: a temp file, fsync, then rename, so a crash never leaves half a model. */
-export function writeFileAtomic(path: string, bytes: Uint8Array | string): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, bytes);
-  const fd = openSync(tmp, 'r');
-  try { fsyncSync(fd); } finally { closeSync(fd); }
-  renameSync(tmp, path);
 }
 
 export function saveModelFile(model: Model, path: string): void {

@@ -2,9 +2,9 @@
 // Layout: 8-byte magic, uint32 header length, JSON header, then raw tensor bytes (8-byte aligned).
 // The header carries a sha256 of the data so a damaged file is refused, and the config hash so a
 // checkpoint is never resumed under another configuration.
-import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { ort } from '../runtime/ort.js';
+import { sha256 } from '../util/hash.js';
 
 const MAGIC = 'GENCKPT1';
 
@@ -32,9 +32,7 @@ export function saveCheckpoint(path: string, meta: CheckpointMeta, tensors: Reco
     if (pad) chunks.push(new Uint8Array(pad));
     offset += bytes.byteLength + pad;
   }
-  const hash = createHash('sha256');
-  for (const c of chunks) hash.update(c);
-  const header = Buffer.from(JSON.stringify({ meta, entries, dataBytes: offset, sha256: hash.digest('hex') }), 'utf8');
+  const header = Buffer.from(JSON.stringify({ meta, entries, dataBytes: offset, sha256: sha256(chunks) }), 'utf8');
   const headerPad = (8 - ((12 + header.byteLength) % 8)) % 8;
   const prefix = Buffer.alloc(12);
   prefix.write(MAGIC, 0, 'ascii');
@@ -74,7 +72,7 @@ export function loadCheckpoint(path: string, expectConfigHash?: string): LoadedC
   }
   const data = buf.subarray(12 + hlen);
   if (data.byteLength !== header.dataBytes) throw bad(`expected ${header.dataBytes} data bytes, found ${data.byteLength} (truncated?)`);
-  if (createHash('sha256').update(data).digest('hex') !== header.sha256) throw bad('data checksum mismatch');
+  if (sha256(data) !== header.sha256) throw bad('data checksum mismatch');
   if (expectConfigHash && header.meta.configHash !== expectConfigHash) {
     throw new CheckpointError(`checkpoint ${path} was written by a run with another configuration (config hash ${header.meta.configHash.slice(0, 12)}, this run ${expectConfigHash.slice(0, 12)}); refusing to resume. Start a new run (another name or outDir) or resume with the same config.`);
   }

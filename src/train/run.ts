@@ -12,7 +12,9 @@ import { withInputNormalization } from '../artifacts/normalize.js';
 import { withTrainingChoice } from '../artifacts/trainable.js';
 import { largeFrozenNote, type InputLayout } from '../artifacts/analyze.js';
 import type { Model } from '../onnx/ir.js';
-import { saveModelFile, writeFileAtomic } from '../onnx/save.js';
+import { saveModel } from '../onnx/save.js';
+import { sha256 } from '../util/hash.js';
+import { writeFileAtomic } from '../util/fs.js';
 import { ArtifactRuntime } from '../runtime/artifact-runtime.js';
 import { TrainError } from './errors.js';
 import type { EvalSettings } from './evaluate.js';
@@ -84,37 +86,45 @@ export function expertArtifactOptions(o: OptimizerConfig, loss: 'ce' | 'trades',
   return { loss, optimizer: o.type, nesterov: o.nesterov, pgdSteps: Math.max(1, steps), attackLoss: loss === 'trades' ? 'kl' : 'ce', inputLayout };
 }
 
-/** The artifacts of `pinned` (static image dims) for an optimizer, a loss and PGD steps, cached by model and options. */
+/**
+ * The artifacts of `pinned` (static image dims) for an optimizer, a loss and PGD steps, cached by
+ * model and options. `sourceHash` (modelHash(pinned)) spares encoding the model again.
+ */
 export function openArtifacts(pinned: Model, inputLayout: InputLayout, config: Config, cacheDir: string, log: (s: string) => void,
-  o: OptimizerConfig, loss: 'ce' | 'trades', steps: number): Promise<ArtifactRuntime> {
+  o: OptimizerConfig, loss: 'ce' | 'trades', steps: number, sourceHash?: string): Promise<ArtifactRuntime> {
   const rtOpts = { provider: config.provider, threads: config.threads, allowCpuFallback: config.allowCpuFallback, onWarning: log };
-  return ArtifactRuntime.open(ensureArtifacts(pinned, expertArtifactOptions(o, loss, steps, inputLayout), cacheDir).dir, rtOpts);
+  return ArtifactRuntime.open(ensureArtifacts(pinned, expertArtifactOptions(o, loss, steps, inputLayout), cacheDir, sourceHash).dir, rtOpts);
 }
 
 /** Evaluation's artifacts (clean accuracy, PGD with eval.pgdSteps, the EMA/blend graph): plain SGD, cross-entropy. */
-export const openEvalArtifacts = (pinned: Model, inputLayout: InputLayout, config: Config, cacheDir: string, log: (s: string) => void): Promise<ArtifactRuntime> =>
-  openArtifacts(pinned, inputLayout, config, cacheDir, log, { ...config.optim.natural, type: 'sgd', nesterov: false }, 'ce', config.eval.pgdSteps);
+export const openEvalArtifacts = (pinned: Model, inputLayout: InputLayout, config: Config, cacheDir: string, log: (s: string) => void, sourceHash?: string): Promise<ArtifactRuntime> =>
+  openArtifacts(pinned, inputLayout, config, cacheDir, log, { ...config.optim.natural, type: 'sgd', nesterov: false }, 'ce', config.eval.pgdSteps, sourceHash);
 
 export async function setUpRun(config: Config, opts: { resume?: boolean; cacheDir?: string; log: (s: string) => void }): Promise<Run> {
   const { log } = opts;
   const { outDir, ckptPath, hash } = prepareFolder(config, !!opts.resume);
   const data = loadDataset(config.dataset.name, datasetLoadOptions(config));
   const { source, inputLayout } = prepareModel(config, data, log);
-  // The untrained model travels with the run, so `generalist export` never depends on the original path.
-  if (!existsSync(join(outDir, 'source.onnx'))) saveModelFile(source, join(outDir, 'source.onnx'));
   // The artifacts need static image dims; a model exported with dynamic H/W gets the dataset's
   // (its export keeps the dynamic ones).
   const pinned = withImageShape(source, data.shape, inputLayout);
+  // Encoding a large model takes seconds: it is encoded once for all artifact sets' cache keys, and
+  // those bytes are the run's source.onnx when no dims were pinned.
+  const pinnedBytes = saveModel(pinned);
+  const sourceHash = sha256(pinnedBytes);
+  // The untrained model travels with the run, so `generalist export` never depends on the original path.
+  const sourcePath = join(outDir, 'source.onnx');
+  if (!existsSync(sourcePath)) writeFileAtomic(sourcePath, pinned === source ? pinnedBytes : saveModel(source));
   const method = config.method;
   const robustLoss = method === 'trades' || (method === 'generalist' && config.robust.loss === 'trades') ? 'trades' : 'ce';
 
   const cacheDir = opts.cacheDir ?? resolve('.cache/artifacts');
-  const open = (o: OptimizerConfig, loss: 'ce' | 'trades', steps: number) => openArtifacts(pinned, inputLayout, config, cacheDir, log, o, loss, steps);
+  const open = (o: OptimizerConfig, loss: 'ce' | 'trades', steps: number) => openArtifacts(pinned, inputLayout, config, cacheDir, log, o, loss, steps, sourceHash);
   const t0 = performance.now();
   const robustRt = method !== 'natural' ? await open(config.optim.robust, robustLoss, config.attack.steps) : null;
   const naturalRt = method === 'natural' || method === 'generalist' ? await open(config.optim.natural, 'ce', config.eval.pgdSteps) : null;
   // Evaluation needs a plain-SGD artifact set with the evaluation's PGD steps; the natural expert's serves when it is one.
-  const evalRt = naturalRt && config.optim.natural.type === 'sgd' ? naturalRt : await openEvalArtifacts(pinned, inputLayout, config, cacheDir, log);
+  const evalRt = naturalRt && config.optim.natural.type === 'sgd' ? naturalRt : await openEvalArtifacts(pinned, inputLayout, config, cacheDir, log, sourceHash);
   log(`artifacts ready in ${((performance.now() - t0) / 1000).toFixed(1)} s (provider ${(robustRt ?? naturalRt)!.provider}, cache ${cacheDir})`);
 
   const itersPerEpoch = Math.floor(data.train.n / config.batchSize);

@@ -3,7 +3,7 @@
 // length, then an ASCII dict header padded with spaces and a newline so that the data starts at a
 // multiple of 64 bytes, then the raw little-endian C-order data.
 import { readFileSync } from 'node:fs';
-import { writeFileAtomic } from '../onnx/save.js';
+import { writeFileAtomic } from './fs.js';
 
 export type NpyData = Float32Array | BigInt64Array | Uint8Array | Int32Array | Float64Array;
 

@@ -5,7 +5,7 @@ import { AttackModelError, AttackNameError, ATTACK_FORMS, evaluateRobustness, fo
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { DATASET_NAMES, isDatasetName, loadRawDataset } from '../../data/index.js';
-import { writeFileAtomic } from '../../onnx/save.js';
+import { writeFileAtomic } from '../../util/fs.js';
 import { loadModelFile } from '../../onnx/load.js';
 import type { Model } from '../../onnx/ir.js';
 import { inputLayoutFor, type InputLayout } from '../../artifacts/analyze.js';

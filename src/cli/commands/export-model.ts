@@ -1,6 +1,6 @@
 // generalist export-model <name> -o file.onnx: writes a freshly initialised zoo model.
 import { ZOO, buildZooModel, countParameters, saveModel } from '../../index.js';
-import { writeFileAtomic } from '../../onnx/save.js';
+import { writeFileAtomic } from '../../util/fs.js';
 import { CliError, UsageError, formatBytes, formatInt, intOption, parseCommandArgs, type Command } from '../command.js';
 
 export const exportModelCommand: Command = {

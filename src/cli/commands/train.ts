@@ -1,5 +1,5 @@
 // generalist train: the main job. Config = defaults <- preset <- file <- --set overrides.
-import { resolveConfig, listPresets, ConfigError } from '../../config/index.js';
+import { resolveConfig, listPresets, parseOverrideArgs, ConfigError } from '../../config/index.js';
 import { formatTable, train } from '../../train/trainer.js';
 import { CliError, parseCommandArgs, type Command } from '../command.js';
 
@@ -32,17 +32,12 @@ Options:
       for (const p of listPresets()) io.out(`${p.name.padEnd(20)} ${p.description}`);
       return 0;
     }
-    const overrides: Record<string, string> = {};
-    for (const kv of values.set ?? []) {
-      const i = kv.indexOf('=');
-      if (i <= 0) throw new CliError(`--set needs key=value, got "${kv}"`, 2);
-      overrides[kv.slice(0, i)] = kv.slice(i + 1);
-    }
-    if (values.method) overrides.method = values.method;
-    if (values.name) overrides.name = values.name;
-    if (values.epochs) overrides.epochs = values.epochs;
     let config;
     try {
+      const overrides = parseOverrideArgs(values.set ?? []);
+      if (values.method) overrides.method = values.method;
+      if (values.name) overrides.name = values.name;
+      if (values.epochs) overrides.epochs = values.epochs;
       config = resolveConfig({ preset: values.preset, file: values.config, overrides });
     } catch (e) {
       if (e instanceof ConfigError) throw new CliError(e.message, 2);
