@@ -6,7 +6,7 @@
 //   - TF models take NHWC images: the artifacts take NCHW images like every other model and
 //     transpose them in the graph, so data, attacks and checkpoints never see the difference.
 import { OnnxError } from '../onnx/errors.js';
-import { DataType, defaultOpset, isFloatType, numel, type Graph, type Model, type Tensor, type ValueInfo } from '../onnx/ir.js';
+import { DataType, defaultOpset, isDefaultDomain, isFloatType, numel, type Graph, type Model, type Tensor, type ValueInfo } from '../onnx/ir.js';
 import { inferShapes } from '../onnx/shapes.js';
 import { normalizeImport } from './import.js';
 import { matchingPattern, trainingChoice, type TrainingChoice } from './trainable.js';
@@ -53,7 +53,7 @@ export function findLogits(g: Graph, opset: number): { logits: string; outputKin
   const output = g.outputs[0].name;
   const producer = new Map<string, Graph['nodes'][number]>();
   for (const n of g.nodes) for (const o of n.outputs) if (o) producer.set(o, n);
-  const standard = (n: Graph['nodes'][number] | undefined, op: string) => n?.opType === op && (!n.domain || n.domain === 'ai.onnx');
+  const standard = (n: Graph['nodes'][number] | undefined, op: string) => n?.opType === op && isDefaultDomain(n.domain);
   let v = output;
   for (let n = producer.get(v); standard(n, 'Identity'); n = producer.get(v)) v = n!.inputs[0];
   const n = producer.get(v);

@@ -3,7 +3,7 @@
 // Called once per forward pass an artifact needs (K times in a K-step attack).
 import { OnnxError } from '../onnx/errors.js';
 import type { GraphBuilder } from '../onnx/builder.js';
-import { DataType, type Graph, type Node } from '../onnx/ir.js';
+import { DataType, isStatic, type Graph, type Node } from '../onnx/ir.js';
 import { floatValues } from '../onnx/shapes.js';
 import type { ModelAnalysis } from './analyze.js';
 import { emitUpgraded } from './upgrade.js';
@@ -125,12 +125,12 @@ export function appendForward(b: GraphBuilder, source: Graph, a: ModelAnalysis, 
       const ratio = opts.mode === 'train' ? dropoutRatio(b, n, inputs[1], a.sourceOpset) : 0;
       if (ratio > 0) {
         const per = b.shape(inputs[0])?.slice(1);
-        if (!per || !per.every((d) => typeof d === 'number')) throw new OnnxError('SHAPE', `Dropout "${n.name}": its input needs static dims after the batch axis to train (got [${b.shape(inputs[0]) ?? '?'}])`);
+        if (!isStatic(per)) throw new OnnxError('SHAPE', `Dropout "${n.name}": its input needs static dims after the batch axis to train (got [${b.shape(inputs[0]) ?? '?'}])`);
         if (b.dtype(inputs[0]) !== DataType.FLOAT) throw new OnnxError('UNSUPPORTED_OP', `Dropout "${n.name}": training masks are float32; the input is ${DataType[b.dtype(inputs[0])]}`);
         const name = `dropout:${opts.prefix}${n.name || n.outputs[0]}`;
-        const mask = b.input(name, DataType.FLOAT, ['N', ...(per as number[])]);
+        const mask = b.input(name, DataType.FLOAT, ['N', ...per]);
         b.node('Mul', [inputs[0], mask], {}, { outputs, name: `${opts.prefix}${n.name}` });
-        dropout.push({ name, ratio, shape: per as number[] });
+        dropout.push({ name, ratio, shape: per });
       } else {
         b.node('Identity', [inputs[0]], {}, { outputs, name: `${opts.prefix}${n.name}` });
       }

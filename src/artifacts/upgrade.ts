@@ -9,7 +9,7 @@
 //   BatchNormalization: the removed `spatial` attribute (< 9) is dropped when it is 1
 import { OnnxError } from '../onnx/errors.js';
 import type { AttrInput, GraphBuilder } from '../onnx/builder.js';
-import { DataType, tensor, type Attribute, type Node } from '../onnx/ir.js';
+import { DataType, isDefaultDomain, tensor, type Attribute, type Node } from '../onnx/ir.js';
 
 /** The opset artifacts are built at, at least. */
 export const ARTIFACT_OPSET = 17;
@@ -40,7 +40,7 @@ export function emitUpgraded(b: GraphBuilder, n: Node, inputs: string[], attrs: 
   const without = (...keys: string[]) => Object.fromEntries(Object.entries(attrs).filter(([k]) => !keys.includes(k))) as Attrs;
   const i64 = (v: number[]) => b.constI64(v);
   const op = n.opType;
-  if (n.domain && n.domain !== 'ai.onnx') return false;
+  if (!isDefaultDomain(n.domain)) return false;
 
   const axesFrom = REDUCE_AXES_INPUT_FROM[op];
   if (axesFrom !== undefined && from < axesFrom && to >= axesFrom) {

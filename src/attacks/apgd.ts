@@ -13,8 +13,8 @@
 //     classes ranked 2nd, 3rd, ... by the clean logits (AutoAttack uses the top 9 non-true classes).
 // Examples leave the batch once misclassified (their later iterates do not change the result); the
 // others keep their own step sizes, so this is the same per-example algorithm as the reference.
-import { gatherInts, gatherRows, isCorrect, projectRow, range, rowNorm, scatterRows, type AttackBatch, type AttackContext, type AttackResult, type Norm } from './common.js';
-import type { AttackModel, LossKind } from './model.js';
+import { ascentRow, copyRow, gatherInts, gatherRows, isCorrect, projectRow, range, rowNorm, type AttackBatch, type AttackContext, type AttackResult, type Norm } from './common.js';
+import type { AttackModel, GradientResult, LossKind } from './model.js';
 import type { Rng } from '../util/rng.js';
 
 export interface ApgdOptions {
@@ -46,18 +46,31 @@ export function apgdCheckpoints(n: number): number[] {
 interface RunInput { x0: Float32Array; y: Int32Array; target?: Int32Array; m: number }
 interface RunOutput { xOut: Float32Array; fooled: Uint8Array }
 
-/** One APGD run over m examples (all of them attacked). */
-async function apgdRun(model: AttackModel, norm: Norm, eps: number, rng: Rng, inp: RunInput, o: ApgdOptions, kind: LossKind, onIter?: (i: number) => void): Promise<RunOutput> {
-  const D = model.inputSize, C = model.classes;
-  const { x0, y, target, m } = inp;
-  const nIter = o.steps;
-  const rho = o.rho ?? 0.75;
-  const mom = o.momentum ?? 0.75;
-  const nIter2 = Math.max(Math.floor(0.22 * nIter), 1);
-  const nIterMin = Math.max(Math.floor(0.06 * nIter), 1);
-  const sizeDecr = Math.max(Math.floor(0.03 * nIter), 1);
+/** What one APGD run keeps per example: rows of flat [m, D] arrays, and per-example scalars. */
+interface RunState {
+  xAdv: Float32Array;
+  /** The previous iterate (the momentum term). */
+  xPrev: Float32Array;
+  grad: Float32Array;
+  /** The highest-loss point so far, its gradient and loss. */
+  xBest: Float32Array;
+  gradBest: Float32Array;
+  lossBest: Float32Array;
+  /** The answer per example: the point that fooled it, else its best point (set at the end). */
+  xOut: Float32Array;
+  fooled: Uint8Array;
+  /** Loss after each iteration, [steps, m]. */
+  lossSteps: Float32Array;
+  stepSize: Float64Array;
+  lossBestLastCheck: Float32Array;
+  reducedLastCheck: Uint8Array;
+}
 
-  // Start point.
+/**
+ * The start: x0 + eps * t / ||t|| with t uniform in [-1, 1]^D (the norm of the attack, so an L-inf
+ * start has one coordinate on the boundary), projected.
+ */
+function apgdStart(norm: Norm, x0: Float32Array, m: number, D: number, eps: number, rng: Rng): Float32Array {
   const xAdv = new Float32Array(m * D);
   const t = new Float32Array(D);
   for (let j = 0; j < m; j++) {
@@ -68,108 +81,117 @@ async function apgdRun(model: AttackModel, norm: Norm, eps: number, rng: Rng, in
     for (let k = 0; k < D; k++) xAdv[j * D + k] = x0[j * D + k] + (eps * t[k]) / s;
     projectRow(norm, xAdv, x0, D, j, eps);
   }
-  const xBest = xAdv.slice();
-  const xOut = xAdv.slice();
-  const fooled = new Uint8Array(m);
+  return xAdv;
+}
 
-  const evalAt = async (idx: number[]) => {
-    const r = await model.gradient(kind, gatherRows(xAdv, D, idx), gatherInts(y, idx), idx.length, target ? gatherInts(target, idx) : undefined);
-    return r;
-  };
-  // Gradient at the start.
-  let live = range(m);
-  const grad = new Float32Array(m * D);
-  const gradBest = new Float32Array(m * D);
-  const lossBest = new Float32Array(m);
-  {
-    const r = await evalAt(live);
-    scatterRows(grad, r.grad, D, live);
-    gradBest.set(grad);
-    lossBest.set(r.loss);
-    for (let j = 0; j < m; j++) if (!isCorrect(r.logits, C, j, y[j])) { fooled[j] = 1; xOut.set(xAdv.subarray(j * D, (j + 1) * D), j * D); }
-    live = live.filter((j) => !fooled[j]);
+/**
+ * z = P(x_k + eta * direction(g_k)); x_{k+1} = P(x_k + a (z - x_k) + (1 - a)(x_k - x_{k-1})) for row
+ * j, in place (`z` is a D-value scratch row). The step size is a float32, as the reference's tensor.
+ */
+function momentumStep(s: RunState, norm: Norm, x0: Float32Array, j: number, D: number, eps: number, a: number, z: Float32Array): void {
+  const o = j * D;
+  z.set(s.xAdv.subarray(o, o + D));
+  ascentRow(norm, z, s.grad, j, 0, D, Math.fround(s.stepSize[j]));
+  projectRow(norm, z, x0.subarray(o, o + D), D, 0, eps);
+  for (let q = 0; q < D; q++) {
+    const cur = s.xAdv[o + q];
+    const fromPrev = cur - s.xPrev[o + q];
+    s.xPrev[o + q] = cur;
+    s.xAdv[o + q] = cur + (z[q] - cur) * a + fromPrev * (1 - a);
   }
-  const stepSize = new Float64Array(m).fill(2 * eps);
-  const xAdvOld = xAdv.slice();
-  const lossSteps = new Float32Array(nIter * m);
-  const lossBestLastCheck = lossBest.slice();
-  const reducedLastCheck = new Uint8Array(m).fill(1);
-  let k = nIter2;
-  let counter3 = 0;
-  const z = new Float32Array(D);
-  const step = new Float32Array(D);
+  projectRow(norm, s.xAdv, x0, D, j, eps);
+}
 
-  for (let i = 0; i < nIter && live.length; i++) {
-    const a = i > 0 ? mom : 1;
-    // Momentum step for the live examples.
-    for (const j of live) {
-      const o0 = j * D;
-      const eta = stepSize[j];
-      // Direction: sign(g) for L-inf, g / ||g|| for L2.
-      if (norm === 'linf') {
-        for (let q = 0; q < D; q++) step[q] = eta * Math.sign(grad[o0 + q]);
-      } else {
-        const gn = rowNorm(grad, D, j) || 1e-12;
-        for (let q = 0; q < D; q++) step[q] = (eta * grad[o0 + q]) / gn;
-      }
-      for (let q = 0; q < D; q++) z[q] = xAdv[o0 + q] + step[q];
-      projectRow(norm, z, x0.subarray(o0, o0 + D), D, 0, eps);
-      for (let q = 0; q < D; q++) {
-        const cur = xAdv[o0 + q];
-        const g2 = cur - xAdvOld[o0 + q];
-        xAdvOld[o0 + q] = cur;
-        xAdv[o0 + q] = cur + (z[q] - cur) * a + g2 * (1 - a);
-      }
-      projectRow(norm, xAdv, x0, D, j, eps);
+/**
+ * Records iteration i's loss and gradient of the live examples (result row q is example live[q]),
+ * keeps the best points and takes the fooled examples out. Returns the examples still live.
+ */
+function recordIterate(s: RunState, r: GradientResult, i: number, live: number[], y: Int32Array, m: number, D: number, C: number): number[] {
+  const next: number[] = [];
+  live.forEach((j, q) => {
+    const l = r.loss[q];
+    s.lossSteps[i * m + j] = l;
+    copyRow(s.grad, j, r.grad, q, D);
+    if (l > s.lossBest[j]) {
+      copyRow(s.xBest, j, s.xAdv, j, D);
+      copyRow(s.gradBest, j, r.grad, q, D);
+      s.lossBest[j] = l;
     }
-    const r = await evalAt(live);
-    const next: number[] = [];
-    live.forEach((j, q) => {
-      const l = r.loss[q];
-      lossSteps[i * m + j] = l;
-      grad.set(r.grad.subarray(q * D, (q + 1) * D), j * D);
-      if (l > lossBest[j]) {
-        xBest.set(xAdv.subarray(j * D, (j + 1) * D), j * D);
-        gradBest.set(r.grad.subarray(q * D, (q + 1) * D), j * D);
-        lossBest[j] = l;
-      }
-      if (!isCorrect(r.logits, C, q, y[j])) {
-        fooled[j] = 1;
-        xOut.set(xAdv.subarray(j * D, (j + 1) * D), j * D);
-      } else next.push(j);
-    });
-    counter3++;
-    if (counter3 === k) {
-      for (const j of next) {
-        // Oscillation: the loss increased in at most rho * k of the last k steps. (Index -1 wraps to
-        // the last row, still zero, as in the reference's tensor indexing.)
-        let inc = 0;
-        for (let c = 0; c < k; c++) {
-          const a1 = i - c, a0 = i - c - 1;
-          const l1 = lossSteps[(((a1 % nIter) + nIter) % nIter) * m + j];
-          const l0 = lossSteps[(((a0 % nIter) + nIter) % nIter) * m + j];
-          if (l1 > l0) inc++;
-        }
-        const osc = inc <= k * rho;
-        const noImpr = !reducedLastCheck[j] && lossBestLastCheck[j] >= lossBest[j];
-        const reduce = osc || noImpr;
-        reducedLastCheck[j] = reduce ? 1 : 0;
-        lossBestLastCheck[j] = lossBest[j];
-        if (reduce) {
-          stepSize[j] /= 2;
-          xAdv.set(xBest.subarray(j * D, (j + 1) * D), j * D);
-          grad.set(gradBest.subarray(j * D, (j + 1) * D), j * D);
-        }
-      }
-      k = Math.max(k - sizeDecr, nIterMin);
-      counter3 = 0;
+    if (!isCorrect(r.logits, C, q, y[j])) {
+      s.fooled[j] = 1;
+      copyRow(s.xOut, j, s.xAdv, j, D);
+    } else next.push(j);
+  });
+  return next;
+}
+
+/**
+ * The checkpoint after iteration i, `window` iterations after the previous one: an example whose
+ * loss increased in at most rho * window of them (oscillation), or whose step was not halved last
+ * time and whose best loss did not improve since, halves its step and restarts from its best point.
+ */
+function checkStepSizes(s: RunState, live: number[], i: number, window: number, rho: number, steps: number, m: number, D: number): void {
+  // Index -1 wraps to the last row, still zero, as in the reference's tensor indexing.
+  const lossAt = (it: number, j: number) => s.lossSteps[(((it % steps) + steps) % steps) * m + j];
+  for (const j of live) {
+    let increased = 0;
+    for (let c = 0; c < window; c++) if (lossAt(i - c, j) > lossAt(i - c - 1, j)) increased++;
+    const oscillating = increased <= window * rho;
+    const stalled = !s.reducedLastCheck[j] && s.lossBestLastCheck[j] >= s.lossBest[j];
+    const reduce = oscillating || stalled;
+    s.reducedLastCheck[j] = reduce ? 1 : 0;
+    s.lossBestLastCheck[j] = s.lossBest[j];
+    if (reduce) {
+      s.stepSize[j] /= 2;
+      copyRow(s.xAdv, j, s.xBest, j, D);
+      copyRow(s.grad, j, s.gradBest, j, D);
     }
-    live = next;
+  }
+}
+
+/** One APGD run over m examples (all of them attacked). */
+async function apgdRun(model: AttackModel, norm: Norm, eps: number, rng: Rng, inp: RunInput, o: ApgdOptions, kind: LossKind, onIter?: (i: number) => void): Promise<RunOutput> {
+  const D = model.inputSize, C = model.classes;
+  const { x0, y, target, m } = inp;
+  const steps = o.steps;
+  const rho = o.rho ?? 0.75;
+  const momentum = o.momentum ?? 0.75;
+  const evalAt = (idx: number[]) =>
+    model.gradient(kind, gatherRows(s.xAdv, D, idx), gatherInts(y, idx), idx.length, target ? gatherInts(target, idx) : undefined);
+
+  const xAdv = apgdStart(norm, x0, m, D, eps, rng);
+  const s: RunState = {
+    xAdv, xPrev: xAdv.slice(), grad: new Float32Array(m * D), xBest: xAdv.slice(), gradBest: new Float32Array(m * D),
+    lossBest: new Float32Array(m), xOut: xAdv.slice(), fooled: new Uint8Array(m), lossSteps: new Float32Array(steps * m),
+    stepSize: new Float64Array(m).fill(2 * eps), lossBestLastCheck: new Float32Array(m), reducedLastCheck: new Uint8Array(m).fill(1),
+  };
+  // The gradient at the start.
+  let live = range(m);
+  const r0 = await evalAt(live);
+  s.grad.set(r0.grad);
+  s.gradBest.set(r0.grad);
+  s.lossBest.set(r0.loss);
+  s.lossBestLastCheck.set(r0.loss);
+  for (let j = 0; j < m; j++) if (!isCorrect(r0.logits, C, j, y[j])) s.fooled[j] = 1;
+  live = live.filter((j) => !s.fooled[j]);
+
+  const checkpoints = apgdCheckpoints(steps);
+  let nextCheck = 0;
+  const z = new Float32Array(D);
+  for (let i = 0; i < steps && live.length; i++) {
+    const a = i > 0 ? momentum : 1;
+    for (const j of live) momentumStep(s, norm, x0, j, D, eps, a, z);
+    live = recordIterate(s, await evalAt(live), i, live, y, m, D, C);
+    if (i + 1 === checkpoints[nextCheck]) {
+      const window = checkpoints[nextCheck] - (nextCheck > 0 ? checkpoints[nextCheck - 1] : 0);
+      checkStepSizes(s, live, i, window, rho, steps, m, D);
+      nextCheck++;
+    }
     onIter?.(i + 1);
   }
   // Unfooled examples: their highest-loss point.
-  for (let j = 0; j < m; j++) if (!fooled[j]) xOut.set(xBest.subarray(j * D, (j + 1) * D), j * D);
-  return { xOut, fooled };
+  for (let j = 0; j < m; j++) if (!s.fooled[j]) copyRow(s.xOut, j, s.xBest, j, D);
+  return { xOut: s.xOut, fooled: s.fooled };
 }
 
 /** APGD-CE (loss 'ce'), APGD-DLR ('dlr') or APGD-T ('dlr-t', over `targets` target classes). */

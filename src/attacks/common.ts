@@ -67,6 +67,10 @@ export function gatherRows(src: Float32Array, D: number, idx: ArrayLike<number>)
 export function scatterRows(dst: Float32Array, src: Float32Array, D: number, idx: ArrayLike<number>): void {
   for (let i = 0; i < idx.length; i++) dst.set(src.subarray(i * D, (i + 1) * D), idx[i] * D);
 }
+/** Row si of src into row di of dst (both flat [*, D]). */
+export function copyRow(dst: Float32Array, di: number, src: Float32Array, si: number, D: number): void {
+  dst.set(src.subarray(si * D, (si + 1) * D), di * D);
+}
 export function gatherInts(src: ArrayLike<number>, idx: ArrayLike<number>): Int32Array {
   const out = new Int32Array(idx.length);
   for (let i = 0; i < idx.length; i++) out[i] = src[idx[i]];

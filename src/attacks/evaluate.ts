@@ -1,26 +1,17 @@
 // evaluateRobustness: clean accuracy, robust accuracy per attack and for the ensemble (worst case per
-// example over all listed attacks), with every adversarial batch checked before it is counted:
-//   - every value finite and inside [0, 1];
-//   - inside the eps-ball around its clean image (L-inf: |x_adv - x| <= eps + 1e-6; L2: ||x_adv - x||_2
-//     <= eps * (1 + 1e-6) + 1e-6, the slack covering float32 rounding);
-//   - robustness decided by a fresh forward pass on the adversarial images, never by the attack's
-//     own bookkeeping; an attack that claims to have fooled an example the fresh pass classifies
-//     correctly is a bug and throws, unless the fresh margin is a float-rounding tie (<= 1e-4 * max(1, |z|_max)),
-//     which is counted as robust and reported in `nearTies`.
+// example over all listed attacks), every adversarial batch verified (verify.ts) before it counts.
 // AutoAttack runs its stages (APGD-CE, APGD-T, Square) one after the other, each on the examples the
-// previous stages (as verified) left robust, and each stage's batch is verified as above.
+// previous stages (as verified) left robust, and each stage's batch is verified.
 import type { Model } from '../onnx/ir.js';
 import { Rng } from '../util/rng.js';
-import { apgd } from './apgd.js';
-import { argmaxRow, gatherInts, gatherRows, marginRow, type Attack, type AttackContext, type AttackResult, type Norm } from './common.js';
+import { argmaxRow, gatherInts, gatherRows, type AttackContext, type Norm } from './common.js';
 import { AttackModel, type AttackModelOptions } from './model.js';
 import { parseAttackList, type AttackSpec } from './names.js';
 import { saveArray } from './npy.js';
-import { fgsm, pgd } from './pgd.js';
-import type { InputLayout, OutputKind } from '../artifacts/analyze.js';
-import { square } from './square.js';
-
-export const REPORT_SCHEMA = 'onnx-generalist/robustness-report@1';
+import { REPORT_SCHEMA, type AttackReport, type RobustnessReport } from './report.js';
+import { resolveStages, type Resolved } from './stages.js';
+import { AttackInvariantError, checkPerturbation, EPS_TOLERANCE, verifyClaims } from './verify.js';
+import { numel } from '../util/dims.js';
 
 /** Images and labels to evaluate on. A Dataset from src/data fits (uint8 pixels, v / 255). */
 export interface EvalData {
@@ -84,69 +75,6 @@ export interface EvaluateOptions {
   session?: Pick<AttackModelOptions, 'provider' | 'threads' | 'allowCpuFallback'>;
 }
 
-export interface ComponentReport {
-  name: string;
-  /** Examples this stage attacked (still robust before it). */
-  attacked: number;
-  /** Robust after this stage (cumulative over the stages so far). */
-  robustCorrect: number;
-  robustAccuracy: number;
-  seconds: number;
-}
-
-export interface AttackReport {
-  name: string;
-  kind: AttackSpec['kind'];
-  params: Record<string, number | string>;
-  /** Examples attacked (the clean-correct ones). */
-  attacked: number;
-  robustCorrect: number;
-  robustAccuracy: number;
-  seconds: number;
-  /** ORT runs and examples pushed through them (gradient graphs / forward graph, verification included). */
-  gradientRuns: number;
-  gradientExamples: number;
-  forwardRuns: number;
-  forwardExamples: number;
-  /** Claims of the attack the fresh forward pass overturned by a float-rounding tie. */
-  nearTies: number;
-  /** Largest perturbation seen (in the attack's norm). */
-  maxPerturbation: number;
-  /** Square (also inside AutoAttack): queries per attacked example. */
-  queries?: { mean: number; median: number; meanToSuccess: number | null };
-  components?: ComponentReport[];
-}
-
-export interface RobustnessReport {
-  schema: typeof REPORT_SCHEMA;
-  /** inputLayout 'nhwc': a channels-last model fed [C, H, W] images; outputKind 'probabilities': attacked through its final Softmax's input. */
-  model: { source: string; sha256: string; inputShape: number[]; classes: number; inputLayout: InputLayout; outputKind: OutputKind };
-  dataset: string;
-  n: number;
-  eps: number;
-  norm: Norm;
-  seed: number;
-  batchSize: number;
-  cleanCorrect: number;
-  cleanAccuracy: number;
-  attacks: AttackReport[];
-  ensemble: { attacks: string[]; robustCorrect: number; robustAccuracy: number };
-  /** Per example, in dataset order: label, clean prediction, and 1/0 robust flags. */
-  perExample: { label: number[]; cleanPrediction: number[]; clean: number[]; robust: Record<string, number[]>; ensemble: number[] };
-  invariants: { batchesChecked: number; examplesChecked: number; maxPerturbation: number; tolerance: number };
-  seconds: number;
-  startedAt: string;
-  /** Set (non-enumerable) when returnAdversarial is true: [n, ...shape] float32. */
-  adversarial?: Float32Array;
-}
-
-export class AttackInvariantError extends Error {
-  constructor(message: string) { super(message); this.name = 'AttackInvariantError'; }
-}
-
-export const EPS_TOLERANCE = 1e-6;
-const TIE_TOLERANCE = 1e-4;
-
 /** A 32-bit seed for (seed, attack, batch, stage): attacks do not shift each other's randomness. */
 export function attackSeed(seed: number, ...parts: (string | number)[]): number {
   let h = 0x811c9dc5 ^ (seed >>> 0);
@@ -156,68 +84,6 @@ export function attackSeed(seed: number, ...parts: (string | number)[]): number 
   }
   h ^= seed >>> 0;
   return Math.imul(h ^ (h >>> 15), 0x2c1b3c6d) >>> 0;
-}
-
-interface Stage { name: string; run: Attack; cost: number }
-
-interface Resolved {
-  spec: AttackSpec;
-  params: Record<string, number | string>;
-  stages: Stage[];
-}
-
-function resolve(spec: AttackSpec, o: Required<Pick<EvaluateOptions, 'restarts' | 'apgdSteps' | 'targets' | 'squareQueries' | 'squarePInit'>> & { stepSize?: number; eps: number; norm: Norm; classes: number }): Resolved {
-  const R = o.restarts;
-  const targets = Math.min(o.targets, o.classes - 1);
-  const squareNeedsLinf = (name: string) => {
-    if (o.norm !== 'linf') throw new Error(`${name} is L-inf only (it uses the Square Attack); use fgsm, pgd<k>, cw<k>, apgd-ce or apgd-t for L2`);
-  };
-  switch (spec.kind) {
-    case 'fgsm':
-      return { spec, params: { restarts: R }, stages: [{ name: spec.name, cost: 2 * R, run: (c, b) => fgsm(c, b, { restarts: R }) }] };
-    case 'pgd': {
-      const stepSize = o.stepSize ?? (2.5 * o.eps) / spec.steps;
-      return {
-        spec, params: { steps: spec.steps, loss: spec.loss, stepSize, restarts: R },
-        stages: [{ name: spec.name, cost: (spec.steps + 1) * R, run: (c, b) => pgd(c, b, { steps: spec.steps, loss: spec.loss, stepSize, restarts: R }) }],
-      };
-    }
-    case 'apgd-ce': {
-      const steps = spec.steps ?? o.apgdSteps;
-      return { spec, params: { steps, loss: 'ce', restarts: R }, stages: [{ name: spec.name, cost: (steps + 1) * R, run: (c, b) => apgd(c, b, { steps, restarts: R, loss: 'ce' }) }] };
-    }
-    case 'apgd-t': {
-      const steps = spec.steps ?? o.apgdSteps;
-      if (o.classes < 4) throw new Error(`apgd-t needs at least 4 classes (targeted DLR); the model has ${o.classes}`);
-      return {
-        spec, params: { steps, loss: 'dlr-targeted', targets, restarts: R },
-        stages: [{ name: spec.name, cost: (steps + 1) * targets * R, run: (c, b) => apgd(c, b, { steps, restarts: R, loss: 'dlr-t', targets }) }],
-      };
-    }
-    case 'square': {
-      squareNeedsLinf('square');
-      const queries = spec.queries ?? o.squareQueries;
-      return { spec, params: { queries, pInit: o.squarePInit, restarts: R, loss: 'margin' }, stages: [{ name: spec.name, cost: (queries / 3) * R, run: (c, b) => square(c, b, { queries, pInit: o.squarePInit, restarts: R }) }] };
-    }
-    case 'autoattack': {
-      squareNeedsLinf('autoattack');
-      const steps = o.apgdSteps;
-      if (o.classes < 4) throw new Error(`autoattack needs at least 4 classes (APGD-T's targeted DLR); the model has ${o.classes}`);
-      return {
-        spec, params: { apgdSteps: steps, targets, squareQueries: o.squareQueries, squarePInit: o.squarePInit },
-        stages: [
-          { name: 'apgd-ce', cost: steps + 1, run: (c, b) => apgd(c, b, { steps, restarts: 1, loss: 'ce' }) },
-          // Later stages see few examples; their cost estimates are scaled down accordingly.
-          { name: 'apgd-t', cost: ((steps + 1) * targets) / 4, run: (c, b) => apgd(c, b, { steps, restarts: 1, loss: 'dlr-t', targets }) },
-          { name: 'square', cost: o.squareQueries / 3 / 4, run: (c, b) => square(c, b, { queries: o.squareQueries, pInit: o.squarePInit, restarts: 1 }) },
-        ],
-      };
-    }
-    case 'custom':
-      return { spec, params: spec.params ?? {}, stages: [{ name: spec.name, cost: 1, run: spec.run }] };
-    default:
-      throw new Error(`unhandled attack ${(spec as AttackSpec).name}`);
-  }
 }
 
 /** Float32 [n, D] images in [0, 1] from the data (bytes are divided by 255). */
@@ -236,27 +102,6 @@ function toFloatImages(data: EvalData, n: number, D: number): Float32Array {
   return out;
 }
 
-/** Checks the invariants of one adversarial batch; returns the largest perturbation. */
-export function checkPerturbation(x0: Float32Array, xAdv: Float32Array, m: number, D: number, eps: number, norm: Norm, what: string): number {
-  if (xAdv.length !== m * D) throw new AttackInvariantError(`${what}: returned ${xAdv.length} values for ${m} images of ${D}`);
-  let maxP = 0;
-  for (let i = 0; i < m; i++) {
-    let linf = 0, l2 = 0;
-    for (let k = i * D; k < (i + 1) * D; k++) {
-      const v = xAdv[k];
-      if (!(v >= 0 && v <= 1)) throw new AttackInvariantError(`${what}: example ${i} has the value ${v} at ${k - i * D}, outside [0, 1]`);
-      const d = Math.abs(v - x0[k]);
-      if (d > linf) linf = d;
-      l2 += d * d;
-    }
-    l2 = Math.sqrt(l2);
-    if (norm === 'linf' && linf > eps + EPS_TOLERANCE) throw new AttackInvariantError(`${what}: example ${i} is ${linf} away from its image in L-inf, outside the eps-ball (eps ${eps})`);
-    if (norm === 'l2' && l2 > eps * (1 + EPS_TOLERANCE) + EPS_TOLERANCE) throw new AttackInvariantError(`${what}: example ${i} is ${l2} away from its image in L2, outside the eps-ball (eps ${eps})`);
-    maxP = Math.max(maxP, norm === 'linf' ? linf : l2);
-  }
-  return maxP;
-}
-
 const median = (v: number[]): number => {
   if (!v.length) return 0;
   const s = [...v].sort((a, b) => a - b);
@@ -264,221 +109,243 @@ const median = (v: number[]): number => {
   return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
 };
 
-/** Robustness of `model` on the first n examples of `data` under each listed attack and their ensemble. */
-export async function evaluateRobustness(model: Model | Uint8Array | string | AttackModel, data: EvalData, opts: EvaluateOptions): Promise<RobustnessReport> {
-  const t0 = performance.now();
-  const startedAt = new Date().toISOString();
+/** An evaluation's checked settings. */
+interface Settings { eps: number; norm: Norm; n: number; batchSize: number; seed: number; restarts: number; shape: number[]; D: number; batches: number }
+
+function settingsOf(data: EvalData, opts: EvaluateOptions): Settings {
   const eps = opts.eps;
   if (!(eps >= 0) || !Number.isFinite(eps)) throw new Error(`eps must be a finite number >= 0, got ${eps}`);
   const norm: Norm = opts.norm ?? 'linf';
   if (norm !== 'linf' && norm !== 'l2') throw new Error(`norm must be 'linf' or 'l2', got ${String(norm)}`);
-  const specs = parseAttackList(opts.attacks);
   const shape = [...data.shape];
-  const D = shape.reduce((a, b) => a * b, 1);
   const total = data.labels.length;
   const n = opts.n ?? total;
   if (!Number.isInteger(n) || n < 1 || n > total) throw new Error(`n must be a whole number in 1..${total} (the data's size), got ${n}`);
-  const B = opts.batchSize ?? 500;
-  if (!Number.isInteger(B) || B < 1) throw new Error(`batchSize must be a whole number >= 1, got ${B}`);
-  const seed = opts.seed ?? 0;
+  const batchSize = opts.batchSize ?? 500;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`batchSize must be a whole number >= 1, got ${batchSize}`);
   const restarts = opts.restarts ?? 1;
   if (!Number.isInteger(restarts) || restarts < 1) throw new Error(`restarts must be a whole number >= 1, got ${restarts}`);
+  return { eps, norm, n, batchSize, seed: opts.seed ?? 0, restarts, shape, D: numel(shape), batches: Math.ceil(n / batchSize) };
+}
 
-  const am = model instanceof AttackModel ? model : await AttackModel.create(model, { inputShape: shape, source: opts.modelSource, ...opts.session });
-  if (am.inputSize !== D) throw new Error(`the model takes images of ${am.inputShape.join('x')}, the data is ${shape.join('x')}`);
-  const C = am.classes;
-  const resolved = specs.map((s) => resolve(s, {
-    restarts, apgdSteps: opts.apgdSteps ?? 100, targets: opts.targets ?? 9, squareQueries: opts.squareQueries ?? 5000,
-    squarePInit: opts.squarePInit ?? 0.8, stepSize: opts.stepSize, eps, norm, classes: C,
-  }));
-
-  const X = toFloatImages(data, n, D);
+/** The first n labels as class indices, checked against the model's classes. */
+function labelsOf(data: EvalData, n: number, C: number): Int32Array {
   const Y = new Int32Array(n);
   for (let i = 0; i < n; i++) {
     const v = Number(data.labels[i]);
     if (!Number.isInteger(v) || v < 0 || v >= C) throw new Error(`label ${data.labels[i]} of example ${i} is outside [0, ${C})`);
     Y[i] = v;
   }
-  const batches = Math.ceil(n / B);
+  return Y;
+}
 
-  // Progress: units weighted by estimated cost per example.
-  const weights = resolved.map((r) => r.stages.reduce((a, s) => a + s.cost, 0));
-  const totalWork = batches * (1 + weights.reduce((a, b) => a + b, 0));
-  let doneWork = 0;
-  const progress = (p: Omit<EvalProgress, 'fraction' | 'elapsedSeconds' | 'etaSeconds'>, unitWeight: number, unitFraction: number) => {
-    if (!opts.onProgress) return;
-    const fraction = Math.min(1, (doneWork + unitWeight * unitFraction) / totalWork);
-    const elapsed = (performance.now() - t0) / 1000;
+/** Progress in units of estimated cost per example: one per clean batch, each attack's stage costs per attack batch. */
+class Progress {
+  done = 0;
+  constructor(private readonly onProgress: EvaluateOptions['onProgress'], readonly total: number, readonly t0: number) {}
+  report(p: Omit<EvalProgress, 'fraction' | 'elapsedSeconds' | 'etaSeconds'>, unitWeight: number, unitFraction: number): void {
+    if (!this.onProgress) return;
+    const fraction = Math.min(1, (this.done + unitWeight * unitFraction) / this.total);
+    const elapsed = (performance.now() - this.t0) / 1000;
     const eta = fraction > 0.002 && p.stage !== 'done' ? (elapsed * (1 - fraction)) / fraction : p.stage === 'done' ? 0 : null;
-    opts.onProgress({ ...p, fraction, elapsedSeconds: elapsed, etaSeconds: eta });
-  };
+    this.onProgress({ ...p, fraction, elapsedSeconds: elapsed, etaSeconds: eta });
+  }
+}
 
-  // Clean pass.
+/** Clean predictions and 1/0 correctness per example. */
+async function cleanPass(am: AttackModel, X: Float32Array, Y: Int32Array, s: Settings, progress: Progress): Promise<{ cleanPred: Int32Array; clean: Uint8Array }> {
+  const { n, D, batchSize: B, batches } = s;
+  const C = am.classes;
   const cleanPred = new Int32Array(n);
   const clean = new Uint8Array(n);
   for (let b = 0; b < batches; b++) {
-    const s = b * B, e = Math.min(n, s + B);
-    const logits = await am.logits(X.subarray(s * D, e * D).slice(), e - s);
-    for (let i = s; i < e; i++) {
-      cleanPred[i] = argmaxRow(logits, C, i - s);
+    const start = b * B, end = Math.min(n, start + B);
+    const logits = await am.logits(X.subarray(start * D, end * D).slice(), end - start);
+    for (let i = start; i < end; i++) {
+      cleanPred[i] = argmaxRow(logits, C, i - start);
       clean[i] = cleanPred[i] === Y[i] ? 1 : 0;
     }
-    progress({ stage: 'clean', batch: b + 1, batches }, 1, 1);
-    doneWork += 1;
+    progress.report({ stage: 'clean', batch: b + 1, batches }, 1, 1);
+    progress.done += 1;
   }
+  return { cleanPred, clean };
+}
 
-  const wantAdv = !!opts.saveAdv || !!opts.returnAdversarial;
-  const adv = wantAdv ? X.slice() : null;
-  const advFooled = new Uint8Array(n);
-  const robustBy: Record<string, Uint8Array> = {};
-  const reports: AttackReport[] = [];
-  let batchesChecked = 0, examplesChecked = 0, maxPerturbationAll = 0;
+/** What one attack's verified batches add up to. */
+interface AttackTally {
+  robust: Uint8Array;
+  attacked: number;
+  nearTies: number;
+  maxPerturbation: number;
+  /** Per stage: examples attacked, robust after it, seconds. */
+  stageAttacked: Int32Array;
+  stageRobust: Int32Array;
+  stageSeconds: Float64Array;
+  queries: number[];
+  queriesToSuccess: number[];
+}
 
-  for (let a = 0; a < resolved.length; a++) {
-    const r = resolved[a];
-    const name = r.spec.name;
-    const robust = clean.slice();
-    const ta = performance.now();
-    const c0 = { ...am.counters };
-    let nearTies = 0, maxP = 0, attacked = 0;
-    const compSeconds = new Float64Array(r.stages.length);
-    const compAttacked = new Int32Array(r.stages.length);
-    const compRobust = new Int32Array(r.stages.length);
-    const queries: number[] = [];
-    const queriesToSuccess: number[] = [];
-    for (let b = 0; b < batches; b++) {
-      const s = b * B, e = Math.min(n, s + B);
-      let idx: number[] = [];
-      for (let i = s; i < e; i++) if (clean[i]) idx.push(i);
-      attacked += idx.length;
-      let stageWeightDone = 0;
-      for (let st = 0; st < r.stages.length; st++) {
-        const stage = r.stages[st];
-        const tc = performance.now();
-        compAttacked[st] += idx.length;
-        if (idx.length) {
-          const x0 = gatherRows(X, D, idx);
-          const y0 = gatherInts(Y, idx);
-          const ctx: AttackContext = {
-            model: am, eps, norm,
-            rng: new Rng(attackSeed(seed, name, b, stage.name)),
-            onStep: (f) => progress({ stage: 'attack', attack: name, component: r.stages.length > 1 ? stage.name : undefined, batch: b + 1, batches }, stageWeightDone + stage.cost * f, 1),
-          };
-          const res: AttackResult = await stage.run(ctx, { x: x0, y: y0, n: idx.length });
-          const what = `${name}${r.stages.length > 1 ? `/${stage.name}` : ''} (batch ${b + 1})`;
-          const p = checkPerturbation(x0, res.xAdv, idx.length, D, eps, norm, what);
-          if (res.fooled.length !== idx.length) throw new AttackInvariantError(`${what}: ${res.fooled.length} success flags for ${idx.length} examples`);
-          maxP = Math.max(maxP, p);
-          const logits = await am.logits(res.xAdv, idx.length);
-          batchesChecked++;
-          examplesChecked += idx.length;
-          const still: number[] = [];
-          idx.forEach((i, j) => {
-            const ok = argmaxRow(logits, C, j) === Y[i];
-            if (ok && res.fooled[j]) {
-              const mg = marginRow(logits, C, j, Y[i]);
-              let scale = 1;
-              for (let c = 0; c < C; c++) scale = Math.max(scale, Math.abs(logits[j * C + c]));
-              if (mg > TIE_TOLERANCE * scale) {
-                throw new AttackInvariantError(`${what}: the attack claims example ${i} is misclassified, but a fresh forward pass classifies it correctly (margin ${mg})`);
-              }
-              nearTies++;
-            }
-            if (res.queries) {
-              queries.push(res.queries[j]);
-              if (!ok) queriesToSuccess.push(res.queries[j]);
-            }
-            if (adv && !advFooled[i]) adv.set(res.xAdv.subarray(j * D, (j + 1) * D), i * D);
-            if (ok) still.push(i);
-            else {
-              robust[i] = 0;
-              advFooled[i] = 1;
-            }
-          });
-          idx = still;
-        }
-        compRobust[st] += idx.length;
-        compSeconds[st] += (performance.now() - tc) / 1000;
-        stageWeightDone += stage.cost;
-      }
-      doneWork += weights[a];
-      progress({ stage: 'attack', attack: name, batch: b + 1, batches }, 0, 0);
+/** Adversarial images kept for saving: per example, the first verified fooling point (else the last point tried). */
+interface AdversarialStore { images: Float32Array; fooled: Uint8Array }
+
+/** Everything one evaluation shares across its attacks. */
+interface EvalRun { am: AttackModel; X: Float32Array; Y: Int32Array; s: Settings; progress: Progress; adv: AdversarialStore | null; checked: { batches: number; examples: number } }
+
+/**
+ * Runs one stage on the examples `idx` (still robust) of batch b, verifies its batch and records it
+ * in the tally. Returns the examples that stay robust.
+ */
+async function runStage(ev: EvalRun, r: Resolved, st: number, b: number, idx: number[], tally: AttackTally, stageWeightDone: number): Promise<number[]> {
+  const { am, X, Y, s, adv } = ev;
+  const { D } = s;
+  const name = r.spec.name, stage = r.stages[st];
+  const x0 = gatherRows(X, D, idx);
+  const ctx: AttackContext = {
+    model: am, eps: s.eps, norm: s.norm,
+    rng: new Rng(attackSeed(s.seed, name, b, stage.name)),
+    onStep: (f) => ev.progress.report({ stage: 'attack', attack: name, component: r.stages.length > 1 ? stage.name : undefined, batch: b + 1, batches: s.batches }, stageWeightDone + stage.cost * f, 1),
+  };
+  const res = await stage.run(ctx, { x: x0, y: gatherInts(Y, idx), n: idx.length });
+  const what = `${name}${r.stages.length > 1 ? `/${stage.name}` : ''} (batch ${b + 1})`;
+  const p = checkPerturbation(x0, res.xAdv, idx.length, D, s.eps, s.norm, what);
+  if (res.fooled.length !== idx.length) throw new AttackInvariantError(`${what}: ${res.fooled.length} success flags for ${idx.length} examples`);
+  tally.maxPerturbation = Math.max(tally.maxPerturbation, p);
+  const logits = await am.logits(res.xAdv, idx.length);
+  ev.checked.batches++;
+  ev.checked.examples += idx.length;
+  const { robust, nearTies } = verifyClaims(logits, am.classes, gatherInts(Y, idx), res.fooled, what, (j) => idx[j]);
+  tally.nearTies += nearTies;
+  const still: number[] = [];
+  idx.forEach((i, j) => {
+    if (res.queries) {
+      tally.queries.push(res.queries[j]);
+      if (!robust[j]) tally.queriesToSuccess.push(res.queries[j]);
     }
-    maxPerturbationAll = Math.max(maxPerturbationAll, maxP);
-    robustBy[name] = robust;
-    const robustCorrect = robust.reduce((x, v) => x + v, 0);
-    const c1 = am.counters;
-    const rep: AttackReport = {
-      name, kind: r.spec.kind, params: r.params, attacked, robustCorrect, robustAccuracy: robustCorrect / n,
-      seconds: (performance.now() - ta) / 1000,
-      gradientRuns: c1.gradientRuns - c0.gradientRuns, gradientExamples: c1.gradientExamples - c0.gradientExamples,
-      forwardRuns: c1.forwardRuns - c0.forwardRuns, forwardExamples: c1.forwardExamples - c0.forwardExamples,
-      nearTies, maxPerturbation: maxP,
+    if (adv && !adv.fooled[i]) adv.images.set(res.xAdv.subarray(j * D, (j + 1) * D), i * D);
+    if (robust[j]) still.push(i);
+    else {
+      tally.robust[i] = 0;
+      if (adv) adv.fooled[i] = 1;
+    }
+  });
+  return still;
+}
+
+/** Runs one listed attack over every batch; returns its report and per-example robust flags. */
+async function runAttack(ev: EvalRun, r: Resolved, clean: Uint8Array, weight: number): Promise<{ report: AttackReport; robust: Uint8Array }> {
+  const { s, am } = ev;
+  const k = r.stages.length;
+  const tally: AttackTally = {
+    robust: clean.slice(), attacked: 0, nearTies: 0, maxPerturbation: 0,
+    stageAttacked: new Int32Array(k), stageRobust: new Int32Array(k), stageSeconds: new Float64Array(k), queries: [], queriesToSuccess: [],
+  };
+  const t0 = performance.now();
+  const c0 = { ...am.counters };
+  for (let b = 0; b < s.batches; b++) {
+    const start = b * s.batchSize, end = Math.min(s.n, start + s.batchSize);
+    let idx: number[] = [];
+    for (let i = start; i < end; i++) if (clean[i]) idx.push(i);
+    tally.attacked += idx.length;
+    let stageWeightDone = 0;
+    for (let st = 0; st < k; st++) {
+      const tc = performance.now();
+      tally.stageAttacked[st] += idx.length;
+      if (idx.length) idx = await runStage(ev, r, st, b, idx, tally, stageWeightDone);
+      tally.stageRobust[st] += idx.length;
+      tally.stageSeconds[st] += (performance.now() - tc) / 1000;
+      stageWeightDone += r.stages[st].cost;
+    }
+    ev.progress.done += weight;
+    ev.progress.report({ stage: 'attack', attack: r.spec.name, batch: b + 1, batches: s.batches }, 0, 0);
+  }
+  return { report: attackReport(r, tally, s.n, (performance.now() - t0) / 1000, c0, am.counters), robust: tally.robust };
+}
+
+function sum(v: ArrayLike<number>): number {
+  let t = 0;
+  for (let i = 0; i < v.length; i++) t += v[i];
+  return t;
+}
+
+/** Report assembly for one attack: its tally, timing and the ORT work it caused. */
+function attackReport(r: Resolved, t: AttackTally, n: number, seconds: number, c0: AttackModel['counters'], c1: AttackModel['counters']): AttackReport {
+  const robustCorrect = sum(t.robust);
+  const rep: AttackReport = {
+    name: r.spec.name, kind: r.spec.kind, params: r.params, attacked: t.attacked, robustCorrect, robustAccuracy: robustCorrect / n, seconds,
+    gradientRuns: c1.gradientRuns - c0.gradientRuns, gradientExamples: c1.gradientExamples - c0.gradientExamples,
+    forwardRuns: c1.forwardRuns - c0.forwardRuns, forwardExamples: c1.forwardExamples - c0.forwardExamples,
+    nearTies: t.nearTies, maxPerturbation: t.maxPerturbation,
+  };
+  if (t.queries.length) {
+    rep.queries = {
+      mean: sum(t.queries) / t.queries.length, median: median(t.queries),
+      meanToSuccess: t.queriesToSuccess.length ? sum(t.queriesToSuccess) / t.queriesToSuccess.length : null,
     };
-    if (queries.length) {
-      rep.queries = {
-        mean: queries.reduce((x, v) => x + v, 0) / queries.length, median: median(queries),
-        meanToSuccess: queriesToSuccess.length ? queriesToSuccess.reduce((x, v) => x + v, 0) / queriesToSuccess.length : null,
-      };
-    }
-    if (r.stages.length > 1) {
-      rep.components = r.stages.map((st, k) => ({
-        name: st.name, attacked: compAttacked[k], robustCorrect: compRobust[k], robustAccuracy: compRobust[k] / n, seconds: compSeconds[k],
-      }));
-    }
-    reports.push(rep);
   }
+  if (r.stages.length > 1) {
+    rep.components = r.stages.map((st, k) => ({
+      name: st.name, attacked: t.stageAttacked[k], robustCorrect: t.stageRobust[k], robustAccuracy: t.stageRobust[k] / n, seconds: t.stageSeconds[k],
+    }));
+  }
+  return rep;
+}
 
-  const ensemble = clean.slice();
-  for (const f of Object.values(robustBy)) for (let i = 0; i < n; i++) ensemble[i] &= f[i];
-  const cleanCorrect = clean.reduce((x, v) => x + v, 0);
-  const ensembleCorrect = ensemble.reduce((x, v) => x + v, 0);
-  const report: RobustnessReport = {
+/** Report assembly for the whole evaluation: clean and ensemble accuracy, per-example flags, invariants. */
+function assembleReport(ev: EvalRun, model: Model | Uint8Array | string | AttackModel, data: EvalData, opts: EvaluateOptions, clean: { cleanPred: Int32Array; clean: Uint8Array }, attacks: { report: AttackReport; robust: Uint8Array }[], startedAt: string): RobustnessReport {
+  const { am, s } = ev;
+  const { n } = s;
+  const ensemble = clean.clean.slice();
+  for (const a of attacks) for (let i = 0; i < n; i++) ensemble[i] &= a.robust[i];
+  const cleanCorrect = sum(clean.clean);
+  const ensembleCorrect = sum(ensemble);
+  const reports = attacks.map((a) => a.report);
+  return {
     schema: REPORT_SCHEMA,
-    model: { source: opts.modelSource ?? (typeof model === 'string' ? model : am.source), sha256: am.hash, inputShape: [...am.inputShape], classes: C, inputLayout: am.inputLayout, outputKind: am.outputKind },
+    model: { source: opts.modelSource ?? (typeof model === 'string' ? model : am.source), sha256: am.hash, inputShape: [...am.inputShape], classes: am.classes, inputLayout: am.inputLayout, outputKind: am.outputKind },
     dataset: opts.datasetName ?? data.name ?? 'data',
-    n, eps, norm, seed, batchSize: B,
+    n, eps: s.eps, norm: s.norm, seed: s.seed, batchSize: s.batchSize,
     cleanCorrect, cleanAccuracy: cleanCorrect / n,
     attacks: reports,
     ensemble: { attacks: reports.map((r) => r.name), robustCorrect: ensembleCorrect, robustAccuracy: ensembleCorrect / n },
     perExample: {
-      label: Array.from(Y), cleanPrediction: Array.from(cleanPred), clean: Array.from(clean),
-      robust: Object.fromEntries(Object.entries(robustBy).map(([k, v]) => [k, Array.from(v)])),
+      label: Array.from(ev.Y), cleanPrediction: Array.from(clean.cleanPred), clean: Array.from(clean.clean),
+      robust: Object.fromEntries(attacks.map((a) => [a.report.name, Array.from(a.robust)])),
       ensemble: Array.from(ensemble),
     },
-    invariants: { batchesChecked, examplesChecked, maxPerturbation: maxPerturbationAll, tolerance: EPS_TOLERANCE },
-    seconds: (performance.now() - t0) / 1000,
+    invariants: { batchesChecked: ev.checked.batches, examplesChecked: ev.checked.examples, maxPerturbation: Math.max(0, ...reports.map((r) => r.maxPerturbation)), tolerance: EPS_TOLERANCE },
+    seconds: (performance.now() - ev.progress.t0) / 1000,
     startedAt,
   };
-  if (adv) {
-    if (opts.saveAdv) saveArray(opts.saveAdv, adv, [n, ...shape]);
-    if (opts.returnAdversarial) Object.defineProperty(report, 'adversarial', { value: adv, enumerable: false });
+}
+
+/** Robustness of `model` on the first n examples of `data` under each listed attack and their ensemble. */
+export async function evaluateRobustness(model: Model | Uint8Array | string | AttackModel, data: EvalData, opts: EvaluateOptions): Promise<RobustnessReport> {
+  const t0 = performance.now();
+  const startedAt = new Date().toISOString();
+  const s = settingsOf(data, opts);
+  const specs = parseAttackList(opts.attacks);
+  const am = model instanceof AttackModel ? model : await AttackModel.create(model, { inputShape: s.shape, source: opts.modelSource, ...opts.session });
+  if (am.inputSize !== s.D) throw new Error(`the model takes images of ${am.inputShape.join('x')}, the data is ${s.shape.join('x')}`);
+  const resolved = specs.map((spec) => resolveStages(spec, {
+    restarts: s.restarts, apgdSteps: opts.apgdSteps ?? 100, targets: opts.targets ?? 9, squareQueries: opts.squareQueries ?? 5000,
+    squarePInit: opts.squarePInit ?? 0.8, stepSize: opts.stepSize, eps: s.eps, norm: s.norm, classes: am.classes,
+  }));
+  const X = toFloatImages(data, s.n, s.D);
+  const Y = labelsOf(data, s.n, am.classes);
+  const weights = resolved.map((r) => r.stages.reduce((a, st) => a + st.cost, 0));
+  const progress = new Progress(opts.onProgress, s.batches * (1 + weights.reduce((a, b) => a + b, 0)), t0);
+  const wantAdv = !!opts.saveAdv || !!opts.returnAdversarial;
+  const ev: EvalRun = { am, X, Y, s, progress, adv: wantAdv ? { images: X.slice(), fooled: new Uint8Array(s.n) } : null, checked: { batches: 0, examples: 0 } };
+
+  const clean = await cleanPass(am, X, Y, s, progress);
+  const attacks: { report: AttackReport; robust: Uint8Array }[] = [];
+  for (let a = 0; a < resolved.length; a++) attacks.push(await runAttack(ev, resolved[a], clean.clean, weights[a]));
+  const report = assembleReport(ev, model, data, opts, clean, attacks, startedAt);
+  if (ev.adv) {
+    if (opts.saveAdv) saveArray(opts.saveAdv, ev.adv.images, [s.n, ...s.shape]);
+    if (opts.returnAdversarial) Object.defineProperty(report, 'adversarial', { value: ev.adv.images, enumerable: false });
   }
-  doneWork = totalWork;
-  progress({ stage: 'done', batch: batches, batches }, 0, 0);
+  progress.done = progress.total;
+  progress.report({ stage: 'done', batch: s.batches, batches: s.batches }, 0, 0);
   return report;
 }
-
-/** The report as JSON: two-space indentation, arrays of numbers kept on one line. */
-export function reportToJson(r: RobustnessReport): string {
-  const arrays: string[] = [];
-  const text = JSON.stringify(r, (_k, v: unknown) => (Array.isArray(v) && v.every((e) => typeof e === 'number') ? `\u0000${arrays.push(JSON.stringify(v)) - 1}\u0000` : v), 2);
-  return text.replace(/"\\u0000(\d+)\\u0000"/g, (_m, i: string) => arrays[Number(i)]) + '\n';
-}
-
-/** The report as a fixed-width text table. */
-export function formatReport(r: RobustnessReport): string {
-  const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
-  const rows: [string, string, string, string][] = [['attack', 'robust acc', 'robust/n', 'seconds']];
-  rows.push(['(clean)', pct(r.cleanAccuracy), `${r.cleanCorrect}/${r.n}`, '']);
-  for (const a of r.attacks) {
-    rows.push([a.name, pct(a.robustAccuracy), `${a.robustCorrect}/${r.n}`, a.seconds.toFixed(1)]);
-    for (const c of a.components ?? []) rows.push([`  ${a.name}:${c.name}`, pct(c.robustAccuracy), `${c.robustCorrect}/${r.n}`, c.seconds.toFixed(1)]);
-  }
-  if (r.attacks.length > 1) rows.push(['ensemble (worst case)', pct(r.ensemble.robustAccuracy), `${r.ensemble.robustCorrect}/${r.n}`, '']);
-  const w = [0, 1, 2, 3].map((k) => Math.max(...rows.map((row) => row[k].length)));
-  const line = (row: string[]) => row.map((c, k) => (k === 0 ? c.padEnd(w[k]) : c.padStart(w[k]))).join('  ');
-  const head = `${r.model.source} on ${r.dataset}: n=${r.n}, ${r.norm === 'linf' ? 'L-inf' : 'L2'} eps=${r.eps}, seed=${r.seed}`;
-  return [head, line(rows[0]), w.map((x) => '-'.repeat(x)).join('  '), ...rows.slice(1).map(line)].join('\n');
-}
-

@@ -9,8 +9,7 @@
 // model bytes (plus input shape and session options); gradient sessions are built lazily, one per
 // loss kind, and cached inside the instance.
 import { GraphBuilder } from '../onnx/builder.js';
-import { OnnxError } from '../onnx/errors.js';
-import { DataType, defaultOpset, isFloatType, numel, type Dim, type Model, type ValueInfo } from '../onnx/ir.js';
+import { DataType, defaultOpset, isDefaultDomain, isFloatType, numel, type Dim, type Model, type ValueInfo } from '../onnx/ir.js';
 import { loadModel, loadModelFile } from '../onnx/load.js';
 import { saveModel } from '../onnx/save.js';
 import { topoSort } from '../onnx/validate.js';
@@ -118,8 +117,7 @@ function newBuilder(model: Model, io: ClassifierIo, name: string, inputShape: nu
 }
 
 function finish(b: GraphBuilder, model: Model, kind: string): Model {
-  const isDefault = (d: string) => d === '' || d === 'ai.onnx';
-  const opsetImports = model.opsetImports.map((o) => (isDefault(o.domain) ? { domain: o.domain, version: b.opset } : { ...o }));
+  const opsetImports = model.opsetImports.map((o) => (isDefaultDomain(o.domain) ? { domain: o.domain, version: b.opset } : { ...o }));
   const m = b.build({ opsetImports, metadata: { artifact: `attack-${kind}` } });
   m.irVersion = Math.max(8, model.irVersion);
   return m;
@@ -353,4 +351,3 @@ export class AttackModel {
   }
 }
 
-export { OnnxError };

@@ -51,4 +51,4 @@ export function accumulate(b: GraphBuilder, parts: string[]): string {
   return b.op('Sum', parts, {}, { name: 'grad_sum' });
 }
 
-export const normAxis = (a: number, rank: number): number => (a < 0 ? a + rank : a);
+export { normAxis } from '../util/dims.js';

@@ -1,6 +1,7 @@
 // The in-memory ONNX graph every part of the project works on: plain objects, typed arrays for
 // tensor data, nothing protobuf-specific. load.ts/save.ts translate to and from the wire format.
 import { OnnxError } from './errors.js';
+import { numel } from '../util/dims.js';
 
 export enum DataType {
   UNDEFINED = 0, FLOAT = 1, UINT8 = 2, INT8 = 3, UINT16 = 4, INT16 = 5, INT32 = 6, INT64 = 7,
@@ -120,7 +121,9 @@ export function dataFromBytes(dtype: DataType, bytes: Uint8Array, where?: string
 }
 export const dataBytes = (data: TensorData): Uint8Array => new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 
-export const numel = (dims: readonly number[]): number => dims.reduce((a, b) => a * b, 1);
+export { numel };
+/** Whether every dim is known: the shape is static. */
+export const isStatic = (s: Shape | readonly Dim[]): s is number[] => !!s && s.every((d) => typeof d === 'number');
 export const isFloatType = (t: DataType): boolean => t === DataType.FLOAT || t === DataType.DOUBLE || t === DataType.FLOAT16;
 
 export function tensor(name: string, dtype: DataType, dims: number[], data?: TensorData | number[]): Tensor {
@@ -141,8 +144,11 @@ export const emptyGraph = (name = 'graph'): Graph => ({ name, nodes: [], inputs:
 
 /** Opset version of the default domain. */
 export function defaultOpset(model: Model): number {
-  return model.opsetImports.find((o) => o.domain === '' || o.domain === 'ai.onnx')?.version ?? 0;
+  return model.opsetImports.find((o) => isDefaultDomain(o.domain))?.version ?? 0;
 }
+
+/** Whether `domain` names ONNX's default operator set ('' or 'ai.onnx'). */
+export const isDefaultDomain = (domain: string): boolean => domain === '' || domain === 'ai.onnx';
 
 export function cloneGraph(g: Graph): Graph {
   return {

@@ -2,7 +2,8 @@
 // folding of small int64 tensors so exporter-style shape subgraphs (Shape -> Gather -> Concat ->
 // Reshape) resolve to static shapes. Unknown ops leave their outputs unknown rather than failing.
 import { OnnxError } from './errors.js';
-import { DataType, numel, tensor, type Dim, type Graph, type Node, type Shape, type Tensor } from './ir.js';
+import { DataType, isDefaultDomain, isStatic, numel, tensor, type Dim, type Graph, type Node, type Shape, type Tensor } from './ir.js';
+import { normAxis } from '../util/dims.js';
 
 export interface ValueFact {
   dtype: DataType;
@@ -43,7 +44,7 @@ export function dimValues(f: ValueFact | undefined): Dim[] | undefined {
 }
 /** A 1-D (or scalar, `shape` []) int64 fact whose elements are the given dims. */
 function symbolicInts(dims: Dim[], shape: number[] = [dims.length], dtype = DataType.INT64): ValueFact {
-  if (dims.every((d) => typeof d === 'number')) return foldInts(dtype, shape, dims as number[]);
+  if (isStatic(dims)) return foldInts(dtype, shape, dims);
   return { dtype, shape, dims };
 }
 export function floatValues(f: ValueFact | undefined): number[] | undefined {
@@ -51,7 +52,6 @@ export function floatValues(f: ValueFact | undefined): number[] | undefined {
   return Array.from(f.value.data as ArrayLike<number | bigint>, (v) => Number(v));
 }
 
-const normAxis = (a: number, rank: number) => (a < 0 ? a + rank : a);
 const mulDim = (a: Dim, b: Dim): Dim => (typeof a === 'number' && typeof b === 'number' ? a * b : null);
 
 export function broadcastShapes(shapes: Shape[]): Shape {
@@ -75,7 +75,7 @@ export function broadcastShapes(shapes: Shape[]): Shape {
   return out;
 }
 
-const staticShape = (s: Shape): number[] | undefined => (s && s.every((d) => typeof d === 'number') ? (s as number[]) : undefined);
+const staticShape = (s: Shape): number[] | undefined => (isStatic(s) ? s : undefined);
 
 /**
  * The dim a Reshape's -1 stands for: what is left of the input once the other target dims are
@@ -228,7 +228,7 @@ const RULES: Record<string, Infer> = {
     if (xv && iv && x.shape.length === 1 && staticShape(shape)) {
       const len = xv.length;
       const picked = iv.map((i) => xv[i < 0 ? i + len : i]);
-      if (picked.every((d) => typeof d === 'number')) return [foldInts(x.dtype, staticShape(shape)!, picked as number[])];
+      if (isStatic(picked)) return [foldInts(x.dtype, staticShape(shape)!, picked)];
       return [{ dtype: x.dtype, shape, dims: picked }];
     }
     return [{ dtype: x.dtype, shape }];
@@ -266,7 +266,7 @@ const RULES: Record<string, Infer> = {
     const vals = fs.map(dimValues);
     if (r === 1 && vals.every(Boolean)) {
       const all = vals.flat() as Dim[];
-      if (all.every((d) => typeof d === 'number')) return [foldInts(fs[0]!.dtype, [all.length], all as number[])];
+      if (isStatic(all)) return [foldInts(fs[0]!.dtype, [all.length], all)];
       return [{ dtype: fs[0]!.dtype, shape: [all.length], dims: all }];
     }
     return [{ dtype: fs[0]!.dtype, shape }];
@@ -286,7 +286,7 @@ const RULES: Record<string, Infer> = {
     const neg = target.indexOf(-1);
     if (neg >= 0 && x?.shape) out[neg] = minusOneDim(x.shape, out, neg);
     const v = intValues(x);
-    if (v && out.every((d) => typeof d === 'number')) return [foldInts(x!.dtype, out as number[], v)];
+    if (v && isStatic(out)) return [foldInts(x!.dtype, out, v)];
     return [{ dtype, shape: out }];
   },
   Flatten: (n, c) => {
@@ -503,7 +503,7 @@ const RULES: Record<string, Infer> = {
 
 export function inferNode(n: Node, ctx: Ctx): ValueFact[] {
   const rule = RULES[n.opType];
-  if (!rule || (n.domain !== '' && n.domain !== 'ai.onnx')) return n.outputs.map(() => ({ dtype: DataType.UNDEFINED, shape: undefined }));
+  if (!rule || !isDefaultDomain(n.domain)) return n.outputs.map(() => ({ dtype: DataType.UNDEFINED, shape: undefined }));
   try {
     return rule(n, ctx);
   } catch (e) {

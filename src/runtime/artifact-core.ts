@@ -7,6 +7,7 @@ import type { InferenceSession, Tensor } from 'onnxruntime-common';
 import type { Manifest } from '../artifacts/build.js';
 import { names } from '../artifacts/names.js';
 import type { Rng } from '../util/rng.js';
+import { numel } from '../util/dims.js';
 
 /** Parameters and BN statistics of one network, by name. */
 export type Weights = Record<string, Tensor>;
@@ -54,7 +55,7 @@ export class ArtifactCore {
   initialSlots(): Record<string, Tensor> {
     const out: Record<string, Tensor> = {};
     for (const p of this.manifest.params) {
-      for (const s of this.manifest.optimizerSlots) out[names.slot(s, p.name)] = this.f32(new Float32Array(p.shape.reduce((a, v) => a * v, 1)), p.shape);
+      for (const s of this.manifest.optimizerSlots) out[names.slot(s, p.name)] = this.f32(new Float32Array(numel(p.shape)), p.shape);
     }
     return out;
   }
@@ -76,7 +77,7 @@ export class ArtifactCore {
   dropoutMasks(n: number, rng: Rng): Record<string, Tensor> {
     const out: Record<string, Tensor> = {};
     for (const d of this.manifest.dropout ?? []) {
-      const data = new Float32Array(n * d.shape.reduce((a, v) => a * v, 1));
+      const data = new Float32Array(n * numel(d.shape));
       const keep = 1 - d.ratio, scale = keep > 0 ? 1 / keep : 0;
       for (let i = 0; i < data.length; i++) data[i] = rng.next() < keep ? scale : 0;
       out[d.name] = this.f32(data, [n, ...d.shape]);

@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { analyzeModel, fixedBatchProblem, inputLayoutFor, type InputLayout, type ModelAnalysis, type OutputKind } from '../artifacts/analyze.js';
 import { loadModelFile } from '../onnx/load.js';
-import type { Model } from '../onnx/ir.js';
+import { isStatic, type Model } from '../onnx/ir.js';
 import { buildZooModel, ZOO } from '../../models/index.js';
 import { TrainError } from './errors.js';
 
@@ -20,7 +20,7 @@ export function loadSourceModel(source: string, seed: number, classes?: number, 
 export function withImageShape(model: Model, image: readonly number[], layout: InputLayout): Model {
   const input = model.graph.inputs.find((v) => !model.graph.initializers.has(v.name));
   const s = input?.shape;
-  if (!input || !s || s.slice(1).every((d) => typeof d === 'number')) return model;
+  if (!input || !s || isStatic(s.slice(1))) return model;
   const dims = layout === 'nhwc' ? [image[1], image[2], image[0]] : [...image];
   const shape = [s[0], ...s.slice(1).map((d, i) => (typeof d === 'number' ? d : dims[i]))];
   return { ...model, graph: { ...model.graph, inputs: model.graph.inputs.map((v) => (v === input ? { ...v, shape } : v)) } };

@@ -4,6 +4,7 @@
 // multiple of 64 bytes, then the raw little-endian C-order data.
 import { readFileSync } from 'node:fs';
 import { writeFileAtomic } from './fs.js';
+import { numel } from './dims.js';
 
 export type NpyData = Float32Array | BigInt64Array | Uint8Array | Int32Array | Float64Array;
 
@@ -22,7 +23,7 @@ function descrOf(data: NpyData): string {
 
 /** The bytes of a .npy file holding `data` with `shape`. */
 export function encodeNpy(data: NpyData, shape: readonly number[]): Uint8Array {
-  const n = shape.reduce((a, b) => a * b, 1);
+  const n = numel(shape);
   if (n !== data.length) throw new Error(`npy: ${data.length} values for shape [${shape.join(', ')}]`);
   const shapeText = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
   let header = `{'descr': '${descrOf(data)}', 'fortran_order': False, 'shape': ${shapeText}, }`;
@@ -59,7 +60,7 @@ export function decodeNpy(bytes: Uint8Array): { data: NpyData; shape: number[] }
   const shape = shapeText.split(',').map((t) => t.trim()).filter((t) => t.length).map(Number);
   const d = DESCR.find(([k]) => k === descr);
   if (!d) throw new Error(`npy: unsupported dtype ${descr}`);
-  const n = shape.reduce((a, b) => a * b, 1);
+  const n = numel(shape);
   const off = start + hlen;
   if (bytes.byteLength - off < n * d[2]) throw new Error('npy: truncated data');
   // A copy into a fresh, aligned buffer (a Node Buffer's slice would share its pooled memory).

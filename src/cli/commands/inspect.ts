@@ -4,6 +4,7 @@ import {
   countParameters, dtypeName, hasGradRule, isFloatType, loadModelFile, numel,
   type Graph, type Model, type ValueInfo,
 } from '../../index.js';
+import { isDefaultDomain } from '../../onnx/ir.js';
 import { analyzeModel, fixedBatchProblem, type FrozenTensor } from '../../artifacts/analyze.js';
 import { normalizeImport } from '../../artifacts/import.js';
 import { formatBytes, formatInt, formatShape, parseCommandArgs, table, type Command } from '../command.js';
@@ -54,7 +55,7 @@ function trainability(model: Model, noGrad: string[]): { ok: boolean; reason: st
   }
 }
 
-const opKey = (domain: string, op: string): string => (domain && domain !== 'ai.onnx' ? `${domain}.${op}` : op);
+const opKey = (domain: string, op: string): string => (isDefaultDomain(domain) ? op : `${domain}.${op}`);
 
 /** The facts `inspect` prints, as data (also what --json prints). */
 export function describeModel(model: Model, path: string): ModelReport {
@@ -66,7 +67,7 @@ export function describeModel(model: Model, path: string): ModelReport {
       nodes++;
       const key = opKey(n.domain, n.opType);
       hist.set(key, (hist.get(key) ?? 0) + 1);
-      if ((n.domain && n.domain !== 'ai.onnx') || !hasGradRule(n.opType)) noGrad.add(key);
+      if (!isDefaultDomain(n.domain) || !hasGradRule(n.opType)) noGrad.add(key);
       for (const a of Object.values(n.attributes)) {
         if (a.type === 'graph') visit(a.value);
         else if (a.type === 'graphs') a.value.forEach(visit);
