@@ -7,11 +7,18 @@ import { isStatic, type Model } from '../onnx/ir.js';
 import { buildZooModel, ZOO } from '../../models/index.js';
 import { TrainError } from './errors.js';
 
-/** A zoo model (built for the data's classes and image shape) or an ONNX file. */
+const ZOO_ALIAS: Record<string, string> = { 'preact-resnet18': 'preactresnet18', wrn3410: 'wrn-34-10' };
+
+/** Whether model.source names a zoo model (freshly initialised) rather than a file of trained or given weights. */
+export const isZooModel = (source: string): boolean => Object.hasOwn(ZOO, ZOO_ALIAS[source] ?? source);
+
+/**
+ * A zoo model (built for the data's classes and image shape) or an ONNX file. A file's initializers
+ * are the run's initial weights (both experts and the EMA networks start from them).
+ */
 export function loadSourceModel(source: string, seed: number, classes?: number, inputShape?: readonly number[]): Model {
-  const alias: Record<string, string> = { 'preact-resnet18': 'preactresnet18', wrn3410: 'wrn-34-10' };
-  const name = alias[source] ?? source;
-  if (Object.hasOwn(ZOO, name)) return buildZooModel(name, { seed, classes, inputShape });
+  const name = ZOO_ALIAS[source] ?? source;
+  if (isZooModel(source)) return buildZooModel(name, { seed, classes, inputShape });
   if (source.endsWith('.onnx') || existsSync(source)) return loadModelFile(source);
   throw new TrainError(`model "${source}" is neither a zoo model (${Object.keys(ZOO).join(', ')}) nor an existing .onnx file`);
 }

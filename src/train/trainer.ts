@@ -9,12 +9,14 @@ import type { Config } from '../config/types.js';
 import { batches, type Batch } from '../data/index.js';
 import { saveModelFile } from '../onnx/save.js';
 import { writeFileAtomic } from '../util/fs.js';
-import type { Weights } from '../runtime/artifact-runtime.js';
+import { initialState } from '../artifacts/build.js';
+import { ArtifactRuntime, type Weights } from '../runtime/artifact-runtime.js';
 import { evaluateWeights, type Accuracy } from './evaluate.js';
 import { exportInference } from './export.js';
 import { trainIteration, type IterationResult } from './iteration.js';
 import { ProgressBar, type ProgressSink } from './progress.js';
 import { evalSettings, releaseRun, setUpRun, type Run } from './run.js';
+import { isZooModel } from './source.js';
 import { onHost, TrainingState } from './state.js';
 import { TrainError } from './errors.js';
 import { Observers, type TrainObserver } from './observer.js';
@@ -64,6 +66,14 @@ export interface TrainResult {
 function networks(run: Run, s: TrainingState): Record<string, Weights> {
   const { R, N, G } = s.learners;
   return run.method === 'generalist' ? { G, R: R.weights, N: N.weights } : { model: run.method === 'natural' ? N.weights : R.weights };
+}
+
+/**
+ * The weights a run started from when they came from a model file (fine-tuning a trained model):
+ * the final table scores them next to the result. A zoo model's random start is left out.
+ */
+function startingNetwork(run: Run): Record<string, Weights> {
+  return isZooModel(run.config.model.source) ? {} : { start: ArtifactRuntime.weightsFrom(initialState(run.source).values()) };
 }
 
 /** The network a run delivers: G for Generalist, the trained model for a baseline. */
@@ -191,8 +201,8 @@ async function finish(run: Run, s: TrainingState, result: TrainResult, obs: Obse
   const modelPath = join(run.outDir, 'model.onnx');
   saveModelFile(exportInference(run.source, await onHost(mainWeights(run, s)), { method, epochs: String(config.epochs), configHash: run.hash }), modelPath);
   result.modelPath = modelPath;
-  result.final = await evaluateWeights(run.evalRt, networks(run, s), run.data.test, evalSettings(config, config.eval.finalN, config.seed + 104729));
-  const summary = { method, config: config.name, epochs: config.epochs, test: result.final, pgdSteps: config.eval.pgdSteps, eps: config.attack.eps, imagesPerSec: s.st.metrics.at(-1)?.imagesPerSec };
+  result.final = await evaluateWeights(run.evalRt, { ...networks(run, s), ...startingNetwork(run) }, run.data.test, evalSettings(config, config.eval.finalN, config.seed + 104729));
+  const summary = { method, config: config.name, epochs: config.epochs, startsFrom: config.model.source, test: result.final, pgdSteps: config.eval.pgdSteps, eps: config.attack.eps, imagesPerSec: s.st.metrics.at(-1)?.imagesPerSec };
   writeFileAtomic(join(run.outDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
   await obs.finish(run, result, s.st.iter);
 }
