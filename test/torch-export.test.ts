@@ -12,8 +12,9 @@
 // and torch's reference logits and gradients of sum(CE) (eval mode, and train mode for the input).
 // Measured: logits max |ours - torch| / max |torch| = 1.1e-7; gradients (input, first conv weight,
 // linear weight; eval and train mode) 1.2e-7 .. 9.1e-7, checked against 1e-5 (logits) and 1e-4.
-// The op13_kiai export needed BatchNormalization-9 training support (forward.ts: the 5-output
-// form; rules/batchnorm.ts: training detected from the output count below opset 14).
+// The op13_kiai export needed BatchNormalization-9 training support (the train-mode forward writes
+// BN out in standard ops, batchnorm-train.ts; rules/batchnorm.ts detects training from the output
+// count below opset 14).
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -6,6 +6,7 @@ import type { GraphBuilder } from '../onnx/builder.js';
 import { DataType, isStatic, type Graph, type Node } from '../onnx/ir.js';
 import { floatValues } from '../onnx/shapes.js';
 import type { ModelAnalysis } from './analyze.js';
+import { batchNormTraining } from './batchnorm-train.js';
 import { emitUpgraded } from './upgrade.js';
 
 export interface ForwardOptions {
@@ -48,27 +49,6 @@ const shapeAttrI = (n: Node, k: string): number => (n.attributes[k]?.type === 'i
  * unbiased batch variance, while ONNX's training outputs use the biased one (and normalisation uses
  * the biased one in both). The variance is two-pass (mean first, then squared deviations).
  */
-/** The node's momentum attribute (0.9 by default), read as the decimal its float32 rounds (exporters write 1 - 0.1 as 0.89999998). */
-const bnMomentum = (n: Node): number => (n.attributes.momentum?.type === 'float' ? Number(n.attributes.momentum.value.toPrecision(7)) : 0.9);
-
-function runningStatistics(b: GraphBuilder, x: string, mean: string, variance: string, momentum: number): { mean: string; variance: string } {
-  const rank = b.rank(x);
-  const axes = [0, ...Array.from({ length: rank - 2 }, (_, i) => i + 2)];
-  const mu = b.reduceMean(x, axes, 1);
-  const d = b.sub(x, mu);
-  const biased = b.reduceMean(b.mul(d, d), axes, 0);
-  const dt = b.dtype(x) || DataType.FLOAT;
-  const k = (v: number) => b.constF(v, [], dt);
-  const s = b.shape(x);
-  const per = axes.map((a) => s?.[a]);
-  const n = per.every((v) => typeof v === 'number')
-    ? k((per as number[]).reduce((p, v) => p * v, 1))
-    : b.div(b.cast(b.op('Size', [x]), dt), b.cast(b.op('Size', [biased]), dt));
-  const unbiased = b.div(b.mul(biased, n), b.op('Max', [b.sub(n, k(1)), k(1)]));
-  const blend = (old: string, batch: string) => b.add(b.mul(k(momentum), old), b.mul(k(1 - momentum), batch));
-  return { mean: blend(mean, b.reshape(mu, [-1])), variance: blend(variance, unbiased) };
-}
-
 export function appendForward(b: GraphBuilder, source: Graph, a: ModelAnalysis, opts: ForwardOptions): ForwardResult {
   const shared = new Set<string>([...a.params, ...a.stats, ...a.constants].map((t) => t.name));
   // NCHW images into a channels-last model: the Transpose is part of the differentiated graph.
@@ -90,30 +70,18 @@ export function appendForward(b: GraphBuilder, source: Graph, a: ModelAnalysis, 
     const inputs = n.inputs.map(mapIn);
     const attrs: Node['attributes'] = { ...n.attributes };
     let outputs = n.outputs.map((o) => (o ? b.fresh(`${opts.prefix}${o}`) : ''));
+    if (n.opType === 'BatchNormalization' && opts.mode === 'train') {
+      // Written out in standard ops (batchnorm-train.ts): precise statistics, torch's running updates.
+      const bn = batchNormTraining(b, n, inputs);
+      rename.set(n.outputs[0], bn.y);
+      statUpdates.set(n.inputs[3], bn.mean);
+      statUpdates.set(n.inputs[4], bn.variance);
+      continue;
+    }
     if (n.opType === 'BatchNormalization') {
-      if (opts.mode === 'train') {
-        // The running statistics are computed beside the node (runningStatistics): ORT's training
-        // outputs use the biased variance, and it may write them in place over the statistics'
-        // input buffers, which other readers would then see. The node gets copies that only it
-        // reads, and its statistic outputs go unused.
-        for (const k of [3, 4]) inputs[k] = b.op('Mul', [inputs[k], b.constF(1, [], b.dtype(inputs[k]) || DataType.FLOAT)]);
-        const unused = (s: string) => b.fresh(`${opts.prefix}${n.outputs[0]}_${s}`);
-        if (b.opset >= 14) {
-          attrs.training_mode = { type: 'int', value: 1 };
-          outputs = [outputs[0], unused('mean'), unused('var')];
-        } else {
-          // BatchNormalization-9 (opset 9..13) has no training_mode: training is its 5-output form
-          // (Y, running mean, running var, saved mean, saved inv std).
-          delete attrs.training_mode;
-          outputs = [outputs[0], ...['mean', 'var', 'saved_mean', 'saved_inv_std'].map(unused)];
-        }
-        const upd = runningStatistics(b, inputs[0], mapIn(n.inputs[3]), mapIn(n.inputs[4]), bnMomentum(n));
-        statUpdates.set(n.inputs[3], upd.mean);
-        statUpdates.set(n.inputs[4], upd.variance);
-      } else {
-        delete attrs.training_mode;
-        outputs = [outputs[0]];
-      }
+      // Eval mode: the inference form on the running statistics.
+      delete attrs.training_mode;
+      outputs = [outputs[0]];
     }
     if (n.opType === 'MaxPool' && opts.forGradient && outputs.length === 1 && shapeAttrI(n, 'storage_order') === 0) {
       outputs = [outputs[0], b.fresh(`${opts.prefix}${n.outputs[0]}_indices`)];
