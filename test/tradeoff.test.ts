@@ -61,8 +61,9 @@ describe('generalist tradeoff', () => {
 
     const lines: string[] = [];
     const io = { out: (t: string) => void lines.push(t), err: () => {} };
-    expect(await main(['tradeoff', runDir, '--betas', '0,0.5,1', '--test', '0.5', '--test-n', '100', '--threads', '1'], io)).toBe(0);
-    const report = JSON.parse(readFileSync(join(runDir, 'tradeoff.json'), 'utf8')) as TradeoffReport;
+    const curveFile = join(dir, 'curve.json');
+    expect(await main(['tradeoff', runDir, '--betas', '0,0.5,1', '--test', '0.5', '--test-n', '100', '--threads', '1', '--out', curveFile], io)).toBe(0);
+    const report = JSON.parse(readFileSync(curveFile, 'utf8')) as TradeoffReport;
     expect(report).toMatchObject({ split: 'validation', eps: 0.1, pgdSteps: 2 });
     expect(report.points.map((p) => p.beta)).toEqual([0, 0.5, 1]);
     const at = (b: number) => report.points.find((p) => p.beta === b)!;

@@ -5,12 +5,12 @@
 // exactly (b = 1 gives A and b = 0 gives S bit for bit). Points are scored on the validation split
 // (clean and PGD with the run's eval.pgdSteps), and, for the points asked for, on the test split
 // (clean, PGD, and AutoAttack of the exported model).
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { evaluateRobustness } from '../attacks/index.js';
 import type { Dataset } from '../data/index.js';
 import type { Model } from '../onnx/ir.js';
 import type { ArtifactRuntime, Weights } from '../runtime/artifact-runtime.js';
+import { writeFileAtomic } from '../util/fs.js';
 import { evaluateWeights, type Accuracy } from './evaluate.js';
 import { TrainError } from './errors.js';
 import { exportInference } from './export.js';
@@ -47,6 +47,8 @@ export interface TradeoffOptions {
   /** Of the test points, those attacked with AutoAttack (the exported model, aaN images, default 1000). */
   autoattackBetas?: number[];
   aaN?: number;
+  /** Where the report goes (default RUN/tradeoff.json). */
+  out?: string;
   cacheDir?: string;
   threads?: number;
   log?: (s: string) => void;
@@ -66,7 +68,7 @@ export async function exportBlend(run: SavedRun, rt: ArtifactRuntime, beta: numb
 
 const key = (b: number) => `b=${b}`;
 
-/** Scores every point on the validation split; the asked-for points on the test split too. Writes RUN/tradeoff.json. */
+/** Scores every point on the validation split; the asked-for points on the test split too. Writes RUN/tradeoff.json (or o.out). */
 export async function tradeoff(run: SavedRun, o: TradeoffOptions): Promise<TradeoffReport> {
   const { config } = run;
   if (config.method !== 'generalist') throw new TrainError(`${run.dir} is a ${config.method} run: only a Generalist run has the EMA teachers A and S of a trade-off curve`);
@@ -85,7 +87,7 @@ export async function tradeoff(run: SavedRun, o: TradeoffOptions): Promise<Trade
     const onTest = (b: number) => !!(o.testBetas?.includes(b) || o.autoattackBetas?.includes(b));
     for (const p of points.filter((q) => onTest(q.beta))) p.test = await testPoint(run, rt, nets[key(p.beta)], data.test, o, log, p.beta);
     const report: TradeoffReport = { run: run.dir, split: 'validation', eps: config.attack.eps, pgdSteps: config.eval.pgdSteps, points, G: val.G };
-    writeFileSync(join(run.dir, 'tradeoff.json'), JSON.stringify(report, null, 2) + '\n');
+    writeFileAtomic(o.out ?? join(run.dir, 'tradeoff.json'), JSON.stringify(report, null, 2) + '\n');
     return report;
   } finally {
     await rt.release();

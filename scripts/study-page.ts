@@ -1,0 +1,99 @@
+// Writes the study's page (docs/RESULTS.md or another --out) and its SVG plots between markers, so
+// prose written around them survives a re-run. Numbers come from study-results.ts.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { curveOf, LABEL, losses, meanOf, modelScores, runDir, svgName, table, trainMinutes, verdict, type Row, type StudyPlan } from './study-results.js';
+import { plotSvg, type PlotSeries } from './study-svg.js';
+
+export interface PageOptions {
+  out: string;
+  commands: string[];
+  label: string;
+  budget: { epochs: string; trainSubset: string; ftStartEpochs: string; ftTrainSubset: string; cleanN: string; pgdN: string; aaN: string };
+}
+
+const START = '<!-- study:start (written by scripts/study.ts) -->';
+const END = '<!-- study:end -->';
+const COLORS: Record<string, string> = { natural: '#7f7f7f', 'pgd-at': '#d62728', trades6: '#ff7f0e', trades1: '#bcbd22', generalist: '#1f77b4', start: '#7f7f7f', 'ft-pgd-at': '#d62728', 'ft-generalist': '#1f77b4' };
+const SEED_SHADES = ['#1f77b4', '#17becf', '#9467bd', '#2ca02c'];
+
+/** Rows of one experiment: each model's scores per seed, and Generalist's chosen point. */
+function rowsOf(dirs: Record<string, string[]>, generalistKey: string): Row[] {
+  const rows: Row[] = Object.entries(dirs).map(([key, ds]) => ({ key, runs: ds.map(modelScores), minutes: ds.map(trainMinutes) }));
+  const curves = dirs[generalistKey].map(curveOf);
+  rows.push({ key: 'chosen', runs: curves.map((c) => c.chosen), minutes: dirs[generalistKey].map(trainMinutes), betas: curves.map((c) => c.beta) });
+  return rows;
+}
+
+/** The plot's series: a point per baseline run, a curve per Generalist run with its chosen point ringed. */
+function seriesOf(dirs: Record<string, string[]>, generalistKey: string): PlotSeries[] {
+  const out: PlotSeries[] = [];
+  for (const [key, ds] of Object.entries(dirs)) {
+    if (key === generalistKey) continue;
+    const pts = ds.map(modelScores).filter((s) => s.clean !== undefined && s.aa !== undefined).map((s) => ({ x: s.aa!, y: s.clean! }));
+    out.push({ label: LABEL[key] ?? key, color: COLORS[key] ?? '#000', points: pts });
+  }
+  dirs[generalistKey].forEach((d, i) => {
+    const c = curveOf(d);
+    out.push({ label: `Generalist G(b), ${basename(d)}`, color: SEED_SHADES[i % SEED_SHADES.length], curve: true, points: c.points.map((p) => ({ x: p.aa, y: p.clean, note: `b=${p.beta}` })), ring: c.points.flatMap((p, j) => (p.beta === c.beta ? [j] : [])) });
+  });
+  return out;
+}
+
+/** Mean test clean and AutoAttack accuracy of each curve point over the seeds. */
+function curveTable(dirs: string[]): string {
+  const curves = dirs.map(curveOf);
+  const betas = [...new Set(curves.flatMap((c) => c.points.map((p) => p.beta)))].sort((a, b) => a - b);
+  if (!betas.length) return '';
+  const cell = (b: number, k: 'clean' | 'aa') => { const m = meanOf(curves.map((c) => c.points.find((p) => p.beta === b)?.[k])); return m === undefined ? '-' : `${(100 * m).toFixed(1)}`; };
+  return ['| b (weight of A) | ' + betas.join(' | ') + ' |', '|---|' + betas.map(() => '---|').join(''), `| clean | ${betas.map((b) => cell(b, 'clean')).join(' | ')} |`, `| AutoAttack | ${betas.map((b) => cell(b, 'aa')).join(' | ')} |`].join('\n');
+}
+
+function section(title: string, rows: Row[], curve: string, svg: string, words: string[]): string {
+  return [`## ${title}`, '', table(rows), '', curve ? `Generalist's curve on the test split (mean over seeds, %):\n\n${curve}\n` : '', `![clean against AutoAttack accuracy](${basename(svg)})`, '', ...words, ''].join('\n');
+}
+
+function mainSection(p: StudyPlan, dataset: string, o: PageOptions): string {
+  const dirs = Object.fromEntries(p.methods.map((m) => [m, p.seeds.map((s) => runDir(p, dataset, m, s))]));
+  const rows = rowsOf(dirs, 'generalist');
+  const svg = svgName(o.out, dataset);
+  writeFileSync(svg, plotSvg(`${dataset}, eps ${p.eps[dataset]}: clean vs AutoAttack (test)`, seriesOf(dirs, 'generalist')));
+  const by = (k: string) => rows.find((r) => r.key === k)!;
+  const nat = meanOf(by('natural').runs.map((s) => s.clean));
+  const words = [
+    verdict('Generalist G(b*) vs PGD-AT', by('chosen'), by('pgd-at'), 3, 2),
+    nat === undefined ? '' : `- Natural training reaches ${(100 * nat).toFixed(1)}% clean at this budget${dataset === 'fashion-mnist' ? ` (the study asks for at least 90%: ${nat >= 0.9 ? 'reached' : '**not reached**'})` : ''}.`,
+    ...losses(by('chosen'), rows.filter((r) => ['natural', 'pgd-at', 'trades6', 'trades1'].includes(r.key))),
+  ].filter(Boolean);
+  return section(`${dataset}, eps ${p.eps[dataset]}`, rows, curveTable(dirs.generalist), svg, words);
+}
+
+function finetuneSection(p: StudyPlan, o: PageOptions): string {
+  const ft = p.finetune!;
+  const dirs = { start: [ft.start], 'ft-pgd-at': ft.seeds.map((s) => `${p.runsDir}/ft-pgd-at-s${s}`), 'ft-generalist': ft.seeds.map((s) => `${p.runsDir}/ft-generalist-s${s}`) };
+  const rows = rowsOf(dirs, 'ft-generalist');
+  const svg = svgName(o.out, 'finetune');
+  writeFileSync(svg, plotSvg('Fine-tuning a natural Fashion-MNIST SmallCNN (eps 0.1)', seriesOf(dirs, 'ft-generalist')));
+  const by = (k: string) => rows.find((r) => r.key === k)!;
+  const words = [
+    verdict('G(b*) clean vs the starting model', by('chosen'), by('start'), -1.5, Infinity).replace(/, AutoAttack [^(]*\(/, ' ('),
+    verdict('G(b*) vs PGD-AT fine-tuning', by('chosen'), by('ft-pgd-at'), -Infinity, 3),
+    ...losses(by('chosen'), [by('ft-pgd-at')]),
+  ];
+  return section('Robust fine-tuning (harden preset vs PGD-AT, same budget)', rows, curveTable(dirs['ft-generalist']), svg, words);
+}
+
+export function writeStudyReport(p: StudyPlan, o: PageOptions): void {
+  const b = o.budget;
+  const head = [START, o.label ? `**${o.label}**\n` : '',
+    `Budget per training run: ${b.epochs} epochs of ${b.trainSubset === '0' ? 'the whole training set (59,000 images after the 1,000-image validation split)' : `${b.trainSubset} images`}, batch 128; seeds ${p.seeds.join(', ')}. ` +
+    `Test split: clean accuracy on the first ${b.cleanN} images, PGD-20 on ${b.pgdN}, AutoAttack (APGD-CE, APGD-T, Square; worst case per image) on ${b.aaN}. ` +
+    `Cells: mean ± standard deviation over seeds (each seed's value). b*: Generalist's operating point G(b*) = b*·A + (1-b*)·S, chosen on the validation split only ` +
+    '(the cleanest point whose validation PGD-20 accuracy is within 2 points of the robust teacher b = 1).', ''].join('\n');
+  const body = [head, ...p.datasets.map((d) => mainSection(p, d, o)), p.finetune ? finetuneSection(p, o) : '',
+    `Fine-tuning budget: the starting model trains ${b.ftStartEpochs} epochs (natural); each fine-tuning run ${b.ftTrainSubset === '0' ? 'one epoch of 59,000 images' : `one epoch of ${b.ftTrainSubset} images`} (preset harden).`,
+    '', '### Commands', '', 'Run from the repository root, in this order (`node --import tsx src/cli/main.ts` is `npx generalist`):', '', '```sh', ...o.commands, '```', END].join('\n');
+  const old = existsSync(o.out) ? readFileSync(o.out, 'utf8') : `# Results\n\n${START}\n${END}\n`;
+  const a = old.indexOf(START), e = old.indexOf(END);
+  writeFileSync(o.out, a >= 0 && e > a ? old.slice(0, a) + body + old.slice(e + END.length) : `${old}\n${body}\n`);
+}

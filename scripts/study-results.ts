@@ -1,0 +1,106 @@
+// The study's numbers (scripts/study.ts) read back from its run folders: test scores of each model,
+// the Generalist operating point chosen on the validation split, mean and spread over seeds, the
+// issue's targets and every loss of Generalist in words, as Markdown pieces for study-page.ts.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+
+export interface StudyPlan {
+  runsDir: string;
+  datasets: string[];
+  seeds: number[];
+  methods: string[];
+  eps: Record<string, number>;
+  finetune: { start: string; seeds: number[] } | null;
+}
+interface Point { beta: number; clean: number; robust: number; n: number; test?: { clean: number; robust: number; autoattack?: number; n: number } }
+interface Curve { points: Point[] }
+/** Test scores of one model: clean, PGD-20 and AutoAttack accuracy (fractions; undefined until measured). */
+export interface Scores { clean?: number; pgd20?: number; aa?: number }
+
+/**
+ * The operating point, chosen on the validation split only: the cleanest point whose PGD accuracy is
+ * within 2 points of the robust teacher's (b = 1); the most robust point when none is.
+ */
+export function chooseBeta(val: Curve): number {
+  const a = val.points.find((p) => p.beta === 1);
+  if (!a) throw new Error('the validation curve has no point b = 1');
+  const ok = val.points.filter((p) => p.robust >= a.robust - 0.02);
+  return ok.reduce((best, p) => (p.clean > best.clean || (p.clean === best.clean && p.robust > best.robust) ? p : best), ok[0]).beta;
+}
+
+const readJson = (f: string) => (existsSync(f) ? JSON.parse(readFileSync(f, 'utf8')) : undefined);
+
+/** A trained model's test scores from its eval reports (generalist eval --json). */
+export function modelScores(dir: string): Scores {
+  return {
+    clean: readJson(join(dir, 'eval-clean.json'))?.cleanAccuracy,
+    pgd20: readJson(join(dir, 'eval-pgd20.json'))?.attacks?.[0]?.robustAccuracy,
+    aa: readJson(join(dir, 'eval-aa.json'))?.ensemble?.robustAccuracy,
+  };
+}
+
+/** The chosen point's test scores and the curve's test points of a Generalist run. */
+export function curveOf(dir: string): { beta?: number; chosen: Scores; points: { beta: number; clean: number; aa: number }[] } {
+  const val = readJson(join(dir, 'tradeoff-validation.json')) as Curve | undefined;
+  const test = readJson(join(dir, 'tradeoff.json')) as Curve | undefined;
+  if (!val || !test) return { chosen: {}, points: [] };
+  const beta = chooseBeta(val);
+  const p = test.points.find((q) => q.beta === beta)?.test;
+  const points = test.points.filter((q) => q.test?.autoattack !== undefined).map((q) => ({ beta: q.beta, clean: q.test!.clean, aa: q.test!.autoattack! })).sort((x, y) => x.beta - y.beta);
+  return { beta, chosen: p ? { clean: p.clean, pgd20: p.robust, aa: p.autoattack } : {}, points };
+}
+
+/** Training time in minutes (sum of the epochs' seconds in metrics.jsonl). */
+export function trainMinutes(dir: string): number | undefined {
+  const f = join(dir, 'metrics.jsonl');
+  if (!existsSync(f)) return undefined;
+  return readFileSync(f, 'utf8').trim().split('\n').reduce((a, l) => a + JSON.parse(l).seconds, 0) / 60;
+}
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const sd = (xs: number[]) => (xs.length < 2 ? 0 : Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / (xs.length - 1)));
+/** "mean ± sd (per-seed values)" in percent; "-" when nothing was measured. */
+function stat(xs: (number | undefined)[]): string {
+  const ok = xs.filter((x): x is number => x !== undefined);
+  if (!ok.length) return '-';
+  const pct = (x: number) => (100 * x).toFixed(1);
+  return ok.length === 1 ? `${pct(ok[0])} (1 seed)` : `${pct(mean(ok))} ± ${pct(sd(ok))} (${ok.map(pct).join(', ')})`;
+}
+export const meanOf = (xs: (number | undefined)[]) => { const ok = xs.filter((x): x is number => x !== undefined); return ok.length ? mean(ok) : undefined; };
+
+export const LABEL: Record<string, string> = {
+  natural: 'natural', 'pgd-at': 'PGD-AT', trades6: 'TRADES (beta 6)', trades1: 'TRADES (beta 1)', generalist: 'Generalist G (as trained)',
+  chosen: 'Generalist G(b*), b* chosen on validation', start: 'starting model (natural)', 'ft-pgd-at': 'PGD-AT fine-tuning', 'ft-generalist': 'Generalist fine-tuning (harden), G as trained',
+};
+
+export interface Row { key: string; runs: Scores[]; minutes: (number | undefined)[]; betas?: (number | undefined)[] }
+export function table(rows: Row[]): string {
+  const lines = rows.map((r) => `| ${LABEL[r.key] ?? r.key} | ${stat(r.runs.map((s) => s.clean))} | ${stat(r.runs.map((s) => s.pgd20))} | ${stat(r.runs.map((s) => s.aa))} | ${r.betas ? r.betas.map((b) => b ?? '-').join(', ') : ''} | ${r.minutes.map((m) => (m === undefined ? '-' : m.toFixed(0))).join(', ')} |`);
+  return ['| model | clean | PGD-20 | AutoAttack | b* | train min per seed |', '|---|---|---|---|---|---|', ...lines].join('\n');
+}
+
+/** The issue's target in words: G(b*) against a reference on clean and AutoAttack accuracy. */
+export function verdict(what: string, g: Row, ref: Row, cleanMargin: number, aaMargin: number): string {
+  const gc = meanOf(g.runs.map((s) => s.clean)), ga = meanOf(g.runs.map((s) => s.aa));
+  const rc = meanOf(ref.runs.map((s) => s.clean)), ra = meanOf(ref.runs.map((s) => s.aa));
+  if ([gc, ga, rc, ra].some((x) => x === undefined)) return `- ${what}: not measured yet.`;
+  const dc = 100 * (gc! - rc!), da = 100 * (ga! - ra!);
+  const met = dc >= cleanMargin && da >= -aaMargin;
+  return `- ${what}: clean ${dc >= 0 ? '+' : ''}${dc.toFixed(1)} points, AutoAttack ${da >= 0 ? '+' : ''}${da.toFixed(1)} points against ${LABEL[ref.key]} ` +
+    `(target: clean ${cleanMargin >= 0 ? `at least ${cleanMargin} above` : `within ${-cleanMargin}`}, AutoAttack within ${aaMargin}): **${met ? 'met' : 'not met'}**.`;
+}
+
+/** Every comparison where G(b*) does worse than a baseline, in plain words. */
+export function losses(g: Row, others: Row[]): string[] {
+  const out: string[] = [];
+  for (const o of others) {
+    for (const [k, name] of [['clean', 'clean accuracy'], ['aa', 'AutoAttack accuracy']] as const) {
+      const gv = meanOf(g.runs.map((s) => s[k])), ov = meanOf(o.runs.map((s) => s[k]));
+      if (gv !== undefined && ov !== undefined && ov > gv + 0.005) out.push(`- ${LABEL[o.key]} beats Generalist's chosen point on ${name} by ${(100 * (ov - gv)).toFixed(1)} points (${(100 * ov).toFixed(1)}% vs ${(100 * gv).toFixed(1)}%).`);
+    }
+  }
+  return out;
+}
+
+export const runDir = (p: StudyPlan, dataset: string, method: string, seed: number) => join(p.runsDir, `${dataset}-${method}-s${seed}`);
+export const svgName = (out: string, what: string) => join(dirname(out), `${basename(out, '.md')}-${what}.svg`);
