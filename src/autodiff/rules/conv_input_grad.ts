@@ -11,8 +11,9 @@
 //   placed in one common window (zero taps where a phase has fewer), so ONE Conv computes all
 //   s*s phases as s*s output channels per input channel, and DepthToSpace (CRD) interleaves them
 //   back into [N, C, Q*s, Q*s], cropped to the input's size.
-// The kernel rearrangement (flip, phase split, channel swap, groups) is one Pad + Gather per axis
-// + Transpose of the weights, built once per weight and graph (the unrolled attack reuses it).
+// The kernel rearrangement (flip, phase split, channel swap, groups) is a reversing Slice and a
+// Transpose for stride 1, else one Pad + Gather per axis + Transpose of the weights; built once
+// per weight and graph (the unrolled attack reuses it).
 // Where the geometry does not fit (mixed or dilated strides, 1-D/3-D strided, pads beyond the
 // kernel) or the form does not pay (one phase with taps per axis: 1x1 strided), callers keep
 // ConvTranspose.
@@ -46,6 +47,7 @@ export function axisPlan(k: number, s: number, d: number, pb: number, inLen: num
 }
 
 const memo = new WeakMap<GraphBuilder, Map<string, string>>();
+const INT64_MIN = -(2 ** 63);
 
 /**
  * The dX Conv's weights [Ci*S, Co/group, ...window] (S = s^spatial phases, CRD order) from the
@@ -61,6 +63,17 @@ function phaseWeights(b: GraphBuilder, w: string, ws: number[], group: number, p
   const sp = plans.length;
   const [Co, Cig] = ws;
   const Cog = Co / group;
+  if (plans.every((p) => p.phases === 1)) {
+    // Stride 1: the plain flip (one reversing Slice) and channel swap (a 4-D Transpose per group
+    // layout) cost a fraction of the general Pad + Gather + 7-D Transpose on ResNet-sized weights.
+    const axes = plans.map((_, i) => 2 + i);
+    const flipped = b.op('Slice', [w, b.constI64(axes.map(() => -1)), b.constI64(axes.map(() => INT64_MIN)), b.constI64(axes), b.constI64(axes.map(() => -1))], {}, { name: 'conv_dx_w_flip' });
+    const kernel = ws.slice(2);
+    const out = group === 1 ? b.transpose(flipped, [1, 0, ...axes])
+      : b.reshape(b.transpose(b.reshape(flipped, [group, Cog, Cig, ...kernel]), [0, 2, 1, ...axes.map((a) => a + 1)]), [Cig * group, Cog, ...kernel]);
+    cache.set(key, out);
+    return out;
+  }
   const pads = new Array<number>(2 * (2 + sp)).fill(0);
   for (let i = 0; i < sp; i++) pads[2 + sp + 2 + i] = 1;
   let t = b.op('Pad', [w, b.constI64(pads)], {}, { name: 'conv_dx_w_pad' });
