@@ -43,7 +43,7 @@ describe('Generalist orchestrator', () => {
     const dir = tmp();
     await train(tiny(dir, { epochs: '1' }), { sink: null, cacheDir, maxIterations: 2 });
     await expect(train(tiny(dir, { epochs: '1' }), { sink: null, cacheDir })).rejects.toThrow(/already holds a checkpoint/);
-    await expect(train(tiny(dir, { epochs: '1', 'attack.eps': '0.2' }), { sink: null, cacheDir, resume: true })).rejects.toThrow(/another configuration/);
+    await expect(train(tiny(dir, { epochs: '1', 'attack.eps': '0.2' }), { sink: null, cacheDir, resume: true })).rejects.toThrow(/cannot resume: attack\.eps was 0\.3 in the checkpoint and is 0\.2 now/);
     const path = join(dir, 'checkpoint.bin');
     const bytes = readFileSync(path);
     writeFileSync(path, bytes.subarray(0, bytes.length - 100));
@@ -70,6 +70,39 @@ describe('Generalist orchestrator', () => {
     await expect(train(cfg, { sink: null, cacheDir })).rejects.toThrow(/training diverged: the model's loss is (NaN|Infinity) at epoch 1, iteration \d+ \(learning rate 1\.00e\+30\)\. Lower optim\.natural\.lr/);
     expect(existsSync(join(dir, 'checkpoint.bin'))).toBe(false);
     expect(existsSync(join(dir, 'model.onnx'))).toBe(false);
+  });
+
+  it("follows its own divergence advice: lower the lr and --resume continues from the last checkpoint, recording the change", async () => {
+    const dir = tmp();
+    const lr = (late: string) => `[[0, 0.01], [0.5, 0.01], [0.5, ${late}], [1, ${late}]]`;
+    const cfg = (late: string) => tiny(dir, { method: 'natural', 'optim.natural.type': 'sgd', 'optim.natural.lr': lr(late) });
+    await expect(train(cfg('1e30'), { sink: null, cacheDir })).rejects.toThrow(
+      /training diverged: .* at epoch 2, iteration \d+ .*checkpoint\.bin still holds the last checkpoint\. Lower optim\.natural\.lr .* and continue it with --resume/);
+    let said = '';
+    const r = await train(cfg('0.005'), { sink: { write: (t) => { said += t; } }, cacheDir, resume: true });
+    expect(r.interrupted).toBe(false);
+    expect(said).toMatch(/changed since the checkpoint \(recorded in metrics\.jsonl\): optim\.natural\.lr \[\[0,0\.01\],\[0\.5,0\.01\],\[0\.5,1e\+30\],\[1,1e\+30\]\] -> \[\[0,0\.01\],\[0\.5,0\.01\],\[0\.5,0\.005\],\[1,0\.005\]\]/);
+    const lines = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.map((l) => l.epoch)).toEqual([1, 2]);
+    expect(lines[0].configChanges).toBeUndefined();
+    expect(lines[1].configChanges).toEqual([{ field: 'optim.natural.lr', from: JSON.parse(lr('1e30')), to: JSON.parse(lr('0.005')), atIteration: 8 }]);
+    expect(lines[1].lr.N).toBe(0.005);
+    // Unsafe changes are refused with the field named; a refused resume leaves config.json alone.
+    const before = readFileSync(join(dir, 'config.json'), 'utf8');
+    await expect(train(tiny(dir, { method: 'natural', 'optim.natural.type': 'adam', 'optim.natural.lr': lr('0.005') }), { sink: null, cacheDir, resume: true }))
+      .rejects.toThrow(/cannot resume: optim\.natural\.type was "sgd" in the checkpoint and is "adam" now/);
+    await expect(train(tiny(dir, { method: 'natural', 'optim.natural.type': 'sgd', 'optim.natural.lr': lr('0.005'), batchSize: '32' }), { sink: null, cacheDir, resume: true }))
+      .rejects.toThrow(/cannot resume: batchSize was 64/);
+    expect(readFileSync(join(dir, 'config.json'), 'utf8')).toBe(before);
+  });
+
+  it('--resume without a checkpoint starts the run and says so; run names are one folder name', async () => {
+    const dir = tmp();
+    let said = '';
+    const r = await train(tiny(dir, { method: 'natural', epochs: '1' }), { sink: { write: (t) => { said += t; } }, cacheDir, resume: true, maxIterations: 1 });
+    expect(said).toMatch(/--resume: .* has no checkpoint yet, so the run starts from the beginning/);
+    expect(r.interrupted).toBe(true);
+    for (const name of ['..', '.', 'a/b']) expect(() => tiny(dir, { name }), name).toThrow(/name/);
   });
 
   it('a short real training run beats chance by far and exports a standalone model', async () => {

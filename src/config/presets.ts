@@ -37,7 +37,7 @@ export const DEFAULT_CONFIG: Config = {
     redistribution: { enabled: true, start: 0.625, period: 5, unit: 'epochs', wholeEpoch: true },
   },
   eval: { pgdSteps: 20, pgdStepSize: 0, n: 1000, every: 1, split: 'validation', finalN: 0, batchSize: 0 },
-  checkpoint: { every: 1, keep: 2, best: true, bestMetric: 'sum' },
+  checkpoint: { every: 1, minutes: 5, iterations: 0, keep: 2, best: true, bestMetric: 'sum' },
 };
 
 // ---- MNIST-family quick presets -------------------------------------------------------------

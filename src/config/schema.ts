@@ -43,7 +43,7 @@ const optimizer = (): Rule => obj({
 export const MAX_U32 = 4294967295;
 
 export const CONFIG_SCHEMA: Rule = obj({
-  name: { type: 'string', empty: false, pattern: /^[A-Za-z0-9._-]+$/, description: "a non-empty string of letters, digits, '.', '_' and '-' (it names the output folder)" },
+  name: { type: 'string', empty: false, pattern: /^(?!\.\.?$)[A-Za-z0-9._-]+$/, description: "one folder name: letters, digits, '.', '_' and '-', not '.' or '..' (it names the output folder)" },
   outDir: { type: 'string', description: "a folder path ('' = runs/<name>)" },
   seed: int(0, MAX_U32, 'an integer in [0, 4294967295]'),
   threads: int(0, 1024, 'an integer in [0, 1024] (0 = ORT default)'),
@@ -108,7 +108,9 @@ export const CONFIG_SCHEMA: Rule = obj({
   }),
   checkpoint: obj({
     every: int(0, undefined, 'an integer >= 0 (epochs; 0 = only at the end)'),
-    keep: int(0, undefined, 'an integer >= 0 (0 = keep all)'),
+    minutes: num(0, undefined, 'a number >= 0 (minutes between mid-epoch checkpoints; 0 = off)'),
+    iterations: int(0, undefined, 'an integer >= 0 (iterations between mid-epoch checkpoints; 0 = off)'),
+    keep: int(0, undefined, 'an integer >= 0 (end-of-epoch checkpoints kept as checkpoint-epoch-E.bin; 0 = keep all)'),
     best: bool(),
     bestMetric: oneOf(['clean', 'robust', 'sum']),
   }),

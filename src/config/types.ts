@@ -123,7 +123,11 @@ export interface EvalConfig {
 export interface CheckpointConfig {
   /** Save every this-many epochs (0 = only at the end). */
   every: number;
-  /** Keep the last this-many periodic checkpoints (0 = all). */
+  /** Also write a checkpoint within an epoch every this-many minutes (0 = off). */
+  minutes: number;
+  /** Also write a checkpoint within an epoch every this-many iterations (0 = off). */
+  iterations: number;
+  /** Keep the last this-many end-of-epoch checkpoints as checkpoint-epoch-E.bin (0 = all). */
   keep: number;
   /** Keep the best model on the periodic evaluation. */
   best: boolean;

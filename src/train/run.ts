@@ -1,5 +1,5 @@
 // Setting a run up: its folder, data, model and the artifact runtimes each learner needs.
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { configHash } from '../config/resolve.js';
 import { datasetLoadOptions, trainAugment } from '../config/dataset.js';
@@ -16,6 +16,7 @@ import { saveModel } from '../onnx/save.js';
 import { sha256 } from '../util/hash.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { ArtifactRuntime } from '../runtime/artifact-runtime.js';
+import { ensureWritableDirectory } from '../util/files.js';
 import { TrainError } from './errors.js';
 import type { EvalSettings } from './evaluate.js';
 import { loadSourceModel, modelFit, withImageShape } from './source.js';
@@ -30,6 +31,8 @@ export interface Run {
   robustLoss: 'ce' | 'trades';
   outDir: string;
   ckptPath: string;
+  /** Whether the run continues a checkpoint (asked for, and one exists). */
+  resume: boolean;
   metricsPath: string;
   /** Hash of the settings a checkpoint must agree with to be resumed. */
   hash: string;
@@ -49,17 +52,52 @@ export interface Run {
 /** Settings the config hash leaves out: they change speed or placement, never the numbers. */
 const HASH_IGNORES = ['threads', 'provider', 'allowCpuFallback', 'eval.batchSize'];
 
-/** Prepares the run folder: refuses to overwrite a run unless resuming, writes config.json. */
-function prepareFolder(config: Config, resume: boolean): { outDir: string; ckptPath: string; hash: string } {
+/** Temp files of checkpoint writes whose process is gone (a kill during the write) are removed. */
+function removeOrphanTempFiles(outDir: string, log: (s: string) => void): void {
+  for (const f of readdirSync(outDir)) {
+    const m = /^checkpoint\.bin\.tmp-(\d+)$/.exec(f);
+    if (!m || Number(m[1]) === process.pid || processAlive(Number(m[1]))) continue;
+    rmSync(join(outDir, f), { force: true });
+    log(`removed ${f}, left by an interrupted checkpoint write`);
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Prepares the run folder: refuses to overwrite a run unless resuming, removes orphan temp files.
+ * Returns whether there is a checkpoint to resume (`--resume` without one starts the run, saying so).
+ */
+function prepareFolder(config: Config, resume: boolean, log: (s: string) => void): { outDir: string; ckptPath: string; hash: string; resume: boolean } {
   const outDir = resolve(config.outDir || `runs/${config.name}`);
-  mkdirSync(outDir, { recursive: true });
+  try {
+    ensureWritableDirectory(outDir);
+  } catch (e) {
+    throw new TrainError(`output folder: ${(e as Error).message}; choose another with --set outDir=DIR or --name NAME`);
+  }
   const hash = configHash(config, { ignore: HASH_IGNORES });
   const ckptPath = join(outDir, 'checkpoint.bin');
   if (!resume && existsSync(ckptPath)) {
     throw new TrainError(`${outDir} already holds a checkpoint; pass --resume to continue it (npm start -- --resume), or start another run with --name NAME`);
   }
-  writeFileAtomic(join(outDir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
-  return { outDir, ckptPath, hash };
+  removeOrphanTempFiles(outDir, log);
+  if (resume && !existsSync(ckptPath)) {
+    log(`--resume: ${outDir} has no checkpoint yet, so the run starts from the beginning`);
+    resume = false;
+  }
+  return { outDir, ckptPath, hash, resume };
+}
+
+/** Writes the run's config.json (after a resume was accepted, so a refused one changes nothing). */
+export function writeRunConfig(run: Run): void {
+  writeFileAtomic(join(run.outDir, 'config.json'), JSON.stringify(run.config, null, 2) + '\n');
 }
 
 /** The model as the run trains it: checked against the data, input normalisation in front. */
@@ -102,7 +140,7 @@ export const openEvalArtifacts = (pinned: Model, inputLayout: InputLayout, confi
 
 export async function setUpRun(config: Config, opts: { resume?: boolean; cacheDir?: string; log: (s: string) => void }): Promise<Run> {
   const { log } = opts;
-  const { outDir, ckptPath, hash } = prepareFolder(config, !!opts.resume);
+  const { outDir, ckptPath, hash, resume } = prepareFolder(config, !!opts.resume, log);
   const data = loadDataset(config.dataset.name, datasetLoadOptions(config));
   const { source, inputLayout } = prepareModel(config, data, log);
   // The artifacts need static image dims; a model exported with dynamic H/W gets the dataset's
@@ -130,7 +168,7 @@ export async function setUpRun(config: Config, opts: { resume?: boolean; cacheDi
   const itersPerEpoch = Math.floor(data.train.n / config.batchSize);
   if (itersPerEpoch < 1) throw new TrainError(`the training set has ${data.train.n} images, fewer than one batch of ${config.batchSize}`);
   return {
-    config, method, robustLoss, outDir, ckptPath, metricsPath: join(outDir, 'metrics.jsonl'), hash, data, augment: trainAugment(config), source,
+    config, method, robustLoss, outDir, ckptPath, resume, metricsPath: join(outDir, 'metrics.jsonl'), hash, data, augment: trainAugment(config), source,
     robustRt, naturalRt, evalRt, itersPerEpoch, totalIters: itersPerEpoch * config.epochs, log,
   };
 }

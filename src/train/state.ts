@@ -1,12 +1,12 @@
 // The state of a training run: the learners (experts R and N with optimizer slots, EMA teachers A
 // and S, global learner G), the counters and the seeded random streams; to and from checkpoints.
-import { existsSync } from 'node:fs';
 import { initialState } from '../artifacts/build.js';
 import { ArtifactRuntime, type Weights } from '../runtime/artifact-runtime.js';
 import { ort } from '../runtime/ort.js';
 import { Rng, type RngState } from '../util/rng.js';
-import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { loadCheckpoint, saveCheckpoint, type TensorSpec } from './checkpoint.js';
 import { TrainError } from './errors.js';
+import { checkRunState, configChanges, type ConfigChange } from './resume.js';
 import type { Nets } from './iteration.js';
 import type { Run } from './run.js';
 import type { EpochMetrics } from './trainer.js';
@@ -25,7 +25,17 @@ export interface RunState {
   dropoutRng?: RngState;
   best?: { epoch: number; score: number };
   metrics: EpochMetrics[];
+  /** The current epoch's running sums so far (a resumed epoch records the same metrics line). */
+  epochSums?: EpochSums;
+  /** Training seconds of the current epoch so far. */
+  epochSeconds?: number;
+  /** Config changes made on resume, recorded in the next metrics line. */
+  configChanges?: ConfigChange[];
 }
+
+/** Running sums of the experts' training loss and accuracy over an epoch. */
+export interface EpochSums { lossR: number; lossN: number; accR: number; accN: number; n: number }
+export const zeroSums = (): EpochSums => ({ lossR: 0, lossN: 0, accR: 0, accN: 0, n: 0 });
 
 export const cloneWeights = (w: Weights): Weights => ({ ...w });
 
@@ -70,20 +80,37 @@ export class TrainingState {
     return t;
   }
 
-  async save(run: Run): Promise<void> {
+  /** Writes the checkpoint (`onPartialWrite`: fault-injection tests, see saveCheckpoint). */
+  async save(run: Run, onPartialWrite?: () => void): Promise<void> {
     const state: RunState = { ...this.st, noiseRng: this.noiseRng.state(), dropoutRng: this.dropoutRng.state() };
-    saveCheckpoint(run.ckptPath, { configHash: run.hash, state }, await onHost(this.tensors()));
+    saveCheckpoint(run.ckptPath, { configHash: run.hash, config: run.config, state }, await onHost(this.tensors()), onPartialWrite);
   }
 
-  /** Continues from the run folder's checkpoint. */
-  resume(run: Run): void {
-    if (!existsSync(run.ckptPath)) throw new TrainError(`nothing to resume: ${run.ckptPath} does not exist`);
-    const ck = loadCheckpoint(run.ckptPath, run.hash);
-    this.st = ck.meta.state as RunState;
+  /**
+   * Continues from the run folder's checkpoint, after checking every tensor against this run's
+   * model, the state's fields against the run, and its config against this one. Returns the
+   * config changes (safe ones; an unsafe one throws).
+   */
+  resume(run: Run): ConfigChange[] {
+    const specs: Record<string, TensorSpec> = Object.fromEntries(Object.entries(this.tensors()).map(([k, t]) => [k, { type: t.type, dims: t.dims }]));
+    const ck = loadCheckpoint(run.ckptPath, { tensors: specs });
+    const { state } = ck.meta;
+    let changes: ConfigChange[] = [];
+    if (ck.meta.config === undefined) {
+      // Written before checkpoints carried their config: only the very same config resumes.
+      if (ck.meta.configHash !== run.hash) throw new TrainError(`checkpoint ${run.ckptPath} was written by a run with another configuration; refusing to resume. Start a new run (another name or outDir) or resume with the same config.`);
+    } else {
+      changes = configChanges(ck.meta.config, run.config, (state as { iter?: number } | undefined)?.iter ?? 0, run.ckptPath);
+    }
+    checkRunState(state, run.ckptPath, run.config.epochs, run.itersPerEpoch);
+    this.st = state as RunState;
+    if (changes.length) this.st.configChanges = [...(this.st.configChanges ?? []), ...changes];
+    // In this run's key order (the checkpoint's order is free).
     const take = (p: Prefix): Record<string, ort.Tensor> =>
-      Object.fromEntries(Object.entries(ck.tensors).filter(([k]) => k.startsWith(p)).map(([k, v]) => [k.slice(p.length), v]));
+      Object.fromEntries(Object.keys(specs).filter((k) => k.startsWith(p)).map((k) => [k.slice(p.length), ck.tensors[k]]));
     this.learners = { R: { weights: take('R.w/'), slots: take('R.s/') }, N: { weights: take('N.w/'), slots: take('N.s/') }, A: take('A/'), S: take('S/'), G: take('G/') };
     this.noiseRng.setState(this.st.noiseRng);
     if (this.st.dropoutRng) this.dropoutRng.setState(this.st.dropoutRng);
+    return changes;
   }
 }

@@ -2,7 +2,7 @@
 // iterations (iteration.ts), then per epoch the validation metrics, the best model and a checkpoint;
 // at the end the export and the test table. Setting up is run.ts; the state and its checkpoints,
 // state.ts.
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, existsSync, linkSync, readdirSync, rmSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { betaAt, epsAt, lrAt, runFraction } from '../config/schedule.js';
 import type { Config } from '../config/types.js';
@@ -15,10 +15,11 @@ import { evaluateWeights, type Accuracy } from './evaluate.js';
 import { exportInference } from './export.js';
 import { trainIteration, type IterationResult } from './iteration.js';
 import { ProgressBar, type ProgressSink } from './progress.js';
-import { evalSettings, releaseRun, setUpRun, type Run } from './run.js';
+import { evalSettings, releaseRun, setUpRun, writeRunConfig, type Run } from './run.js';
 import { isZooModel } from './source.js';
-import { onHost, TrainingState } from './state.js';
+import { onHost, TrainingState, zeroSums } from './state.js';
 import { TrainError } from './errors.js';
+import type { ConfigChange } from './resume.js';
 import { Observers, type TrainObserver } from './observer.js';
 import { TensorBoardLog } from '../report/tensorboard-log.js';
 
@@ -35,6 +36,8 @@ export interface TrainOptions {
   cacheDir?: string;
   /** Who hears of every iteration, epoch and the end (default: the TensorBoard event files). */
   observers?: TrainObserver[];
+  /** Fault injection for tests of crash safety: called after each iteration, and in the middle of each checkpoint write. */
+  faults?: { afterIteration?: (iter: number) => void; duringCheckpointWrite?: () => void };
 }
 
 export interface EpochMetrics {
@@ -48,6 +51,8 @@ export interface EpochMetrics {
   lr: Record<string, number>;
   beta?: number;
   val?: Record<string, Accuracy>;
+  /** Config fields changed on a resume during this epoch, and from which iteration. */
+  configChanges?: ConfigChange[];
 }
 
 export interface TrainResult {
@@ -86,10 +91,13 @@ function mainWeights(run: Run, s: TrainingState): Weights {
 function checkFinite(run: Run, s: TrainingState, which: 'robust' | 'natural', loss: number, frac: number): void {
   if (Number.isFinite(loss)) return;
   const { config } = run;
-  const kept = s.st.epoch > 0 && config.checkpoint.every > 0 ? `; ${run.ckptPath} still holds the weights of the last completed checkpoint` : '';
+  const kept = existsSync(run.ckptPath);
   const who = run.method !== 'generalist' ? 'model' : which === 'robust' ? 'robust expert' : 'natural expert';
+  const next = kept
+    ? `; ${run.ckptPath} still holds the last checkpoint. Lower optim.${which}.lr (or check the data and model.normalize) and continue it with --resume (a changed lr schedule is allowed there)`
+    : `. Lower optim.${which}.lr (or check the data and model.normalize) and run again`;
   throw new TrainError(`training diverged: the ${who}'s loss is ${loss} at epoch ${s.st.epoch + 1}, iteration ${s.st.iterInEpoch + 1} ` +
-    `(learning rate ${lrAt(config.optim[which], frac).toPrecision(3)})${kept}. Lower optim.${which}.lr (or check the data and model.normalize) and run again`);
+    `(learning rate ${lrAt(config.optim[which], frac).toPrecision(3)})${next}`);
 }
 
 /** One iteration (iteration.ts) on the run's state, advancing its counters. */
@@ -105,35 +113,46 @@ async function iterate(run: Run, s: TrainingState, batch: Batch): Promise<Iterat
   return r;
 }
 
-/** Running sums of the experts' training loss and accuracy over an epoch. */
-interface EpochSums { lossR: number; lossN: number; accR: number; accN: number; n: number }
-
 /** When to stop early: a stop request (SIGINT/SIGTERM) or this call's iteration budget. */
 interface StopRule { shouldStop?: () => boolean; maxIterations?: number; itersThisCall: number }
 const stopAsked = (r: StopRule) => (r.maxIterations !== undefined && r.itersThisCall >= r.maxIterations) || !!r.shouldStop?.();
 
+/** When the next mid-epoch checkpoint is due: every checkpoint.iterations iterations or checkpoint.minutes minutes. */
+class CheckpointClock {
+  private iter: number;
+  private time = performance.now();
+  constructor(private readonly run: Run, iter: number) { this.iter = iter; }
+  due(iter: number): boolean {
+    const { iterations, minutes } = this.run.config.checkpoint;
+    return (iterations > 0 && iter - this.iter >= iterations) || (minutes > 0 && performance.now() - this.time >= minutes * 60_000);
+  }
+  reset(iter: number): void { this.iter = iter; this.time = performance.now(); }
+}
+
 /**
- * Trains the rest of the current epoch. Returns its sums, the run fraction of its last iteration,
- * and whether a stop was asked before the run's last iteration.
+ * Trains the rest of the current epoch, accumulating its sums and seconds in the state (so a
+ * checkpoint carries them), with mid-epoch checkpoints when the clock says so. Returns whether a
+ * stop was asked before the run's last iteration.
  */
-async function runEpoch(run: Run, s: TrainingState, stop: StopRule, sink: ProgressSink | null, obs: Observers): Promise<{ sums: EpochSums; frac: number; interrupted: boolean }> {
+async function runEpoch(run: Run, s: TrainingState, stop: StopRule, clock: CheckpointClock, opts: TrainOptions, sink: ProgressSink | null, obs: Observers): Promise<boolean> {
   const { config, itersPerEpoch } = run;
   const { st } = s;
   s.dataRng.setState(st.dataRngEpochStart);
   const it = batches(run.data.train, null, { batchSize: config.batchSize, rng: s.dataRng, augment: run.augment, dropLast: true, startBatch: st.iterInEpoch });
   const bar = sink ? new ProgressBar(`epoch ${st.epoch + 1}/${config.epochs}`, itersPerEpoch, sink) : null;
-  const sums: EpochSums = { lossR: 0, lossN: 0, accR: 0, accN: 0, n: 0 };
-  let frac = 0;
+  const sums = (st.epochSums ??= zeroSums());
   let interrupted = false;
   for (const batch of it) {
-    frac = runFraction(st.iter, run.totalIters);
     const t0 = performance.now();
+    const frac = runFraction(st.iter, run.totalIters);
     const emaUpdates = st.emaUpdates;
     const r = await iterate(run, s, batch);
     await obs.iteration(run, { step: st.iter, frac, emaUpdates, images: batch.size, seconds: (performance.now() - t0) / 1000, result: r });
     if (r.robust) { sums.lossR += r.robust.loss; sums.accR += r.robust.correct; }
     if (r.natural) { sums.lossN += r.natural.loss; sums.accN += r.natural.correct; }
     sums.n += batch.size;
+    st.epochSeconds = (st.epochSeconds ?? 0) + (performance.now() - t0) / 1000;
+    opts.faults?.afterIteration?.(st.iter);
     // ORT runs block the event loop; yield once per iteration so SIGINT/SIGTERM handlers run.
     await new Promise((res) => setImmediate(res));
     stop.itersThisCall++;
@@ -143,14 +162,22 @@ async function runEpoch(run: Run, s: TrainingState, stop: StopRule, sink: Progre
       interrupted = st.iterInEpoch < itersPerEpoch || st.epoch + 1 < config.epochs;
       if (interrupted) break;
     }
+    if (st.iterInEpoch < itersPerEpoch && clock.due(st.iter)) {
+      await s.save(run, opts.faults?.duringCheckpointWrite);
+      clock.reset(st.iter);
+    }
   }
   bar?.finish();
-  return { sums, frac, interrupted };
+  return interrupted;
 }
 
 /** The epoch's metrics line: training loss/accuracy of each expert and the schedules' values. */
-function epochMetrics(run: Run, s: TrainingState, sums: EpochSums, frac: number, seconds: number): EpochMetrics {
+function epochMetrics(run: Run, s: TrainingState): EpochMetrics {
   const { config } = run;
+  const sums = s.st.epochSums ?? zeroSums();
+  const seconds = s.st.epochSeconds ?? 0;
+  // The schedules' values at the epoch's last iteration.
+  const frac = runFraction(s.st.iter - 1, run.totalIters);
   const k = Math.max(1, sums.n / config.batchSize);
   const hasR = !!run.robustRt;
   const hasN = !!run.naturalRt;
@@ -161,6 +188,7 @@ function epochMetrics(run: Run, s: TrainingState, sums: EpochSums, frac: number,
     eps: epsAt(config, frac),
     lr: { ...(hasR ? { R: lrAt(config.optim.robust, frac) } : {}), ...(hasN ? { N: lrAt(config.optim.natural, frac) } : {}) },
     ...(run.method === 'generalist' ? { beta: betaAt(config, frac) } : {}),
+    ...(s.st.configChanges?.length ? { configChanges: s.st.configChanges } : {}),
   };
 }
 
@@ -179,10 +207,13 @@ async function validate(run: Run, s: TrainingState, m: EpochMetrics): Promise<vo
   }
 }
 
-/** End of an epoch: metrics, validation, the metrics line, counters for the next epoch, the periodic checkpoint. */
-async function endEpoch(run: Run, s: TrainingState, sums: EpochSums, frac: number, seconds: number, obs: Observers): Promise<void> {
+/**
+ * End of an epoch: metrics, validation, the metrics line, counters for the next epoch, the periodic
+ * checkpoint (also kept as checkpoint-epoch-E.bin, the last checkpoint.keep of them).
+ */
+async function endEpoch(run: Run, s: TrainingState, clock: CheckpointClock, opts: TrainOptions, obs: Observers): Promise<void> {
   const { config } = run;
-  const m = epochMetrics(run, s, sums, frac, seconds);
+  const m = epochMetrics(run, s);
   await validate(run, s, m);
   const { st } = s;
   st.metrics.push(m);
@@ -191,7 +222,34 @@ async function endEpoch(run: Run, s: TrainingState, sums: EpochSums, frac: numbe
   st.epoch++;
   st.iterInEpoch = 0;
   st.dataRngEpochStart = s.dataRng.state();
-  if (config.checkpoint.every > 0 && st.epoch % config.checkpoint.every === 0) await s.save(run);
+  st.epochSums = zeroSums();
+  st.epochSeconds = 0;
+  st.configChanges = undefined;
+  if (config.checkpoint.every > 0 && st.epoch % config.checkpoint.every === 0) {
+    await s.save(run, opts.faults?.duringCheckpointWrite);
+    clock.reset(st.iter);
+    keepEpochCheckpoint(run, st.epoch);
+  }
+}
+
+/** checkpoint.bin as checkpoint-epoch-E.bin (a hard link where possible), and only the last checkpoint.keep of those (0: all). */
+function keepEpochCheckpoint(run: Run, epoch: number): void {
+  const name = (e: number) => join(run.outDir, `checkpoint-epoch-${e}.bin`);
+  rmSync(name(epoch), { force: true });
+  try {
+    linkSync(run.ckptPath, name(epoch));
+  } catch {
+    copyFileSync(run.ckptPath, name(epoch));
+  }
+  const { keep } = run.config.checkpoint;
+  if (keep <= 0) return;
+  const kept = readdirSync(run.outDir).map((f) => /^checkpoint-epoch-(\d+)\.bin$/.exec(f)).filter((x) => x !== null).map((x) => Number(x[1])).sort((a, b) => a - b);
+  for (const e of kept.slice(0, Math.max(0, kept.length - keep))) rmSync(name(e), { force: true });
+}
+
+/** metrics.jsonl as the state records it: a resumed run drops the lines of work it redoes. */
+function rewriteMetrics(run: Run, s: TrainingState): void {
+  writeFileAtomic(run.metricsPath, s.st.metrics.map((m) => JSON.stringify(m) + '\n').join(''));
 }
 
 /** The finished run: last checkpoint, the exported model, the test table in summary.json. */
@@ -212,24 +270,26 @@ export async function train(config: Config, opts: TrainOptions = {}): Promise<Tr
   const log = (line: string) => sink?.write(line + '\n');
   const run = await setUpRun(config, { resume: opts.resume, cacheDir: opts.cacheDir, log });
   const s = new TrainingState(run);
-  if (opts.resume) {
-    s.resume(run);
+  if (run.resume) {
+    const changes = s.resume(run);
     log(`resuming ${run.outDir} at epoch ${s.st.epoch + 1}, iteration ${s.st.iterInEpoch} of ${run.itersPerEpoch}`);
+    if (changes.length) log(`changed since the checkpoint (recorded in metrics.jsonl): ${changes.map((c) => `${c.field} ${JSON.stringify(c.from)} -> ${JSON.stringify(c.to)}`).join('; ')}`);
   }
+  writeRunConfig(run);
+  rewriteMetrics(run, s);
   const obs = new Observers(opts.observers ?? [new TensorBoardLog()]);
-  await obs.start(run, s.st, !!opts.resume);
+  await obs.start(run, s.st, run.resume);
   const stop: StopRule = { shouldStop: opts.shouldStop, maxIterations: opts.maxIterations, itersThisCall: 0 };
+  const clock = new CheckpointClock(run, s.st.iter);
   let interrupted = false;
   while (s.st.epoch < config.epochs && !interrupted) {
-    const epochStart = performance.now();
-    const ep = await runEpoch(run, s, stop, sink, obs);
-    interrupted = ep.interrupted;
+    interrupted = await runEpoch(run, s, stop, clock, opts, sink, obs);
     if (interrupted && s.st.iterInEpoch < run.itersPerEpoch) {
       await s.save(run);
       log(`interrupted: checkpoint written to ${run.ckptPath} (resume with --resume)`);
       break;
     }
-    await endEpoch(run, s, ep.sums, ep.frac, (performance.now() - epochStart) / 1000, obs);
+    await endEpoch(run, s, clock, opts, obs);
     if (opts.shouldStop?.() || (opts.maxIterations !== undefined && stop.itersThisCall >= opts.maxIterations && s.st.epoch < config.epochs)) {
       interrupted = s.st.epoch < config.epochs;
       if (interrupted) { await s.save(run); log(`stopped after epoch ${s.st.epoch}: checkpoint written to ${run.ckptPath}`); }

@@ -9,7 +9,7 @@ export const trainCommand: Command = {
   usage: `Usage: generalist train [--preset NAME] [--config FILE.json] [--set key=value ...] [--resume]
 
 Trains a model as the config says and writes runs/<name>/: config.json, metrics.jsonl,
-checkpoint.bin (every epoch and on Ctrl-C), best-model.onnx (best on the validation split),
+checkpoint.bin (every 5 minutes, every epoch and on Ctrl-C), best-model.onnx (best on the validation split),
 model.onnx (the final global learner) and summary.json (test accuracy).
 
 Options:
@@ -19,7 +19,8 @@ Options:
   --method M         Shorthand for --set method=M (generalist, natural, pgd-at, trades)
   --name NAME        Shorthand for --set name=NAME (the run folder is runs/<name>)
   --epochs N         Shorthand for --set epochs=N
-  --resume           Continue the run's last checkpoint (same config required)
+  --resume           Continue the run's last checkpoint (lr schedules, epochs, eval.* and
+                     checkpoint.* may change; without a checkpoint the run starts)
   --list-presets     List the presets and exit
   -h, --help         Show this help`,
   async run(argv, io) {
