@@ -1,5 +1,6 @@
 // ONNX I/O hardening: exact round trips for every supported dtype and both tensor encodings, models
 // written with the raw protobuf API (not our saveModel), and one clear OnnxError per malformed input.
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -414,6 +415,11 @@ describe('malformed models each fail with their own OnnxError', () => {
       expect(Array.from(out.y.data as Float32Array)).toEqual([2.5, -1]);
       // Saving inlines the data: the result loads from bytes alone.
       expect(loadModel(saveModel(m)).graph.initializers.get('w')!.data).toEqual(Float32Array.of(1.5, -2));
+    });
+    it('refuses a FIFO as external data or as the model at once (never waits on it)', () => {
+      execFileSync('mkfifo', [join(mdir, 'fifo.bin')]);
+      expectOnnxError(() => loadModelFile(at('fifo.onnx', { location: 'fifo.bin' })), 'EXTERNAL_DATA', /location "fifo\.bin" is not a regular file/);
+      expectOnnxError(() => loadModelFile(join(mdir, 'fifo.bin')), 'IO', /not a file/);
     });
     it('refuses an absolute path', () => {
       expectOnnxError(() => loadModelFile(at('abs.onnx', { location: join(dir, 'outside.bin') })), 'EXTERNAL_DATA', /location ".*outside\.bin" is outside the model's folder; refused/);

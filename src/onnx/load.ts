@@ -1,5 +1,6 @@
 // Bytes or file -> Model. Every failure is an OnnxError naming what is wrong and where.
-import { readFileSync, statSync, realpathSync, openSync, fstatSync, readSync, closeSync } from 'node:fs';
+import { realpathSync, closeSync } from 'node:fs';
+import { FileReadError, openRegularFile, readRange, readRegularFile } from '../util/files.js';
 import { dirname, isAbsolute, resolve, sep, relative } from 'node:path';
 import { ModelProto } from './schema.js';
 import { OnnxError } from './errors.js';
@@ -97,20 +98,12 @@ export function loadModel(bytes: Uint8Array, opts: LoadOptions = {}): Model {
 
 export function loadModelFile(path: string, opts: Omit<LoadOptions, 'baseDir'> = {}): Model {
   const limits = { ...DEFAULT_LIMITS, ...opts.limits };
-  let size: number;
-  try {
-    const st = statSync(path);
-    if (!st.isFile()) throw new OnnxError('IO', `cannot read model ${path}: not a file`);
-    size = st.size;
-  } catch (e) {
-    if (e instanceof OnnxError) throw e;
-    throw new OnnxError('IO', `cannot read model ${path}: ${(e as Error).message}`);
-  }
-  if (size > limits.maxModelBytes) throw new OnnxError('TOO_LARGE', `${path} is ${size} bytes, over the limit of ${limits.maxModelBytes}`);
   let bytes: Uint8Array;
   try {
-    bytes = readFileSync(path);
+    bytes = readRegularFile(path, limits.maxModelBytes);
   } catch (e) {
+    if (e instanceof FileReadError && e.kind === 'too-large') throw new OnnxError('TOO_LARGE', e.message);
+    if (e instanceof FileReadError && e.kind === 'not-a-file') throw new OnnxError('IO', `cannot read model ${path}: not a file`);
     throw new OnnxError('IO', `cannot read model ${path}: ${(e as Error).message}`);
   }
   return loadModel(bytes, { ...opts, baseDir: dirname(resolve(path)) });
@@ -330,22 +323,16 @@ function readExternal(t: any, dtype: DataType, expectBytes: number, where: strin
   if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0) throw new OnnxError('EXTERNAL_DATA', `${where}: bad external data offset/length`);
   if (length !== expectBytes) throw new OnnxError('EXTERNAL_DATA', `${where}: external data length ${length} does not match the ${expectBytes} bytes its dims need`);
   // Read only the tensor's range: models usually share one big data file between all tensors.
+  // Opened non-blocking and checked on the descriptor: a FIFO or device is refused, never waited on.
   let fd: number | undefined;
   try {
-    fd = openSync(full, 'r');
-    const st = fstatSync(fd);
-    if (!st.isFile()) throw new OnnxError('EXTERNAL_DATA', `${where}: external data location "${location}" is not a file`);
-    if (offset + length > st.size) throw new OnnxError('EXTERNAL_DATA', `${where}: external data file "${location}" is ${st.size} bytes, too short for offset ${offset} + length ${length}`);
-    const buf = new Uint8Array(length);
-    let done = 0;
-    while (done < length) {
-      const got = readSync(fd, buf, done, length - done, offset + done);
-      if (got <= 0) throw new OnnxError('EXTERNAL_DATA', `${where}: external data file "${location}" ended early while reading`);
-      done += got;
-    }
-    return dataFromBytes(dtype, buf, where);
+    const f = openRegularFile(full, Number.MAX_SAFE_INTEGER);
+    fd = f.fd;
+    if (offset + length > f.size) throw new OnnxError('EXTERNAL_DATA', `${where}: external data file "${location}" is ${f.size} bytes, too short for offset ${offset} + length ${length}`);
+    return dataFromBytes(dtype, readRange(fd, location, offset, length), where);
   } catch (e) {
     if (e instanceof OnnxError) throw e;
+    if (e instanceof FileReadError && e.kind === 'not-a-file') throw new OnnxError('EXTERNAL_DATA', `${where}: external data location "${location}" is not a regular file`);
     throw new OnnxError('EXTERNAL_DATA', `${where}: cannot read external data file "${location}": ${(e as Error).message}`);
   } finally {
     if (fd !== undefined) closeSync(fd);

@@ -123,14 +123,40 @@ function arith(op: (a: number, b: number) => number): Infer {
   };
 }
 
+/** A window attribute (strides, dilations, pads, kernel_shape) of the right length and range, or a SHAPE error. */
+function windowAttr(n: Node, name: string, length: number, min: number, fill: number): number[] {
+  const v = attrIs(n, name) ?? new Array(length).fill(fill);
+  if (v.length !== length || !v.every((e) => Number.isSafeInteger(e) && e >= min)) {
+    throw new OnnxError('SHAPE', `${name} [${v.join(', ')}] must hold ${length} integers >= ${min} (one per ${name === 'pads' ? 'side of each ' : ''}spatial axis)`);
+  }
+  return v;
+}
+
+/** Conv's group against its input and weight channels. */
+function checkGroups(n: Node, x: Shape, w: Shape): void {
+  const group = attrI(n, 'group', 1);
+  if (!Number.isSafeInteger(group) || group < 1) throw new OnnxError('SHAPE', `group ${group} must be an integer >= 1`);
+  const cin = x?.[1];
+  const wc = w?.[1];
+  const cout = w?.[0];
+  if (typeof cin === 'number' && typeof wc === 'number' && wc * group !== cin) {
+    throw new OnnxError('SHAPE', `the input has ${cin} channels, but the weight's ${wc} input channels x group ${group} make ${wc * group}`);
+  }
+  if (typeof cout === 'number' && cout % group !== 0) throw new OnnxError('SHAPE', `group ${group} does not divide the ${cout} output channels`);
+}
+
 function poolLike(n: Node, x: Shape, kernel: number[] | undefined, outChannels: Dim | undefined, c: Ctx): Shape {
   if (!x) return undefined;
   const sp = x.length - 2;
+  if (sp < 1) throw new OnnxError('SHAPE', `the input has rank ${x.length}; ${n.opType} needs [N, C, spatial...]`);
   const k = kernel ?? [];
-  const strides = attrIs(n, 'strides') ?? new Array(sp).fill(1);
-  const dil = attrIs(n, 'dilations') ?? new Array(sp).fill(1);
+  if (kernel && (kernel.length !== sp || !kernel.every((e) => Number.isSafeInteger(e) && e >= 1))) {
+    throw new OnnxError('SHAPE', `kernel [${kernel.join(', ')}] must hold ${sp} integers >= 1 for an input of rank ${x.length}`);
+  }
+  const strides = windowAttr(n, 'strides', sp, 1, 1);
+  const dil = windowAttr(n, 'dilations', sp, 1, 1);
   const autoPad = attrS(n, 'auto_pad', 'NOTSET');
-  const pads = attrIs(n, 'pads') ?? new Array(2 * sp).fill(0);
+  const pads = windowAttr(n, 'pads', 2 * sp, 0, 0);
   const ceil = attrI(n, 'ceil_mode', 0) === 1;
   const out: Dim[] = [x[0], outChannels === undefined ? x[1] : outChannels];
   for (let i = 0; i < sp; i++) {
@@ -144,6 +170,7 @@ function poolLike(n: Node, x: Shape, kernel: number[] | undefined, outChannels: 
       let o = (ceil ? Math.ceil(num / strides[i]) : Math.floor(num / strides[i])) + 1;
       // ceil_mode: a last window that would start inside the end padding is dropped (ONNX, ORT, PyTorch).
       if (ceil && (o - 1) * strides[i] >= d + pads[i]) o--;
+      if (o < 1) throw new OnnxError('SHAPE', `the kernel (${ek} wide with dilation) is larger than the padded input (${d + pads[i] + pads[i + sp]}) on spatial axis ${i}`);
       out.push(o);
     }
   }
@@ -369,6 +396,7 @@ const RULES: Record<string, Infer> = {
     const x = c.fact(n.inputs[0]);
     const w = c.fact(n.inputs[1]);
     const kernel = attrIs(n, 'kernel_shape') ?? (w?.shape?.slice(2) as number[] | undefined);
+    checkGroups(n, x?.shape, w?.shape);
     return [{ dtype: x?.dtype ?? DataType.FLOAT, shape: poolLike(n, x?.shape, kernel, w?.shape?.[0] ?? null, c) }];
   },
   ConvTranspose: (n, c) => {
@@ -377,10 +405,11 @@ const RULES: Record<string, Infer> = {
     if (!x?.shape || !w?.shape) return [{ dtype: x?.dtype ?? DataType.FLOAT, shape: undefined }];
     const sp = x.shape.length - 2;
     const group = attrI(n, 'group', 1);
+    if (!Number.isSafeInteger(group) || group < 1) throw new OnnxError('SHAPE', `group ${group} must be an integer >= 1`);
     const k = attrIs(n, 'kernel_shape') ?? (w.shape.slice(2) as number[]);
-    const strides = attrIs(n, 'strides') ?? new Array(sp).fill(1);
-    const dil = attrIs(n, 'dilations') ?? new Array(sp).fill(1);
-    const pads = attrIs(n, 'pads') ?? new Array(2 * sp).fill(0);
+    const strides = windowAttr(n, 'strides', sp, 1, 1);
+    const dil = windowAttr(n, 'dilations', sp, 1, 1);
+    const pads = windowAttr(n, 'pads', 2 * sp, 0, 0);
     const opad = attrIs(n, 'output_padding') ?? new Array(sp).fill(0);
     const os = attrIs(n, 'output_shape');
     const cout = mulDim(w.shape[1], group);

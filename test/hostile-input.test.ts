@@ -1,0 +1,61 @@
+// Hostile input gets one clear, typed message: window attributes that make no sense (strides or
+// dilations 0, negative pads, a group that does not divide the channels, a kernel larger than its
+// input), output folders that cannot be made (under a file, under /proc), run names that are not
+// one folder name.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { buildArtifacts } from '../src/artifacts/build.js';
+import { resolveConfig } from '../src/config/index.js';
+import { GraphBuilder, f32 } from '../src/onnx/builder.js';
+import { OnnxError } from '../src/onnx/errors.js';
+import { DataType } from '../src/onnx/ir.js';
+import { TrainError } from '../src/train/errors.js';
+import { train } from '../src/train/trainer.js';
+
+/** Conv (3x3, `cout` filters of `wcin` channels) on a 1x8x8 image, pooled, then a 10-class Gemm. */
+function convModel(attrs: Record<string, number[] | number>, cout = 4, wcin = 1) {
+  const b = new GraphBuilder({ opset: 17 });
+  let x = b.input('input', DataType.FLOAT, ['N', 1, 8, 8]);
+  x = b.node('Conv', [x, b.initializer('W', f32([cout, wcin, 3, 3], new Array(cout * wcin * 9).fill(0.01)))], attrs)[0];
+  x = b.op('Flatten', [b.op('GlobalAveragePool', [x])], { axis: 1 });
+  b.output(b.op('Gemm', [x, b.initializer('G', f32([cout, 10], new Array(cout * 10).fill(0.01)))]), 'logits');
+  return b.build();
+}
+
+describe('hostile input', () => {
+  it('refuses nonsensical Conv attributes with the node and the attribute named', () => {
+    const cases: [Record<string, number[] | number>, RegExp][] = [
+      [{ strides: [0, 0] }, /strides \[0, 0\] must hold 2 integers >= 1/],
+      [{ strides: [1] }, /strides \[1\] must hold 2 integers/],
+      [{ dilations: [0, 1] }, /dilations \[0, 1\] must hold 2 integers >= 1/],
+      [{ pads: [-1, 0, 0, 0] }, /pads \[-1, 0, 0, 0\] must hold 4 integers >= 0/],
+      [{ group: 3 }, /the input has 1 channels, but the weight's 1 input channels x group 3 make 3/],
+      [{ group: 0 }, /group 0 must be an integer >= 1/],
+      [{ dilations: [5, 5] }, /the kernel \(11 wide with dilation\) is larger than the padded input \(8\)/],
+    ];
+    for (const [attrs, re] of cases) {
+      let err: unknown;
+      try { buildArtifacts(convModel(attrs)); } catch (e) { err = e; }
+      expect(err, JSON.stringify(attrs)).toBeInstanceOf(OnnxError);
+      expect((err as Error).message, JSON.stringify(attrs)).toMatch(/node "[^"]+" \(Conv\): /);
+      expect((err as Error).message, JSON.stringify(attrs)).toMatch(re);
+    }
+  });
+
+  it('refuses output folders that cannot be made, up front and with the path, without hanging', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gen-hostile-'));
+    const file = join(dir, 'a-file');
+    writeFileSync(file, 'x');
+    const cfg = (outDir: string) => resolveConfig({ preset: 'mnist-smallcnn', overrides: { outDir, 'dataset.trainSubset': '64' } });
+    await expect(train(cfg(join(file, 'x')), { sink: null })).rejects.toThrow(/output folder: cannot use .*a-file\/x: .*a-file is not a folder/);
+    await expect(train(cfg('/proc/forbidden/x'), { sink: null })).rejects.toThrow(TrainError);
+    await expect(train(cfg('/proc/forbidden/x'), { sink: null })).rejects.toThrow(/cannot create \/proc\/forbidden/);
+  });
+
+  it('run names are one folder name', () => {
+    for (const name of ['..', '.', 'a/b', '../x']) expect(() => resolveConfig({ overrides: { name } }), name).toThrow(/name/);
+    expect(resolveConfig({ overrides: { name: 'a.b_c-1' } }).name).toBe('a.b_c-1');
+  });
+});
