@@ -94,7 +94,7 @@ describe('Generalist orchestrator', () => {
     await expect(train(tiny(dir, { method: 'natural', 'optim.natural.type': 'sgd', 'optim.natural.lr': lr('0.005'), batchSize: '32' }), { sink: null, cacheDir, resume: true }))
       .rejects.toThrow(/cannot resume: batchSize was 64/);
     expect(readFileSync(join(dir, 'config.json'), 'utf8')).toBe(before);
-  });
+  }, 300_000);
 
   it('--resume without a checkpoint starts the run and says so; run names are one folder name', async () => {
     const dir = tmp();

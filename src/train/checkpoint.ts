@@ -91,6 +91,8 @@ export interface LoadExpectations {
   configHash?: string;
   /** Exactly the tensors the run needs: names, dtypes, dims. */
   tensors?: Record<string, TensorSpec>;
+  /** Checks of the meta (a resumed config), run before the tensors are checked: their message says more. */
+  meta?: (meta: CheckpointMeta) => void;
 }
 
 /** Largest file read: the expected tensors plus a header, or what a Buffer can hold. */
@@ -102,7 +104,8 @@ function sizeBound(expect: LoadExpectations): number {
     const bytes = (CTORS[s.type]?.BYTES_PER_ELEMENT ?? 8) * s.dims.reduce((a, b) => a * b, 1);
     data += bytes + pad8(bytes);
   }
-  return Math.min(cap, PREFIX + DIGEST + MAX_HEADER + data);
+  // Slack for a checkpoint of another optimizer (more slots): the config check names that change.
+  return Math.min(cap, PREFIX + DIGEST + MAX_HEADER + 4 * data);
 }
 
 function readFile(path: string, expect: LoadExpectations): Buffer {
@@ -197,6 +200,7 @@ export function loadCheckpoint(path: string, expect: string | LoadExpectations =
   if (ex.configHash && header.meta.configHash !== ex.configHash) {
     throw new CheckpointError(`checkpoint ${path} was written by a run with another configuration (config hash ${header.meta.configHash.slice(0, 12)}, this run ${ex.configHash.slice(0, 12)}); refusing to resume. Start a new run (another name or outDir) or resume with the same config.`);
   }
+  ex.meta?.(header.meta);
   if (ex.tensors) checkAgainst(header.entries, ex.tensors, path);
   const tensors: Record<string, ort.Tensor> = {};
   for (const e of header.entries) {

@@ -4,7 +4,7 @@ import { initialState } from '../artifacts/build.js';
 import { ArtifactRuntime, type Weights } from '../runtime/artifact-runtime.js';
 import { ort } from '../runtime/ort.js';
 import { Rng, type RngState } from '../util/rng.js';
-import { loadCheckpoint, saveCheckpoint, type TensorSpec } from './checkpoint.js';
+import { loadCheckpoint, saveCheckpoint, type CheckpointMeta, type TensorSpec } from './checkpoint.js';
 import { TrainError } from './errors.js';
 import { checkRunState, configChanges, type ConfigChange } from './resume.js';
 import type { Nets } from './iteration.js';
@@ -93,15 +93,17 @@ export class TrainingState {
    */
   resume(run: Run): ConfigChange[] {
     const specs: Record<string, TensorSpec> = Object.fromEntries(Object.entries(this.tensors()).map(([k, t]) => [k, { type: t.type, dims: t.dims }]));
-    const ck = loadCheckpoint(run.ckptPath, { tensors: specs });
-    const { state } = ck.meta;
     let changes: ConfigChange[] = [];
-    if (ck.meta.config === undefined) {
-      // Written before checkpoints carried their config: only the very same config resumes.
-      if (ck.meta.configHash !== run.hash) throw new TrainError(`checkpoint ${run.ckptPath} was written by a run with another configuration; refusing to resume. Start a new run (another name or outDir) or resume with the same config.`);
-    } else {
-      changes = configChanges(ck.meta.config, run.config, (state as { iter?: number } | undefined)?.iter ?? 0, run.ckptPath);
-    }
+    const checkConfig = (meta: CheckpointMeta) => {
+      if (meta.config === undefined) {
+        // Written before checkpoints carried their config: only the very same config resumes.
+        if (meta.configHash !== run.hash) throw new TrainError(`checkpoint ${run.ckptPath} was written by a run with another configuration; refusing to resume. Start a new run (another name or outDir) or resume with the same config.`);
+      } else {
+        changes = configChanges(meta.config, run.config, (meta.state as { iter?: number } | undefined)?.iter ?? 0, run.ckptPath);
+      }
+    };
+    const ck = loadCheckpoint(run.ckptPath, { tensors: specs, meta: checkConfig });
+    const { state } = ck.meta;
     checkRunState(state, run.ckptPath, run.config.epochs, run.itersPerEpoch);
     this.st = state as RunState;
     if (changes.length) this.st.configChanges = [...(this.st.configChanges ?? []), ...changes];
