@@ -104,6 +104,7 @@ export function loadModelFile(path: string, opts: Omit<LoadOptions, 'baseDir'> =
   } catch (e) {
     if (e instanceof FileReadError && e.kind === 'too-large') throw new OnnxError('TOO_LARGE', e.message);
     if (e instanceof FileReadError && e.kind === 'not-a-file') throw new OnnxError('IO', `cannot read model ${path}: not a file`);
+    if (e instanceof FileReadError && e.kind === 'missing') throw new OnnxError('IO', `cannot read model ${path}: ENOENT (no such file)`);
     throw new OnnxError('IO', `cannot read model ${path}: ${(e as Error).message}`);
   }
   return loadModel(bytes, { ...opts, baseDir: dirname(resolve(path)) });
@@ -332,7 +333,7 @@ function readExternal(t: any, dtype: DataType, expectBytes: number, where: strin
     return dataFromBytes(dtype, readRange(fd, location, offset, length), where);
   } catch (e) {
     if (e instanceof OnnxError) throw e;
-    if (e instanceof FileReadError && e.kind === 'not-a-file') throw new OnnxError('EXTERNAL_DATA', `${where}: external data location "${location}" is not a regular file`);
+    if (e instanceof FileReadError && e.kind === 'not-a-file') throw new OnnxError('EXTERNAL_DATA', `${where}: external data location "${location}" is not a file (a folder, FIFO or device)`);
     throw new OnnxError('EXTERNAL_DATA', `${where}: cannot read external data file "${location}": ${(e as Error).message}`);
   } finally {
     if (fd !== undefined) closeSync(fd);
