@@ -43,6 +43,7 @@ export { ARTIFACT_OPSET, OLDEST_SOURCE_OPSET } from './artifacts/upgrade.js';
 export { ArtifactRuntime, type Weights, type ExpertState, type StepHyper } from './runtime/artifact-runtime.js';
 export { ArtifactCore, type ArtifactSessions, type TensorClass } from './runtime/artifact-core.js';
 export { openSession, providerConfig, ProviderError, CUDA_INSTALL_HINT, type Provider, type OpenOptions } from './runtime/providers.js';
+export { OrtError, ortError } from './runtime/ort-error.js';
 
 // Data
 export {

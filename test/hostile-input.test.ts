@@ -13,6 +13,11 @@ import { OnnxError } from '../src/onnx/errors.js';
 import { DataType } from '../src/onnx/ir.js';
 import { TrainError } from '../src/train/errors.js';
 import { train } from '../src/train/trainer.js';
+import { evaluateRobustness } from '../src/attacks/evaluate.js';
+import { AttackModelError } from '../src/attacks/model.js';
+import { OrtError } from '../src/runtime/ort-error.js';
+import { saveModelFile } from '../src/onnx/save.js';
+import { main } from '../src/cli/main.js';
 
 /** Conv (3x3, `cout` filters of `wcin` channels) on a 1x8x8 image, pooled, then a 10-class Gemm. */
 function convModel(attrs: Record<string, number[] | number>, cout = 4, wcin = 1) {
@@ -24,7 +29,50 @@ function convModel(attrs: Record<string, number[] | number>, cout = 4, wcin = 1)
   return b.build();
 }
 
+/** Flatten -> Relu (or `op`, with `attrs`) -> Gemm to 10 classes, on 1x4x4 images; `w` fills the Gemm weight. */
+function mlp(op = 'Relu', attrs: Record<string, number> = {}, w = 0.01) {
+  const b = new GraphBuilder({ opset: 17 });
+  let x = b.op('Flatten', [b.input('input', DataType.FLOAT, ['N', 1, 4, 4])], { axis: 1 });
+  x = b.node(op, [x], attrs, { name: 'act' })[0];
+  b.output(b.op('Gemm', [x, b.initializer('W', f32([16, 10], new Array(160).fill(w)))]), 'logits');
+  return b.build();
+}
+const images = { images: new Float32Array(4 * 16).fill(0.5), labels: [0, 1, 2, 3], shape: [1, 4, 4] };
+
+async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const code = await main(argv, { out: (t) => (out += t + '\n'), err: (t) => (err += t + '\n') });
+  return { code, out, err };
+}
+
 describe('hostile input', () => {
+  it('ORT refusing a model is one typed error naming the model and the node, with what to do', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gen-ort-'));
+    const relq = join(dir, 'relq.onnx');
+    saveModelFile(mlp('Relq'), relq);
+    let err: unknown;
+    try { await evaluateRobustness(relq, images, { eps: 0.1, attacks: 'fgsm' }); } catch (e) { err = e; }
+    expect(err).toBeInstanceOf(OrtError);
+    expect((err as Error).message).toMatch(/ONNX Runtime cannot load .*relq\.onnx at node "[^"]*act[^"]*" \(Relq\): .*What to do: /);
+    const r = await cli('eval', '--model', relq, '--dataset', 'mnist', '--eps', '0.1', '--n', '4', '--attacks', 'fgsm');
+    expect(r.code).toBe(1);
+    expect(r.err).not.toMatch(/\n\s+at /); // no stack trace
+    // inspect says "trainable: no" for what ORT refuses, though every op has a gradient rule.
+    const attr = join(dir, 'attr.onnx');
+    saveModelFile(mlp('Relu', { not_an_attribute: 1 }), attr);
+    const i = await cli('inspect', attr);
+    expect(i.out).toMatch(/gradients: every op has a gradient rule/);
+    expect(i.out).toMatch(/trainable: no \(ONNX Runtime cannot load .*attr\.onnx/);
+  });
+
+  it('NaN weights are named as NaN outputs, not as a broken attack invariant', async () => {
+    let err: unknown;
+    try { await evaluateRobustness(mlp('Relu', {}, NaN), images, { eps: 0.1, attacks: 'pgd5' }); } catch (e) { err = e; }
+    expect(err).toBeInstanceOf(AttackModelError);
+    expect((err as Error).message).toMatch(/outputs NaN logits for image 0 of the batch: its weights hold NaN\/Inf/);
+  });
+
   it('refuses nonsensical Conv attributes with the node and the attribute named', () => {
     const cases: [Record<string, number[] | number>, RegExp][] = [
       [{ strides: [0, 0] }, /strides \[0, 0\] must hold 2 integers >= 1/],

@@ -21,6 +21,7 @@ import { ARTIFACT_OPSET, OLDEST_SOURCE_OPSET } from '../artifacts/upgrade.js';
 import { ort } from '../runtime/ort.js';
 import { openSession, type Provider } from '../runtime/providers.js';
 import { sha256 } from '../util/hash.js';
+import { withOrtErrors } from '../runtime/ort-error.js';
 
 /** Attack losses with an input-gradient graph: cross-entropy, CW margin, DLR, targeted DLR. */
 export type LossKind = 'ce' | 'cw' | 'dlr' | 'dlr-t';
@@ -241,7 +242,7 @@ export class AttackModel {
 
   private static async open(m: Model, hash: string, source: string, inputShape: number[], layout: InputLayout, outputKind: OutputKind, opts: AttackModelOptions, key: string | null): Promise<AttackModel> {
     const fwd = buildForwardGraph(m, inputShape, layout);
-    const session = await AttackModel.session(fwd, opts);
+    const session = await AttackModel.session(fwd, opts, source);
     // One probe run: the number of classes. A model declaring batch 1 may hard-code it (a Reshape
     // to [1, -1]); a quiet session tries batch 2 first, and runs go one image at a time if it fails.
     const D = numel(inputShape);
@@ -258,7 +259,7 @@ export class AttackModel {
         await quiet.release();
       }
     }
-    const t = (await session.run(feed(Math.min(2, maxBatch))))[IO.logits];
+    const t = (await withOrtErrors(source, 'run', () => session.run(feed(Math.min(2, maxBatch)))))[IO.logits];
     const classes = Number(t.dims[1]);
     if (!(classes >= 2)) throw new AttackModelError(`the model's logits have shape [${t.dims.join(', ')}]; a classifier needs at least 2 classes`);
     const am = new AttackModel(m, hash, source, inputShape, layout, outputKind, classes, session, opts, key);
@@ -266,8 +267,8 @@ export class AttackModel {
     return am;
   }
 
-  private static async session(model: Model, opts: AttackModelOptions): Promise<ort.InferenceSession> {
-    const s = await openSession(saveModel(model), { provider: opts.provider ?? 'cpu', threads: opts.threads, allowCpuFallback: opts.allowCpuFallback ?? true });
+  private static async session(model: Model, opts: AttackModelOptions, source: string): Promise<ort.InferenceSession> {
+    const s = await openSession(saveModel(model), { provider: opts.provider ?? 'cpu', threads: opts.threads, allowCpuFallback: opts.allowCpuFallback ?? true, modelName: source });
     return s.session;
   }
 
@@ -276,7 +277,7 @@ export class AttackModel {
     if (!s) {
       if (kind === 'dlr' && this.classes < 3) throw new AttackModelError(`the DLR loss needs at least 3 classes; the model has ${this.classes}`);
       if (kind === 'dlr-t' && this.classes < 4) throw new AttackModelError(`the targeted DLR loss needs at least 4 classes; the model has ${this.classes}`);
-      s = AttackModel.session(buildGradientGraph(this.model, this.inputShape, kind, this.inputLayout), this.opts);
+      s = AttackModel.session(buildGradientGraph(this.model, this.inputShape, kind, this.inputLayout), this.opts, this.source);
       this.gradSessions.set(kind, s);
       s.catch(() => this.gradSessions.delete(kind));
     }
@@ -286,6 +287,16 @@ export class AttackModel {
   private check(x: Float32Array, n: number): void {
     if (this.released) throw new AttackModelError('this AttackModel has been released');
     if (x.length !== n * this.inputSize) throw new AttackModelError(`expected ${n} images of ${this.inputSize} values (${n * this.inputSize}), got ${x.length}`);
+  }
+
+  /** Non-finite logits (NaN/Inf weights, an overflow) named as such, with the first image that shows them. */
+  private checkFinite(v: Float32Array, first: number, what: 'logits' | 'loss' = 'logits'): void {
+    const per = what === 'logits' ? this.classes : 1;
+    for (let i = 0; i < v.length; i++) {
+      if (Number.isFinite(v[i])) continue;
+      throw new AttackModelError(`the model ${this.source} outputs ${v[i]} ${what === 'logits' ? 'logits' : 'as the loss'} for image ${first + Math.floor(i / per)} of the batch: ` +
+        'its weights hold NaN/Inf or an op overflows. Check the weights (generalist inspect), the input scaling (--mean/--std) and the export');
+    }
   }
 
   /** Splits [0, n) into runs of at most maxBatch examples. */
@@ -304,7 +315,8 @@ export class AttackModel {
     for (const [s, e] of this.chunks(n)) {
       const m = e - s;
       const xs = s === 0 && e === n ? x : x.slice(s * D, e * D);
-      const r = await this.forwardSession.run({ [IO.x]: new ort.Tensor('float32', xs, [m, ...this.inputShape]) });
+      const r = await withOrtErrors(this.source, 'run', () => this.forwardSession.run({ [IO.x]: new ort.Tensor('float32', xs, [m, ...this.inputShape]) }));
+      this.checkFinite(r[IO.logits].data as Float32Array, s);
       out.set(r[IO.logits].data as Float32Array, s * C);
       this.counters.forwardRuns++;
       this.counters.forwardExamples += m;
@@ -328,7 +340,9 @@ export class AttackModel {
         [IO.y]: new ort.Tensor('int64', BigInt64Array.from({ length: m }, (_, i) => BigInt(y[s + i])), [m]),
       };
       if (kind === 'dlr-t') feeds[IO.target] = new ort.Tensor('int64', BigInt64Array.from({ length: m }, (_, i) => BigInt(target![s + i])), [m]);
-      const r = await session.run(feeds);
+      const r = await withOrtErrors(this.source, 'run', () => session.run(feeds));
+      this.checkFinite(r[IO.logits].data as Float32Array, s);
+      this.checkFinite(r[IO.loss].data as Float32Array, s, 'loss');
       res.logits.set(r[IO.logits].data as Float32Array, s * C);
       res.loss.set(r[IO.loss].data as Float32Array, s);
       res.grad.set(r[IO.grad].data as Float32Array, s * D);

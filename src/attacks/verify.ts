@@ -7,6 +7,7 @@
 //     correctly is a bug and throws, unless the fresh margin is a float-rounding tie (<= 1e-4 * max(1, |z|_max)),
 //     which is counted as robust and reported in `nearTies`.
 import { argmaxRow, marginRow, type Norm } from './common.js';
+import { AttackModelError } from './model.js';
 
 export class AttackInvariantError extends Error {
   constructor(message: string) { super(message); this.name = 'AttackInvariantError'; }
@@ -23,6 +24,7 @@ export function checkPerturbation(x0: Float32Array, xAdv: Float32Array, m: numbe
     let linf = 0, l2 = 0;
     for (let k = i * D; k < (i + 1) * D; k++) {
       const v = xAdv[k];
+      if (Number.isNaN(v)) throw new AttackModelError(`${what}: the model's input gradient is NaN for example ${i} (its weights hold NaN/Inf or an op overflows); check the weights (generalist inspect) and the input scaling`);
       if (!(v >= 0 && v <= 1)) throw new AttackInvariantError(`${what}: example ${i} has the value ${v} at ${k - i * D}, outside [0, 1]`);
       const d = Math.abs(v - x0[k]);
       if (d > linf) linf = d;

@@ -10,6 +10,8 @@ import { CheckpointError } from '../train/checkpoint.js';
 import { TrainError } from '../train/errors.js';
 import { ProviderError } from '../runtime/providers.js';
 import { ArtifactError } from '../artifacts/store.js';
+import { OrtError } from '../runtime/ort-error.js';
+import { AttackModelError } from '../attacks/model.js';
 import { CliError, UsageError, table, type CliIO, type Command } from './command.js';
 import { modelsCommand } from './commands/models.js';
 import { exportModelCommand } from './commands/export-model.js';
@@ -33,7 +35,7 @@ export const COMMANDS: Command[] = [
 ];
 
 /** Errors that are the user's input being wrong, not a bug: printed without a stack trace. */
-export const EXPECTED_ERRORS: (new (...args: never[]) => Error)[] = [OnnxError, DatasetError, CliError, ConfigError, CheckpointError, ProviderError, ArtifactError, TrainError];
+export const EXPECTED_ERRORS: (new (...args: never[]) => Error)[] = [OnnxError, DatasetError, CliError, ConfigError, CheckpointError, ProviderError, ArtifactError, TrainError, OrtError, AttackModelError];
 
 export const processIO: CliIO = {
   out: (text) => void process.stdout.write(text.endsWith('\n') ? text : text + '\n'),

@@ -17,7 +17,7 @@ export class ArtifactRuntime extends ArtifactCore {
   static async open(dir: string, opts: OpenOptions = {}): Promise<ArtifactRuntime> {
     const manifest = readManifest(dir);
     const open = (k: keyof Manifest['artifacts'], keep: string[], o: OpenOptions) =>
-      openSession(readFileSync(join(dir, manifest.artifacts[k].file)), { ...o, keepOnDevice: keep });
+      openSession(readFileSync(join(dir, manifest.artifacts[k].file)), { ...o, keepOnDevice: keep, modelName: join(dir, manifest.artifacts[k].file) });
     // The train step decides the provider (it may fall back to CPU); the others follow it.
     // On WebGPU the updated state stays on the device between runs.
     const train = await open('train_step', manifest.artifacts.train_step.outputs.map((o) => o.name).filter((n) => n.startsWith('new:')), opts);

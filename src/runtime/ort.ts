@@ -4,6 +4,7 @@ import { availableParallelism } from 'node:os';
 import * as ort from 'onnxruntime-node';
 import { saveModel } from '../onnx/save.js';
 import { DataType, type Model, type Tensor } from '../onnx/ir.js';
+import { withOrtErrors } from './ort-error.js';
 
 export { ort };
 export type OrtTensor = ort.Tensor;
@@ -34,15 +35,15 @@ export const i64Tensor = (data: ArrayLike<number> | BigInt64Array, dims: number[
   new ort.Tensor('int64', data instanceof BigInt64Array ? data : BigInt64Array.from(Array.from(data), (v) => BigInt(v)), dims);
 export const scalarF32 = (v: number): ort.Tensor => new ort.Tensor('float32', Float32Array.of(v), []);
 
-export async function createSession(model: Model | Uint8Array, opts: SessionOptions = {}): Promise<ort.InferenceSession> {
+export async function createSession(model: Model | Uint8Array, opts: SessionOptions & { modelName?: string } = {}): Promise<ort.InferenceSession> {
   const bytes = model instanceof Uint8Array ? model : saveModel(model);
-  return ort.InferenceSession.create(bytes, {
+  return withOrtErrors(opts.modelName ?? 'the model', 'load', () => ort.InferenceSession.create(bytes, {
     executionProviders: opts.providers ?? ['cpu'],
     graphOptimizationLevel: opts.optimization ?? 'all',
     intraOpNumThreads: opts.threads || availableParallelism(),
     interOpNumThreads: 1,
     executionMode: 'sequential',
-  });
+  }));
 }
 
 /** One-shot run of a model on named inputs (tests and tools; hot paths keep their session). */

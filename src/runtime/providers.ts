@@ -1,6 +1,7 @@
 // Execution-provider selection with one clear message when a provider is not installed.
 import { availableParallelism } from 'node:os';
 import { ort } from './ort.js';
+import { ortError } from './ort-error.js';
 
 export type Provider = 'cpu' | 'cuda' | 'webgpu';
 
@@ -29,6 +30,8 @@ export interface OpenOptions {
   onWarning?: (msg: string) => void;
   /** Further ORT session settings: memory pattern/arena, config entries through `extra` (e.g. `{ session: { set_denormal_as_zero: '1' } }`). */
   tuning?: Pick<ort.InferenceSession.SessionOptions, 'enableMemPattern' | 'enableCpuMemArena' | 'extra'>;
+  /** What the session runs, for error messages (default: the path, or "the model"). */
+  modelName?: string;
 }
 
 export interface OpenedSession { session: ort.InferenceSession; provider: Provider }
@@ -48,14 +51,19 @@ export async function openSession(model: Uint8Array | string, opts: OpenOptions 
     if (p === 'webgpu' && opts.keepOnDevice?.length) o.preferredOutputLocation = Object.fromEntries(opts.keepOnDevice.map((n) => [n, 'gpu-buffer']));
     return typeof model === 'string' ? ort.InferenceSession.create(model, o) : ort.InferenceSession.create(model, o);
   };
+  const name = opts.modelName ?? (typeof model === 'string' ? model : 'the model');
   try {
     return { session: await create(provider), provider };
   } catch (e) {
-    if (provider === 'cpu') throw e;
+    if (provider === 'cpu') throw ortError(e, name, 'load');
     const msg = (e as Error).message ?? String(e);
     const why = provider === 'cuda' ? CUDA_INSTALL_HINT : `The WebGPU execution provider could not start (${msg}). It needs a GPU with Vulkan/Metal/D3D12 drivers.`;
     if (!opts.allowCpuFallback) throw new ProviderError(`${why}\n(underlying error: ${msg.split('\n')[0]})`);
     (opts.onWarning ?? console.warn)(`warning: ${provider} is not available; falling back to CPU. ${why.split('\n')[0]}`);
-    return { session: await create('cpu'), provider: 'cpu' };
+    try {
+      return { session: await create('cpu'), provider: 'cpu' };
+    } catch (e2) {
+      throw ortError(e2, name, 'load');
+    }
   }
 }

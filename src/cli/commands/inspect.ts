@@ -7,6 +7,8 @@ import {
 import { isDefaultDomain } from '../../onnx/ir.js';
 import { analyzeModel, fixedBatchProblem, type FrozenTensor } from '../../artifacts/analyze.js';
 import { normalizeImport } from '../../artifacts/import.js';
+import { buildEval } from '../../artifacts/build.js';
+import { createSession } from '../../runtime/ort.js';
 import { formatBytes, formatInt, formatShape, parseCommandArgs, table, type Command } from '../command.js';
 
 export interface ModelReport {
@@ -52,6 +54,21 @@ function trainability(model: Model, noGrad: string[]): { ok: boolean; reason: st
     return { ok: true, reason: `trains ${a.params.length} parameter tensors (${formatInt(elements)} elements), ${a.stats.length} BatchNorm statistics, ${a.classes || '?'} classes${probs}${kept}` };
   } catch (e) {
     return { ok: false, reason: (e as Error).message };
+  }
+}
+
+/**
+ * The "trainable" verdict confirmed by ONNX Runtime: the eval artifact (the model's forward pass as
+ * training and evaluation run it) must load in a session. A model ORT refuses is not trainable.
+ */
+export async function confirmInOrt(model: Model, r: ModelReport): Promise<void> {
+  if (!r.trainable.ok) return;
+  try {
+    const m = normalizeImport(model);
+    const s = await createSession(buildEval(m, analyzeModel(m)), { threads: 1, optimization: 'basic', modelName: r.path });
+    await s.release();
+  } catch (e) {
+    r.trainable = { ok: false, reason: (e as Error).message };
   }
 }
 
@@ -140,9 +157,11 @@ on the path from the parameters to the loss).
 Options:
   --json      Print the report as JSON
   -h, --help  Show this help`,
-  run(argv, io) {
+  async run(argv, io) {
     const { values, positionals } = parseCommandArgs('inspect', argv, { json: { type: 'boolean' } }, { min: 1, max: 1, what: 'the model file' });
-    const report = describeModel(loadModelFile(positionals[0]), positionals[0]);
+    const model = loadModelFile(positionals[0]);
+    const report = describeModel(model, positionals[0]);
+    await confirmInOrt(model, report);
     io.out(values.json ? JSON.stringify(report, null, 2) : formatReport(report));
     return 0;
   },
