@@ -11,8 +11,8 @@ export class ProviderError extends Error {
 
 export const CUDA_INSTALL_HINT =
   'The CUDA execution provider is not installed. On a machine with an NVIDIA GPU (CUDA 12/13 + cuDNN 9) and network access, run:\n' +
-  '  npm install onnxruntime-node --onnxruntime-node-install=cuda12\n' +
-  '(this project\'s .npmrc skips that download so offline installs work; the flag overrides it). Or use --provider cpu.';
+  '  ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js\n' +
+  '(this project installs with dependency install scripts off, so offline installs work; that script downloads the provider). Or use --provider cpu.';
 
 export function providerConfig(p: Provider, deviceId = 0): ort.InferenceSession.ExecutionProviderConfig[] {
   if (p === 'cuda') return [{ name: 'cuda', deviceId } as ort.InferenceSession.ExecutionProviderConfig, 'cpu'];
