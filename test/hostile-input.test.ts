@@ -66,6 +66,15 @@ describe('hostile input', () => {
     expect(i.out).toMatch(/trainable: no \(ONNX Runtime cannot load .*attr\.onnx/);
   });
 
+  it('an output declared with 7 classes where the Gemm computes 10 is named, in inspect and in training', async () => {
+    const m = mlp();
+    m.graph.outputs[0] = { ...m.graph.outputs[0], shape: ['N', 7] };
+    const path = join(mkdtempSync(join(tmpdir(), 'gen-7-')), 'seven.onnx');
+    saveModelFile(m, path);
+    const i = await cli('inspect', path);
+    expect(i.out).toMatch(/trainable: no \(its output "logits" is declared with 7 classes, but the graph computes 10/);
+  });
+
   it('NaN weights are named as NaN outputs, not as a broken attack invariant', async () => {
     let err: unknown;
     try { await evaluateRobustness(mlp('Relu', {}, NaN), images, { eps: 0.1, attacks: 'pgd5' }); } catch (e) { err = e; }

@@ -77,6 +77,18 @@ describe('npy folder datasets', () => {
     expect(() => loadDataset('npy', {})).toThrow(/no dataset dir given; set dataset.dir/);
   });
 
+  it('refuses sparse labels unless the class count is declared, empty splits and images under 2x2', () => {
+    const labels = (v: bigint[]) => [BigInt64Array.from(v), [v.length]] as [BigInt64Array, number[]];
+    // A stray 12 (or a uint8 255) would make a 13- (or 256-) class model.
+    expect(() => loadNpyFolder(folder({ trainLabels: labels([0n, 1n, 12n, 1n]) }))).toThrow(/the largest label is 12, so there would be 13 classes, but classes 3, 4, 5, 6, 7, 8, 9, 10, \.\.\. \(9\) have no images.*dataset\.classes=13/);
+    expect(() => loadNpyFolder(folder({ trainLabels: [Uint8Array.from([0, 1, 255, 1]), [4]] }))).toThrow(/largest label is 255, so there would be 256 classes/);
+    expect(loadNpyFolder(folder({ trainLabels: labels([0n, 1n, 12n, 1n]) }), { classes: 13 }).train.classes).toBe(13);
+    const cfg = resolveConfig({ overrides: { 'dataset.name': 'npy', 'dataset.classes': '13' } });
+    expect(cfg.dataset.classes).toBe(13);
+    expect(() => loadNpyFolder(folder({ testImages: [new Uint8Array(0), [0, 2, 3]], testLabels: labels([]) }))).toThrow(/test_images\.npy holds 0 images; both splits need images/);
+    expect(() => loadNpyFolder(folder({ trainImages: [new Uint8Array(4), [4, 1, 1]], testImages: [new Uint8Array(2), [2, 1, 1]] }))).toThrow(/the images are 1x1 pixels; at least 2x2 are needed/);
+  });
+
   it('trains on MNIST saved as channels-last float .npy, and `eval --dataset npy` reads the same files', async () => {
     const m = loadMnist();
     const dir = join(tmp, 'mnist-npy');

@@ -104,6 +104,18 @@ export function fixedBatchProblem(model: Model, a: Pick<ModelAnalysis, 'input' |
 
 export interface FrozenTensor { name: string; elements: number; reason: string }
 
+/**
+ * The class count an output declares against the one its graph computes (a model edited to say 7
+ * classes where its Gemm gives 10). Returns what is wrong, or null when they agree or either is unknown.
+ */
+export function declaredClassesProblem(model: Model, a: Pick<ModelAnalysis, 'output' | 'logits' | 'classes' | 'sourceOpset'>): string | null {
+  if (!a.classes) return null;
+  const out = inferShapes(model.graph, a.sourceOpset).get(a.logits)?.shape;
+  const computed = out?.[out.length - 1];
+  if (typeof computed !== 'number' || computed === a.classes) return null;
+  return `its output "${a.output.name}" is declared with ${a.classes} classes, but the graph computes ${computed}; fix the output's declared shape (or the last layer)`;
+}
+
 export interface AnalyzeOptions {
   /** Name patterns of what trains and what stays frozen (default: the model's recorded choice, see trainable.ts). */
   choice?: TrainingChoice;

@@ -12,6 +12,7 @@ export function datasetLoadOptions(c: Config): LoadDatasetOptions {
     trainSubset: c.dataset.trainSubset,
     testSubset: c.dataset.testSubset,
     verify: c.dataset.verify,
+    classes: c.dataset.classes || undefined,
   };
 }
 

@@ -57,6 +57,7 @@ export const CONFIG_SCHEMA: Rule = obj({
     testSubset: int(0, undefined, 'an integer >= 0 (0 = the whole test set)'),
     augment: oneOf(['auto', 'none', 'crop-flip']),
     verify: bool(),
+    classes: int(0, 256, 'an integer in [0, 256] (npy datasets: the class count; 0 = the largest label + 1, every class present)'),
   }),
   model: obj({
     source: { type: 'string', empty: false, description: "a model-zoo name (e.g. 'smallcnn') or a path to a .onnx file" },

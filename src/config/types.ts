@@ -42,6 +42,8 @@ export interface DatasetConfig {
   augment: AugmentChoice;
   /** Check the md5 digests of the MNIST / Fashion-MNIST files. */
   verify: boolean;
+  /** Class count of an npy dataset (0: the largest label + 1, and then every class must have training images). */
+  classes: number;
 }
 
 export interface ModelConfig {

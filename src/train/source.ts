@@ -1,7 +1,7 @@
 // The model a run trains: a zoo model or an ONNX file, checked against the dataset before any
 // artifact is built.
 import { existsSync } from 'node:fs';
-import { analyzeModel, fixedBatchProblem, inputLayoutFor, type InputLayout, type ModelAnalysis, type OutputKind } from '../artifacts/analyze.js';
+import { analyzeModel, declaredClassesProblem, fixedBatchProblem, inputLayoutFor, type InputLayout, type ModelAnalysis, type OutputKind } from '../artifacts/analyze.js';
 import { loadModelFile } from '../onnx/load.js';
 import { isStatic, type Model } from '../onnx/ir.js';
 import { buildZooModel, ZOO } from '../../models/index.js';
@@ -43,6 +43,8 @@ export function modelFit(model: Model, name: string, data: { name: string; shape
   try {
     a = analyzeModel(model);
     const inputLayout = inputLayoutFor(a.input, data.shape);
+    const declared = declaredClassesProblem(model, a);
+    if (declared) throw new Error(declared);
     if (a.classes && a.classes !== data.classes) throw new Error(`its output "${a.output.name}" has ${a.classes} classes, the dataset ${data.classes}`);
     const fixed = fixedBatchProblem(model, a);
     if (fixed) throw new Error(fixed);

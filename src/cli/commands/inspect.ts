@@ -5,7 +5,7 @@ import {
   type Graph, type Model, type ValueInfo,
 } from '../../index.js';
 import { isDefaultDomain } from '../../onnx/ir.js';
-import { analyzeModel, fixedBatchProblem, type FrozenTensor } from '../../artifacts/analyze.js';
+import { analyzeModel, declaredClassesProblem, fixedBatchProblem, type FrozenTensor } from '../../artifacts/analyze.js';
 import { normalizeImport } from '../../artifacts/import.js';
 import { buildEval } from '../../artifacts/build.js';
 import { createSession } from '../../runtime/ort.js';
@@ -46,7 +46,7 @@ function trainability(model: Model, noGrad: string[]): { ok: boolean; reason: st
   if (noGrad.length) return { ok: false, reason: `no gradient rule for ${noGrad.join(', ')}` };
   try {
     const a = analyzeModel(model);
-    const batchProblem = fixedBatchProblem(model, a);
+    const batchProblem = fixedBatchProblem(model, a) ?? declaredClassesProblem(model, a);
     if (batchProblem) return { ok: false, reason: batchProblem };
     const probs = a.outputKind === 'probabilities' ? '; the output is a Softmax, its input is trained and attacked as the logits' : '';
     const elements = a.params.reduce((n, t) => n + numel(t.dims), 0);
