@@ -37,7 +37,7 @@ describe('Generalist orchestrator', () => {
     expect(last.interrupted).toBe(false);
     for (const k of ['G', 'R', 'N', 'A', 'S']) expect(bytesOf(last.weights[k]), k).toEqual(bytesOf(full.weights[k]));
     expect(last.final).toEqual(full.final);
-  });
+  }, 300_000); // three runs: slow on a shared 2-core machine
 
   it('refuses a checkpoint from another config and a damaged checkpoint; never overwrites a run without --resume', async () => {
     const dir = tmp();
@@ -117,5 +117,5 @@ describe('Generalist orchestrator', () => {
     expect(m.graph.outputs.map((v) => v.name)).toEqual(['logits']);
     const out = await runModel(m, { input: f32Tensor(new Float32Array(2 * 784).fill(0.5), [2, 1, 28, 28]) });
     expect(out.logits.dims).toEqual([2, 10]);
-  });
+  }, 300_000);
 });
