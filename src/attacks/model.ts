@@ -289,6 +289,14 @@ export class AttackModel {
     if (x.length !== n * this.inputSize) throw new AttackModelError(`expected ${n} images of ${this.inputSize} values (${n * this.inputSize}), got ${x.length}`);
   }
 
+  /** Logits of m images: [m, classes] (a model whose output does not follow its batch is named) and finite. */
+  private checkLogits(t: ort.Tensor, m: number, first: number): void {
+    if (t.dims.length !== 2 || t.dims[0] !== m || t.dims[1] !== this.classes) {
+      throw new AttackModelError(`the model ${this.source} returned logits of shape [${t.dims.join(', ')}] for ${m} images; a classifier returns [${m}, ${this.classes}] (does its output follow the batch size?)`);
+    }
+    this.checkFinite(t.data as Float32Array, first);
+  }
+
   /** Non-finite logits (NaN/Inf weights, an overflow) named as such, with the first image that shows them. */
   private checkFinite(v: Float32Array, first: number, what: 'logits' | 'loss' = 'logits'): void {
     const per = what === 'logits' ? this.classes : 1;
@@ -316,7 +324,7 @@ export class AttackModel {
       const m = e - s;
       const xs = s === 0 && e === n ? x : x.slice(s * D, e * D);
       const r = await withOrtErrors(this.source, 'run', () => this.forwardSession.run({ [IO.x]: new ort.Tensor('float32', xs, [m, ...this.inputShape]) }));
-      this.checkFinite(r[IO.logits].data as Float32Array, s);
+      this.checkLogits(r[IO.logits], m, s);
       out.set(r[IO.logits].data as Float32Array, s * C);
       this.counters.forwardRuns++;
       this.counters.forwardExamples += m;
@@ -341,7 +349,7 @@ export class AttackModel {
       };
       if (kind === 'dlr-t') feeds[IO.target] = new ort.Tensor('int64', BigInt64Array.from({ length: m }, (_, i) => BigInt(target![s + i])), [m]);
       const r = await withOrtErrors(this.source, 'run', () => session.run(feeds));
-      this.checkFinite(r[IO.logits].data as Float32Array, s);
+      this.checkLogits(r[IO.logits], m, s);
       this.checkFinite(r[IO.loss].data as Float32Array, s, 'loss');
       res.logits.set(r[IO.logits].data as Float32Array, s * C);
       res.loss.set(r[IO.loss].data as Float32Array, s);
