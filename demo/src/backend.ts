@@ -11,9 +11,6 @@ export interface OrtFlavour {
   Tensor: TensorClass;
 }
 
-/** The WASM thread count ORT runs with (after the first session). */
-export const wasmThreads = (): number => Number(ortWasm.env.wasm.numThreads ?? 1);
-
 export async function fetchBytes(url: string): Promise<Uint8Array> {
   const r = await fetch(url);
   if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
@@ -39,23 +36,24 @@ export async function openArtifacts(ort: OrtFlavour, folder: string): Promise<Ar
   return new ArtifactCore(manifest, ort.name, sessions as ArtifactSessions, ort.Tensor);
 }
 
-/** WASM threads: `threads` when > 0, else ORT's choice; always 1 without cross-origin isolation. */
-export function wasmFlavour(threads: number): OrtFlavour {
-  // Threads need cross-origin isolation (the demo server sends COOP/COEP).
-  if (!self.crossOriginIsolated) ortWasm.env.wasm.numThreads = 1;
-  else if (threads > 0) ortWasm.env.wasm.numThreads = threads;
+/**
+ * One WASM thread, whatever the core count: with numThreads 2 ORT's threaded WASM never finished
+ * creating the first session inside this Vite-bundled Web Worker (observed in Chromium; probably
+ * its thread workers load the bundle's own script, which is the page's worker).
+ */
+export function wasmFlavour(): OrtFlavour {
+  ortWasm.env.wasm.numThreads = 1;
   return { name: 'wasm', InferenceSession: ortWasm.InferenceSession, Tensor: ortWasm.Tensor as unknown as TensorClass };
 }
 
 /** onnxruntime-web's WebGPU build, or why it cannot run here (no navigator.gpu, no adapter). */
-export async function webgpuFlavour(threads: number): Promise<OrtFlavour | string> {
+export async function webgpuFlavour(): Promise<OrtFlavour | string> {
   const gpu = (navigator as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
   if (!gpu) return 'this browser has no WebGPU (navigator.gpu)';
   let adapter: unknown = null;
   try { adapter = await gpu.requestAdapter(); } catch { /* reported below */ }
   if (!adapter) return 'WebGPU has no adapter here (no GPU, or GPU disabled)';
   const ort = await import('onnxruntime-web/webgpu');
-  if (!self.crossOriginIsolated) ort.env.wasm.numThreads = 1;
-  else if (threads > 0) ort.env.wasm.numThreads = threads;
+  ort.env.wasm.numThreads = 1;
   return { name: 'webgpu', InferenceSession: ort.InferenceSession, Tensor: ort.Tensor as unknown as TensorClass };
 }

@@ -5,7 +5,7 @@ import { attachPad, perturbation, showImage } from './pad.js';
 import type { AttackResult, FromWorker, Net, Predictions, Ready, ToWorker } from './protocol.js';
 
 interface DemoState {
-  backend: string; note: string; threads: number; running: boolean; done: boolean; iterations: number; totalIters: number;
+  backend: string; note: string; running: boolean; done: boolean; iterations: number; totalIters: number;
   lossR: number | null; lossN: number | null; cleanAcc: number | null; robustAcc: number | null; imagesPerSec: number | null;
   /** Iteration at which cleanAcc was measured (G as it was then). */
   evaluatedAt: number;
@@ -29,7 +29,7 @@ function request<T>(m: { type: 'predict' | 'attack' | 'testImage' | 'export' | '
 }
 
 const demo: DemoState = {
-  backend: '', note: '', threads: 0, running: false, done: false, iterations: 0, totalIters: 0,
+  backend: '', note: '', running: false, done: false, iterations: 0, totalIters: 0,
   lossR: null, lossN: null, evaluatedAt: -1, cleanAcc: null, robustAcc: null, imagesPerSec: null, attack: null, errors: [],
   weightsG: async () => {
     const w = await request<Record<string, { dims: number[]; data: Float32Array }>>({ type: 'weights' });
@@ -66,10 +66,10 @@ async function predictCurrent(): Promise<void> {
 }
 
 function onReady(m: Ready): void {
-  Object.assign(demo, { backend: m.backend, note: m.note, threads: m.threads, totalIters: m.totalIters });
+  Object.assign(demo, { backend: m.backend, note: m.note, totalIters: m.totalIters });
   classNames = m.classNames;
   $('backend').textContent = m.backend === 'webgpu' ? 'WebGPU' : 'WASM';
-  $('note').textContent = `${m.note}${m.backend === 'wasm' ? ` (${m.threads} thread${m.threads === 1 ? '' : 's'})` : ''}`;
+  $('note').textContent = m.backend === 'wasm' ? `${m.note} (one thread)` : m.note;
   $('acc-caption').textContent = `G's accuracy on ${m.testImages} test images: clean, and under PGD-${m.pgdSteps} at ε ${m.eps} (first 100)`;
   lossChart.setXMax(m.totalIters); accChart.setXMax(m.totalIters);
   for (const id of ['toggle', 'attack', 'download']) ($(id) as HTMLButtonElement).disabled = false;
@@ -141,6 +141,6 @@ $('pick').onclick = () => void pickTest();
 $('attack').onclick = () => void attack();
 $('download').onclick = () => void download();
 $('eps').oninput = () => { $('eps-value').textContent = Number(($('eps') as HTMLInputElement).value).toFixed(2); };
-// ?backend=wasm skips the WebGPU attempt; ?threads=N sets the WASM thread count; ?autostart=0 waits for the button.
+// ?backend=wasm skips the WebGPU attempt; ?autostart=0 waits for the button.
 const params = new URLSearchParams(location.search);
-send({ type: 'init', base: new URL('./', location.href).href, backend: params.get('backend') === 'wasm' ? 'wasm' : 'auto', threads: Number(params.get('threads')) || 0 });
+send({ type: 'init', base: new URL('./', location.href).href, backend: params.get('backend') === 'wasm' ? 'wasm' : 'auto' });

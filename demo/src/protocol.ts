@@ -15,7 +15,7 @@ export type Predictions = Record<Net, Prediction>;
 export interface AttackResult { label: number; eps: number; before: Predictions; after: Predictions; adversarial: Record<Net, Float32Array> }
 
 export type ToWorker =
-  | { type: 'init'; base: string; backend: 'auto' | 'wasm'; threads: number }
+  | { type: 'init'; base: string; backend: 'auto' | 'wasm' }
   | { type: 'start' } | { type: 'stop' }
   | { type: 'predict'; id: number; image: Float32Array }
   | { type: 'attack'; id: number; image: Float32Array; label: number | null; eps: number }
@@ -23,7 +23,7 @@ export type ToWorker =
   | { type: 'export'; id: number }
   | { type: 'weights'; id: number };
 
-export interface Ready { type: 'ready'; backend: string; note: string; threads: number; totalIters: number; itersPerEpoch: number; testImages: number; classNames: string[]; eps: number; pgdSteps: number }
+export interface Ready { type: 'ready'; backend: string; note: string; totalIters: number; itersPerEpoch: number; testImages: number; classNames: string[]; eps: number; pgdSteps: number }
 export interface Progress { type: 'progress'; iter: number; epoch: number; lossR: number; lossN: number; imagesPerSec: number }
 export interface EvalPoint { type: 'eval'; iter: number; cleanAcc: number; robustAcc?: number }
 

@@ -1,6 +1,6 @@
 // The training worker: opens the artifacts on onnxruntime-web, trains while running, answers the
 // page's requests (predictions, attacks, test images, the export) between iterations.
-import { wasmFlavour, wasmThreads, webgpuFlavour } from './backend.js';
+import { wasmFlavour, webgpuFlavour } from './backend.js';
 import type { DemoManifest, FromWorker, ToWorker } from './protocol.js';
 import { WebRun } from './web-run.js';
 
@@ -17,10 +17,10 @@ function exclusive<T>(f: () => Promise<T>): Promise<T> {
 }
 
 /** WebGPU when it runs a whole iteration, an evaluation and an attack; else WASM, with the reason. */
-async function openRun(base: string, m: DemoManifest, want: 'auto' | 'wasm', threads: number): Promise<{ run: WebRun; note: string }> {
+async function openRun(base: string, m: DemoManifest, want: 'auto' | 'wasm'): Promise<{ run: WebRun; note: string }> {
   if (want === 'auto') {
-    const gpu = await webgpuFlavour(threads);
-    if (typeof gpu === 'string') return { run: await WebRun.open(wasmFlavour(threads), base, m), note: `WASM: ${gpu}` };
+    const gpu = await webgpuFlavour();
+    if (typeof gpu === 'string') return { run: await WebRun.open(wasmFlavour(), base, m), note: `WASM: ${gpu}` };
     let probe: WebRun | null = null;
     try {
       probe = await WebRun.open(gpu, base, m);
@@ -31,10 +31,10 @@ async function openRun(base: string, m: DemoManifest, want: 'auto' | 'wasm', thr
       return { run: probe, note: 'WebGPU: every artifact runs on the GPU' };
     } catch (e) {
       for (const rt of [probe?.robust, probe?.natural]) await rt?.release().catch(() => undefined);
-      return { run: await WebRun.open(wasmFlavour(threads), base, m), note: `WASM: onnxruntime-web's WebGPU backend failed on these artifacts (${errorText(e).split('\n')[0]}); training on WASM instead` };
+      return { run: await WebRun.open(wasmFlavour(), base, m), note: `WASM: onnxruntime-web's WebGPU backend failed on these artifacts (${errorText(e).split('\n')[0]}); training on WASM instead` };
     }
   }
-  return { run: await WebRun.open(wasmFlavour(threads), base, m), note: 'WASM (asked for)' };
+  return { run: await WebRun.open(wasmFlavour(), base, m), note: 'WASM (asked for)' };
 }
 
 async function trainLoop(): Promise<void> {
@@ -58,9 +58,9 @@ async function handle(msg: ToWorker): Promise<void> {
   switch (msg.type) {
     case 'init': {
       const m = await (await fetch(msg.base + 'config.json')).json() as DemoManifest;
-      const opened = await openRun(msg.base, m, msg.backend, msg.threads);
+      const opened = await openRun(msg.base, m, msg.backend);
       run = opened.run;
-      post({ type: 'ready', backend: run.natural.provider, note: opened.note, threads: wasmThreads(), totalIters: run.totalIters, itersPerEpoch: run.itersPerEpoch, testImages: run.test.n, classNames: m.data.classNames, eps: m.config.attack.eps, pgdSteps: run.natural.manifest.options.pgdSteps });
+      post({ type: 'ready', backend: run.natural.provider, note: opened.note, totalIters: run.totalIters, itersPerEpoch: run.itersPerEpoch, testImages: run.test.n, classNames: m.data.classNames, eps: m.config.attack.eps, pgdSteps: run.natural.manifest.options.pgdSteps });
       post(await run.evaluate());
       return;
     }
