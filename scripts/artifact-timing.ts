@@ -10,7 +10,7 @@ import { initialState } from '../src/artifacts/build.js';
 import { ensureArtifacts } from '../src/artifacts/store.js';
 import { ArtifactRuntime } from '../src/runtime/artifact-runtime.js';
 import { ort } from '../src/runtime/ort.js';
-import { buildZooModel, ZOO } from '../models/index.js';
+import { buildZooModel, ZOO } from '../src/zoo/index.js';
 import { Rng } from '../src/util/rng.js';
 
 const { values } = parseArgs({ options: { threads: { type: 'string', default: '2' }, steps: { type: 'string', default: '10' }, runs: { type: 'string', default: '10' }, model: { type: 'string', default: 'smallcnn' }, batch: { type: 'string', default: '128' }, opt: { type: 'string', default: 'all' }, form: { type: 'string', default: 'unrolled' } } });

@@ -3,7 +3,7 @@
 // PreAct ResNet-18 on 3x32x32 (eps 8/255, step 2/255, batch 32). Shared by bench.ts and op-profile.ts.
 import type { Model } from '../src/onnx/ir.js';
 import { ort } from '../src/runtime/ort.js';
-import { buildZooModel, ZOO } from '../models/index.js';
+import { buildZooModel, ZOO } from '../src/zoo/index.js';
 import { Rng } from '../src/util/rng.js';
 
 export interface BenchModel {

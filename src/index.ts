@@ -20,16 +20,17 @@ export { supportedGradOps, hasGradRule, registerGrad, type GradRule, type GradCo
 
 // Model zoo
 export {
-  ZOO, buildZooModel, zooNames, getZooEntry, countParameters, trainableParameters, bnRunningStatNames,
+  ZOO, buildZooModel, zooNames, getZooEntry, countParameters, trainableParameters,
   type ZooEntry, type ZooBuildOptions,
-} from '../models/index.js';
+} from './zoo/index.js';
 export * from './attacks/index.js';
 
 // Training artifacts: analysis of a classifier, the ONNX graphs, the on-disk cache
 export {
-  analyzeModel, findLogits, inputLayoutFor, MIN_OPSET,
-  type ModelAnalysis, type AnalyzeOptions, type OutputKind, type InputLayout,
+  analyzeModel, classifierIo, findLogits, inputLayoutFor, MIN_OPSET,
+  type ModelAnalysis, type AnalyzeOptions, type ClassifierIo, type OutputKind, type InputLayout,
 } from './artifacts/analyze.js';
+export { bnStatisticNames, isBnStatisticSlot } from './artifacts/statistics.js';
 export {
   buildArtifacts, buildTrainStep, buildAttack, buildEval, buildEma, initialState, optimizerSlots, names as artifactNames,
   DEFAULT_ARTIFACT_OPTIONS, ARTIFACT_FORMAT,

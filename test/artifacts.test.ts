@@ -6,7 +6,7 @@ import { buildArtifacts, initialState } from '../src/artifacts/build.js';
 import { ensureArtifacts, writeArtifacts } from '../src/artifacts/store.js';
 import { ArtifactRuntime, type ExpertState } from '../src/runtime/artifact-runtime.js';
 import { ort } from '../src/runtime/ort.js';
-import { buildZooModel } from '../models/index.js';
+import { buildZooModel } from '../src/zoo/index.js';
 import { batches, evalBatches, loadDataset } from '../src/data/index.js';
 import { Rng } from '../src/util/rng.js';
 

@@ -13,7 +13,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildZooModel, LayerBuilder } from '../models/index.js';
+import { buildZooModel, LayerBuilder } from '../src/zoo/index.js';
 import { buildArtifacts, initialState } from '../src/artifacts/build.js';
 import { writeArtifacts } from '../src/artifacts/store.js';
 import {

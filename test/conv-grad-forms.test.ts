@@ -11,7 +11,7 @@ import { buildGradientGraph, IO } from '../src/attacks/model.js';
 import { convGradForm } from '../src/autodiff/rules/conv.js';
 import { ArtifactRuntime } from '../src/runtime/artifact-runtime.js';
 import { createSession, ort } from '../src/runtime/ort.js';
-import { buildZooModel, ZOO } from '../models/index.js';
+import { buildZooModel, ZOO } from '../src/zoo/index.js';
 import { Rng } from '../src/util/rng.js';
 
 type Form = typeof convGradForm.input;

@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildZooModel } from '../models/index.js';
+import { buildZooModel } from '../src/zoo/index.js';
 import { analyzeModel, findLogits, inputLayoutFor } from '../src/artifacts/analyze.js';
 import { withInputNormalization } from '../src/artifacts/normalize.js';
 import { main } from '../src/cli/main.js';

@@ -15,7 +15,7 @@ import { resolveConfig, ConfigError } from '../src/config/index.js';
 import { saveModelFile } from '../src/onnx/save.js';
 import { loadModelFile } from '../src/onnx/load.js';
 import { train } from '../src/train/trainer.js';
-import { buildZooModel } from '../models/index.js';
+import { buildZooModel } from '../src/zoo/index.js';
 
 const DIR = join(import.meta.dirname, 'fixtures', 'zoo');
 const convnext = () => normalizeImport(loadModelFile(join(DIR, 'convnext_fresh_op17.onnx')));

@@ -17,7 +17,7 @@ import { DataType, tensor, type Model, type Tensor } from '../src/onnx/ir.js';
 import { GraphBuilder } from '../src/onnx/builder.js';
 import { loadModelFile } from '../src/onnx/load.js';
 import { ort, toOrt } from '../src/runtime/ort.js';
-import { buildZooModel } from '../models/index.js';
+import { buildZooModel } from '../src/zoo/index.js';
 import { Rng } from '../src/util/rng.js';
 
 ortWeb.env.wasm.numThreads = 1;

@@ -30,7 +30,7 @@
 // The negative tests corrupt one gradient (negated, scaled by 1.1, shuffled) and expect the check
 // to fail, so the comparison is a real one.
 import { describe, expect, it } from 'vitest';
-import { buildZooModel } from '../models/index.js';
+import { buildZooModel } from '../src/zoo/index.js';
 import { analyzeModel } from '../src/artifacts/analyze.js';
 import { appendForward } from '../src/artifacts/forward.js';
 import { buildGradient } from '../src/autodiff/gradient.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildZooModel, countParameters, trainableParameters, ZOO, defaultInitBound, BN_EPSILON, BN_MOMENTUM } from '../models/index.js';
+import { buildZooModel, countParameters, trainableParameters, ZOO, defaultInitBound, BN_EPSILON, BN_MOMENTUM } from '../src/zoo/index.js';
 import { DataType, numel, type Model } from '../src/onnx/ir.js';
 import { loadModel } from '../src/onnx/load.js';
 import { saveModel } from '../src/onnx/save.js';

@@ -9,6 +9,7 @@ import { OnnxError } from '../onnx/errors.js';
 import { DataType, defaultOpset, isDefaultDomain, isFloatType, numel, type Graph, type Model, type Tensor, type ValueInfo } from '../onnx/ir.js';
 import { inferShapes } from '../onnx/shapes.js';
 import { normalizeImport } from './import.js';
+import { isBnStatisticSlot } from './statistics.js';
 import { matchingPattern, trainingChoice, type TrainingChoice } from './trainable.js';
 import { ARTIFACT_OPSET, OLDEST_SOURCE_OPSET } from './upgrade.js';
 
@@ -65,6 +66,37 @@ export function findLogits(g: Graph, opset: number): { logits: string; outputKin
     if (axis === -1 || axis === rank - 1) return { logits: n.inputs[0], outputKind: 'probabilities', softmaxNode: n.name || n.outputs[0] };
   }
   return { logits: output, outputKind: 'logits' };
+}
+
+/** A classifier's image input and what is trained and attacked as its logits. */
+export interface ClassifierIo {
+  input: ValueInfo;
+  /** The first output: logits, or probabilities when `outputKind` says so. */
+  output: ValueInfo;
+  /** The value used as the logits: the output, or the input of a final Softmax. */
+  logits: string;
+  outputKind: OutputKind;
+  /** The default-domain opset the model imports. */
+  opset: number;
+}
+
+/** The classifier I/O of a model, checked: exactly one float image input, a first output of float logits (or undeclared type). */
+export function classifierIo(model: Model): ClassifierIo {
+  const g = model.graph;
+  const opset = defaultOpset(model);
+  const inputs = g.inputs.filter((v) => !g.initializers.has(v.name));
+  if (inputs.length !== 1) {
+    throw new OnnxError('SHAPE', `expected a classifier with exactly one image input; the model has ${inputs.length} (${inputs.map((v) => v.name).join(', ') || 'none'})`);
+  }
+  const input = inputs[0];
+  if (!isFloatType(input.dtype)) throw new OnnxError('SHAPE', `the image input "${input.name}" must be a float tensor, not ${DataType[input.dtype] ?? input.dtype}`);
+  if (g.outputs.length < 1) throw new OnnxError('SHAPE', 'the model has no output');
+  const output = g.outputs[0];
+  if (output.dtype !== DataType.UNDEFINED && !isFloatType(output.dtype)) {
+    throw new OnnxError('SHAPE', `the first output "${output.name}" must be float logits, not ${DataType[output.dtype] ?? output.dtype}`);
+  }
+  const { logits, outputKind } = findLogits(g, opset);
+  return { input, output, logits, outputKind, opset };
 }
 
 /** Layout of a model's image input relative to [C, H, W] images: 'nhwc' when it takes [N, H, W, C]. */
@@ -141,7 +173,7 @@ export function initializerOrigins(g: Graph): Map<string, string[]> {
   const origin = new Map<string, string[]>();
   for (const [name, t] of g.initializers) if (isFloatType(t.dtype)) origin.set(name, [name]);
   for (const n of g.nodes) {
-    if (n.domain && n.domain !== 'ai.onnx') continue;
+    if (!isDefaultDomain(n.domain)) continue;
     let from: string[] | undefined;
     if (VALUE_PRESERVING.has(n.opType)) from = origin.get(n.inputs[0]);
     else if (n.opType === 'Concat' && n.inputs.every((i) => origin.has(i))) from = n.inputs.flatMap((i) => origin.get(i)!);
@@ -197,22 +229,16 @@ export function analyzeModel(model: Model, opts: AnalyzeOptions = {}): ModelAnal
   const g = model.graph;
   const opset = defaultOpset(model);
   if (opset < MIN_OPSET) throw new OnnxError('UNSUPPORTED_OPSET', `the model uses opset ${opset}; training artifacts need opset ${MIN_OPSET} or newer (re-export it, e.g. torch.onnx.export(..., opset_version=17))`);
-  const realInputs = g.inputs.filter((v) => !g.initializers.has(v.name));
-  if (realInputs.length !== 1) throw new OnnxError('SHAPE', `expected a classifier with one image input; the model has ${realInputs.length} (${realInputs.map((v) => v.name).join(', ')})`);
-  if (g.outputs.length < 1) throw new OnnxError('SHAPE', 'the model has no output');
-  const input = realInputs[0];
-  if (!isFloatType(input.dtype)) throw new OnnxError('SHAPE', `the image input "${input.name}" must be a float tensor, not ${DataType[input.dtype]}`);
-  const output = g.outputs[0];
+  const { input, output, logits, outputKind } = classifierIo(model);
   const last = output.shape?.[output.shape.length - 1];
   const classes = typeof last === 'number' ? last : 0;
-  const { logits, outputKind } = findLogits(g, opset);
 
   const statNames = new Set<string>();
   const weightNames = new Set<string>();
   const origin = initializerOrigins(g);
   for (const n of g.nodes) {
     n.inputs.forEach((name, k) => {
-      if (n.opType === 'BatchNormalization' && (k === 3 || k === 4)) { if (g.initializers.has(name)) statNames.add(name); }
+      if (isBnStatisticSlot(n, k)) { if (g.initializers.has(name)) statNames.add(name); }
       else if (WEIGHT_SLOTS[n.opType]?.includes(k)) for (const o of origin.get(name) ?? []) weightNames.add(o);
     });
   }

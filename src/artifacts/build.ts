@@ -83,7 +83,8 @@ function declareImages(b: GraphBuilder, a: ModelAnalysis, name: string): string 
   return b.input(name, DataType.FLOAT, shape);
 }
 
-export function buildTrainStep(model: Model, a: ModelAnalysis, o: ArtifactOptions): Model {
+/** The train_step graph, and the Dropout masks it takes as inputs (the manifest lists them). */
+export function buildTrainStep(model: Model, a: ModelAnalysis, o: ArtifactOptions): { model: Model; dropout: DropoutMask[] } {
   const b = new GraphBuilder({ name: 'train_step', opset: a.opset });
   declareState(b, a);
   const slots = optimizerSlots(o.optimizer);
@@ -140,7 +141,7 @@ export function buildTrainStep(model: Model, a: ModelAnalysis, o: ArtifactOption
   for (const s of a.stats) b.output(statUpdates.get(s.name) ?? s.name, names.updated(s.name));
   b.output(loss, names.loss);
   b.output(correctCount(b, nat.logits, y), names.correct);
-  return b.build({ metadata: { artifact: 'train_step', ...(dropout.length ? { dropout: JSON.stringify(dropout) } : {}) } });
+  return { model: b.build({ metadata: { artifact: 'train_step' } }), dropout };
 }
 
 /** Appends the attack loss of `logits` (summed over the batch: the sign of the gradient is what counts). */
@@ -257,8 +258,9 @@ export function buildArtifacts(source: Model, options: Partial<ArtifactOptions> 
   const model = normalizeImport(source);
   if (!Number.isInteger(o.pgdSteps) || o.pgdSteps < 1 || o.pgdSteps > 1000) throw new Error(`pgdSteps must be an integer in 1..1000, got ${o.pgdSteps}`);
   const a = analyzeModel(model, { inputLayout: o.inputLayout });
+  const trainStep = buildTrainStep(model, a, o);
   const models = {
-    train_step: buildTrainStep(model, a, o),
+    train_step: trainStep.model,
     attack: buildAttack(model, a, o.pgdSteps, o.attackLoss, o.attackForm),
     eval: buildEval(model, a),
     ema: buildEma(a),
@@ -274,7 +276,7 @@ export function buildArtifacts(source: Model, options: Partial<ArtifactOptions> 
     params: a.params.map((p) => ({ name: p.name, shape: p.dims })),
     stats: a.stats.map((s) => ({ name: s.name, shape: s.dims })),
     optimizerSlots: optimizerSlots(o.optimizer),
-    dropout: models.train_step.metadata.dropout ? (JSON.parse(models.train_step.metadata.dropout) as DropoutMask[]) : [],
+    dropout: trainStep.dropout,
     options: o,
     artifacts: {
       train_step: spec('train_step.onnx', models.train_step),

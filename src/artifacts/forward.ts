@@ -42,15 +42,13 @@ function dropoutRatio(b: GraphBuilder, n: Node, ratioInput: string | undefined, 
 
 const shapeAttrI = (n: Node, k: string): number => (n.attributes[k]?.type === 'int' ? (n.attributes[k].value as number) : 0);
 
-/**
- * A BatchNorm's running statistics after one training step, as torch updates them:
- *   mean' = m * mean + (1 - m) * batch_mean,  var' = m * var + (1 - m) * batch_var * n / (n - 1)
- * with m the node's momentum (torch's 1 - momentum) and n the elements per channel: torch keeps the
- * unbiased batch variance, while ONNX's training outputs use the biased one (and normalisation uses
- * the biased one in both). The variance is two-pass (mean first, then squared deviations).
- */
-export function appendForward(b: GraphBuilder, source: Graph, a: ModelAnalysis, opts: ForwardOptions): ForwardResult {
-  const shared = new Set<string>([...a.params, ...a.stats, ...a.constants].map((t) => t.name));
+/** What a forward copy needs to know of its source model: a ModelAnalysis, or (attacks) a classifier's I/O and layout. */
+export type ForwardModel = Pick<ModelAnalysis, 'input' | 'logits' | 'inputLayout' | 'sourceOpset'>;
+
+export function appendForward(b: GraphBuilder, source: Graph, a: ForwardModel, opts: ForwardOptions): ForwardResult {
+  // Initializers (parameters, statistics, constants) are read by name: the artifact declares each
+  // as one of its inputs or initializers.
+  const shared = new Set<string>(source.initializers.keys());
   // NCHW images into a channels-last model: the Transpose is part of the differentiated graph.
   const x = a.inputLayout === 'nhwc' ? b.op('Transpose', [opts.x], { perm: [0, 2, 3, 1] }, { name: `${opts.prefix}to_nhwc` }) : opts.x;
   const rename = new Map<string, string>([[a.input.name, x]]);

@@ -11,10 +11,9 @@
 //     also read anywhere else (another slot, another node) gets a copy of its own, so the BN's
 //     training outputs update only that statistic and never alias a tensor something else reads.
 // Models that need neither come back as the same object.
-import { cloneGraph, isFloatType, type Graph, type Model, type Node, type Tensor } from '../onnx/ir.js';
+import { cloneGraph, isDefaultDomain, isFloatType, type Graph, type Model, type Node, type Tensor } from '../onnx/ir.js';
+import { isBnStatisticSlot } from './statistics.js';
 
-const standard = (n: Node) => !n.domain || n.domain === 'ai.onnx';
-const isBnStat = (n: Node, k: number) => n.opType === 'BatchNormalization' && standard(n) && (k === 3 || k === 4);
 
 /** Identity nodes fed by a float initializer (directly or through other such Identities), whose output is no graph output. */
 function untieIdentities(g: Graph): boolean {
@@ -22,7 +21,7 @@ function untieIdentities(g: Graph): boolean {
   const keep: Node[] = [];
   let changed = false;
   for (const n of g.nodes) {
-    const src = n.opType === 'Identity' && standard(n) ? g.initializers.get(n.inputs[0]) : undefined;
+    const src = n.opType === 'Identity' && isDefaultDomain(n.domain) ? g.initializers.get(n.inputs[0]) : undefined;
     const out = n.outputs[0];
     if (!src || !isFloatType(src.dtype) || !out || outputs.has(out) || g.initializers.has(out)) {
       keep.push(n);
@@ -52,7 +51,7 @@ function splitSharedStats(g: Graph): boolean {
   for (const n of g.nodes) {
     for (const k of [3, 4]) {
       const name = n.inputs[k];
-      if (!isBnStat(n, k) || !name || (uses.get(name) ?? 0) < 2) continue;
+      if (!isBnStatisticSlot(n, k) || !name || (uses.get(name) ?? 0) < 2) continue;
       const copy = freshName(g, `${n.name || n.outputs[0]}.${k === 3 ? 'running_mean' : 'running_var'}`);
       g.initializers.set(copy, copyTensor(g.initializers.get(name)!, copy));
       uses.set(name, uses.get(name)! - 1);

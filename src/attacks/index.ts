@@ -11,7 +11,7 @@
 // step. So the model (forward, loss, input gradient) runs in ORT through AttackModel, one run per
 // step on the live rows, and the step, projection and bookkeeping are typed-array row operations
 // here: O(n * D) per step, small beside the model's gradient.
-export { AttackModel, AttackModelError, buildForwardGraph, buildGradientGraph, classifierIo, clearAttackModelCache, LOSS_KINDS, type AttackModelOptions, type GradientResult, type LossKind } from './model.js';
+export { AttackModel, AttackModelError, buildForwardGraph, buildGradientGraph, clearAttackModelCache, LOSS_KINDS, type AttackModelOptions, type GradientResult, type LossKind } from './model.js';
 export { type Attack, type AttackBatch, type AttackContext, type AttackResult, type Norm } from './common.js';
 export { fgsm, pgd, type PgdOptions } from './pgd.js';
 export { apgd, apgdCheckpoints, type ApgdOptions } from './apgd.js';

@@ -9,13 +9,13 @@
 // model bytes (plus input shape and session options); gradient sessions are built lazily, one per
 // loss kind, and cached inside the instance.
 import { GraphBuilder } from '../onnx/builder.js';
-import { DataType, defaultOpset, isDefaultDomain, isFloatType, numel, type Dim, type Model, type ValueInfo } from '../onnx/ir.js';
+import { DataType, isDefaultDomain, numel, type Dim, type Model } from '../onnx/ir.js';
 import { loadModel, loadModelFile } from '../onnx/load.js';
 import { saveModel } from '../onnx/save.js';
 import { topoSort } from '../onnx/validate.js';
 import { buildGradient } from '../autodiff/gradient.js';
 import { crossEntropy, cwMargin, dlr, dlrTargeted } from '../autodiff/losses.js';
-import { findLogits, inputLayoutFor, type InputLayout, type ModelAnalysis, type OutputKind } from '../artifacts/analyze.js';
+import { classifierIo, inputLayoutFor, type ClassifierIo, type InputLayout, type OutputKind } from '../artifacts/analyze.js';
 import { appendForward } from '../artifacts/forward.js';
 import { ARTIFACT_OPSET, OLDEST_SOURCE_OPSET } from '../artifacts/upgrade.js';
 import { ort } from '../runtime/ort.js';
@@ -37,32 +37,11 @@ export class AttackModelError extends Error {
   constructor(message: string) { super(message); this.name = 'AttackModelError'; }
 }
 
-/** The image input and logits output of a classifier, checked. */
-export interface ClassifierIo {
-  input: ValueInfo;
-  output: ValueInfo;
-  /** What is attacked as the logits: the output, or the input of a final Softmax. */
-  logits: string;
-  outputKind: OutputKind;
-  opset: number;
-}
-
-export function classifierIo(model: Model): ClassifierIo {
-  const g = model.graph;
-  const opset = defaultOpset(model);
-  if (opset < 7) throw new AttackModelError(`the model imports default-domain opset ${opset}; attacks need opset 7 or newer`);
-  const inputs = g.inputs.filter((v) => !g.initializers.has(v.name));
-  if (inputs.length !== 1) {
-    throw new AttackModelError(`expected a classifier with exactly one image input; the model has ${inputs.length} (${inputs.map((v) => v.name).join(', ') || 'none'})`);
-  }
-  const input = inputs[0];
-  if (!isFloatType(input.dtype)) throw new AttackModelError(`the image input "${input.name}" must be a float tensor, not ${DataType[input.dtype] ?? input.dtype}`);
-  if (g.outputs.length < 1) throw new AttackModelError('the model has no output');
-  const output = g.outputs[0];
-  if (output.dtype !== DataType.UNDEFINED && !isFloatType(output.dtype)) {
-    throw new AttackModelError(`the first output "${output.name}" must be float logits, not ${DataType[output.dtype] ?? output.dtype}`);
-  }
-  return { input, output, ...findLogits(g, opset), opset };
+/** The classifier I/O of a model the attacks can run on (default-domain opset 7 or newer). */
+function attackIo(model: Model): ClassifierIo {
+  const io = classifierIo(model);
+  if (io.opset < 7) throw new AttackModelError(`the model imports default-domain opset ${io.opset}; attacks need opset 7 or newer`);
+  return io;
 }
 
 /** Per-example image shape and the model's layout for it. */
@@ -94,15 +73,10 @@ export function resolveInputShape(io: ClassifierIo, given?: readonly number[]): 
 function appendClassifier(b: GraphBuilder, model: Model, io: ClassifierIo, x: string, layout: InputLayout): string {
   const g = model.graph;
   const sorted = topoSort(g.nodes, new Set([...g.inputs.map((v) => v.name), ...g.initializers.keys()]));
-  const source = { ...g, nodes: sorted };
-  // Every initializer is kept as a fixed initializer of the attack graph: appendForward reads
-  // "shared" names as they are.
-  const a: ModelAnalysis = {
-    input: io.input, output: io.output, logits: io.logits, outputKind: io.outputKind, inputLayout: layout,
-    classes: 0, params: [], stats: [], constants: [...g.initializers.values()], frozen: [], opset: b.opset, sourceOpset: io.opset,
-  };
+  // Every initializer stays a fixed initializer of the attack graph (newBuilder declares them).
   const xin = io.input.dtype === DataType.FLOAT ? x : b.cast(x, io.input.dtype);
-  let logits = appendForward(b, source, a, { x: xin, mode: 'eval', prefix: 'model/' }).logits;
+  const forward = { input: io.input, logits: io.logits, inputLayout: layout, sourceOpset: io.opset };
+  let logits = appendForward(b, { ...g, nodes: sorted }, forward, { x: xin, mode: 'eval', prefix: 'model/' }).logits;
   if (b.dtype(logits) !== DataType.FLOAT) logits = b.cast(logits, DataType.FLOAT);
   const r = b.shape(logits)?.length;
   if (r !== 2) logits = b.flatten(logits, 1);
@@ -126,7 +100,7 @@ function finish(b: GraphBuilder, model: Model, kind: string): Model {
 
 /** The forward graph: x -> logits. */
 export function buildForwardGraph(model: Model, inputShape: number[], layout: InputLayout = 'nchw'): Model {
-  const io = classifierIo(model);
+  const io = attackIo(model);
   const { b, x } = newBuilder(model, io, 'attack_forward', inputShape);
   b.output(appendClassifier(b, model, io, x, layout), IO.logits);
   return finish(b, model, 'forward');
@@ -145,7 +119,7 @@ export function appendAttackLoss(b: GraphBuilder, kind: LossKind, logits: string
 
 /** The input-gradient graph of one loss: (x, y[, target]) -> logits, per-example loss, d(sum loss)/dx. */
 export function buildGradientGraph(model: Model, inputShape: number[], kind: LossKind, layout: InputLayout = 'nchw'): Model {
-  const io = classifierIo(model);
+  const io = attackIo(model);
   const { b, x } = newBuilder(model, io, `attack_grad_${kind}`, inputShape);
   const y = b.input(IO.y, DataType.INT64, ['N']);
   const target = kind === 'dlr-t' ? b.input(IO.target, DataType.INT64, ['N']) : undefined;
@@ -224,7 +198,7 @@ export class AttackModel {
     source ??= 'model';
     const bytes = saveModel(m);
     const hash = sha256(bytes);
-    const io = classifierIo(m);
+    const io = attackIo(m);
     const { shape: inputShape, layout } = resolveInputShape(io, opts.inputShape);
     const useCache = opts.cache !== false;
     const key = JSON.stringify([hash, inputShape, opts.provider ?? 'cpu', opts.threads ?? 0]);

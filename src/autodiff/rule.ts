@@ -1,4 +1,5 @@
-// What a gradient rule is. One rule per ONNX op, in rules/<op>.ts, registered by op name.
+// What a gradient rule is. One rule per ONNX op, registered by op name from the rules/ file of its
+// family (rules/index.ts lists them).
 // A rule receives the forward node, the incoming gradient of each output, and a builder that
 // appends backward nodes to the same graph; it returns one gradient (or null) per input.
 import { OnnxError } from '../onnx/errors.js';

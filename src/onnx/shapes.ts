@@ -145,7 +145,7 @@ function checkGroups(n: Node, x: Shape, w: Shape): void {
   if (typeof cout === 'number' && cout % group !== 0) throw new OnnxError('SHAPE', `group ${group} does not divide the ${cout} output channels`);
 }
 
-function poolLike(n: Node, x: Shape, kernel: number[] | undefined, outChannels: Dim | undefined, c: Ctx): Shape {
+function poolLike(n: Node, x: Shape, kernel: number[] | undefined, outChannels: Dim | undefined): Shape {
   if (!x) return undefined;
   const sp = x.length - 2;
   if (sp < 1) throw new OnnxError('SHAPE', `the input has rank ${x.length}; ${n.opType} needs [N, C, spatial...]`);
@@ -174,7 +174,6 @@ function poolLike(n: Node, x: Shape, kernel: number[] | undefined, outChannels: 
       out.push(o);
     }
   }
-  void c;
   return out;
 }
 
@@ -397,7 +396,7 @@ const RULES: Record<string, Infer> = {
     const w = c.fact(n.inputs[1]);
     const kernel = attrIs(n, 'kernel_shape') ?? (w?.shape?.slice(2) as number[] | undefined);
     checkGroups(n, x?.shape, w?.shape);
-    return [{ dtype: x?.dtype ?? DataType.FLOAT, shape: poolLike(n, x?.shape, kernel, w?.shape?.[0] ?? null, c) }];
+    return [{ dtype: x?.dtype ?? DataType.FLOAT, shape: poolLike(n, x?.shape, kernel, w?.shape?.[0] ?? null) }];
   },
   ConvTranspose: (n, c) => {
     const x = c.fact(n.inputs[0]);
@@ -423,7 +422,7 @@ const RULES: Record<string, Infer> = {
   },
   MaxPool: (n, c) => {
     const x = c.fact(n.inputs[0]);
-    const shape = poolLike(n, x?.shape, attrIs(n, 'kernel_shape'), undefined, c);
+    const shape = poolLike(n, x?.shape, attrIs(n, 'kernel_shape'), undefined);
     return [{ dtype: x?.dtype ?? DataType.FLOAT, shape }, { dtype: DataType.INT64, shape }];
   },
   DepthToSpace: (n, c) => {
@@ -433,7 +432,7 @@ const RULES: Record<string, Infer> = {
     const scale = (d: Dim, f: number): Dim => (typeof d === 'number' ? d * f : null);
     return [{ dtype: x?.dtype ?? DataType.FLOAT, shape: s?.length === 4 ? [s[0], typeof s[1] === 'number' ? s[1] / (k * k) : null, scale(s[2], k), scale(s[3], k)] : undefined }];
   },
-  AveragePool: (n, c) => { const x = c.fact(n.inputs[0]); return [{ dtype: x?.dtype ?? DataType.FLOAT, shape: poolLike(n, x?.shape, attrIs(n, 'kernel_shape'), undefined, c) }]; },
+  AveragePool: (n, c) => { const x = c.fact(n.inputs[0]); return [{ dtype: x?.dtype ?? DataType.FLOAT, shape: poolLike(n, x?.shape, attrIs(n, 'kernel_shape'), undefined) }]; },
   GlobalAveragePool: (n, c) => { const x = c.fact(n.inputs[0]); return [{ dtype: x?.dtype ?? DataType.FLOAT, shape: x?.shape?.map((d, i) => (i < 2 ? d : 1)) }]; },
   GlobalMaxPool: (n, c) => { const x = c.fact(n.inputs[0]); return [{ dtype: x?.dtype ?? DataType.FLOAT, shape: x?.shape?.map((d, i) => (i < 2 ? d : 1)) }]; },
   BatchNormalization: (n, c) => {
@@ -541,7 +540,6 @@ export function inferNode(n: Node, ctx: Ctx): ValueFact[] {
   }
 }
 
-export const hasShapeRule = (op: string): boolean => op in RULES;
 
 /** Infers every value of a graph; declared value_info/outputs fill gaps the rules leave. */
 export function inferShapes(g: Graph, opset: number, outer?: Facts): Facts {

@@ -33,7 +33,6 @@ export function fromOrt(name: string, t: ort.Tensor): Tensor {
 export const f32Tensor = (data: Float32Array | number[], dims: number[]): ort.Tensor => new ort.Tensor('float32', data instanceof Float32Array ? data : Float32Array.from(data), dims);
 export const i64Tensor = (data: ArrayLike<number> | BigInt64Array, dims: number[]): ort.Tensor =>
   new ort.Tensor('int64', data instanceof BigInt64Array ? data : BigInt64Array.from(Array.from(data), (v) => BigInt(v)), dims);
-export const scalarF32 = (v: number): ort.Tensor => new ort.Tensor('float32', Float32Array.of(v), []);
 
 export async function createSession(model: Model | Uint8Array, opts: SessionOptions & { modelName?: string } = {}): Promise<ort.InferenceSession> {
   const bytes = model instanceof Uint8Array ? model : saveModel(model);

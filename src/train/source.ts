@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { analyzeModel, declaredClassesProblem, fixedBatchProblem, inputLayoutFor, type InputLayout, type ModelAnalysis, type OutputKind } from '../artifacts/analyze.js';
 import { loadModelFile } from '../onnx/load.js';
 import { isStatic, type Model } from '../onnx/ir.js';
-import { buildZooModel, ZOO } from '../../models/index.js';
+import { buildZooModel, ZOO } from '../zoo/index.js';
 import { TrainError } from './errors.js';
 
 const ZOO_ALIAS: Record<string, string> = { 'preact-resnet18': 'preactresnet18', wrn3410: 'wrn-34-10' };

@@ -1,6 +1,6 @@
 // A tiny classifier with BatchNorm for 1x28x28 images (conv-BN-ReLU twice, then a linear layer):
 // trains in seconds and has running statistics, so tests can check that they travel with weights.
-import { LayerBuilder } from '../../models/index.js';
+import { LayerBuilder } from '../../src/zoo/index.js';
 import type { Model } from '../../src/onnx/ir.js';
 
 export function tinyBnCnn(seed: number): Model {

@@ -8,9 +8,8 @@ import { DATASET_NAMES, isDatasetName, loadRawDataset } from '../../data/index.j
 import { writeFileAtomic } from '../../util/fs.js';
 import { loadModelFile } from '../../onnx/load.js';
 import type { Model } from '../../onnx/ir.js';
-import { inputLayoutFor, type InputLayout } from '../../artifacts/analyze.js';
+import { classifierIo, inputLayoutFor, type InputLayout } from '../../artifacts/analyze.js';
 import { withInputNormalization } from '../../artifacts/normalize.js';
-import { classifierIo } from '../../attacks/model.js';
 import type { Provider } from '../../runtime/providers.js';
 import { CliError, intOption, parseCommandArgs, UsageError, type CliIO, type Command } from '../command.js';
 

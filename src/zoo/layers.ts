@@ -2,9 +2,9 @@
 // emitted as ONNX inference nodes through GraphBuilder, with PyTorch's default initialisation drawn
 // from the project's seeded Rng. Parameter names follow PyTorch state_dict keys
 // (`layer1.0.conv1.weight`, `layer1.0.bn1.running_mean`) so checkpoints map over one to one.
-import { GraphBuilder, f32 } from '../src/onnx/builder.js';
-import { DataType, type Model } from '../src/onnx/ir.js';
-import { Rng } from '../src/util/rng.js';
+import { GraphBuilder, f32 } from '../onnx/builder.js';
+import { DataType, type Model } from '../onnx/ir.js';
+import { Rng } from '../util/rng.js';
 
 /** PyTorch BatchNorm2d defaults, in ONNX terms (ONNX momentum = 1 - PyTorch momentum). */
 export const BN_EPSILON = 1e-5;

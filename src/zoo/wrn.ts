@@ -5,7 +5,7 @@
 // Parameter names follow that module's state_dict (`block1.layer.0.convShortcut.weight`, `bn1`,
 // `fc`). Its unused `sub_block1` is not built (it is never called in forward, and is not counted
 // in 46,160,474). Dropout (dropRate 0 there) is omitted.
-import type { Model } from '../src/onnx/ir.js';
+import type { Model } from '../onnx/ir.js';
 import { LayerBuilder, resolveBuildOptions, zooMetadata } from './layers.js';
 import { CIFAR_DEFAULTS } from './resnet.js';
 

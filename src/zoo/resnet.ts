@@ -3,7 +3,7 @@
 // 64/128/256/512 with strides 1/2/2/2, global average pooling and a linear head.
 // Parameter names follow those modules' state_dict keys (`layer1.0.bn1.running_mean`,
 // `layer2.0.shortcut.0.weight`, `linear.weight`).
-import type { Model } from '../src/onnx/ir.js';
+import type { Model } from '../onnx/ir.js';
 import { LayerBuilder, resolveBuildOptions, zooMetadata, type ImageShape } from './layers.js';
 
 export interface ResNetOptions { seed?: number; classes?: number; inputShape?: readonly number[] }

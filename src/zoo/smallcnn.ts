@@ -2,7 +2,7 @@
 // max-pools, three fully connected layers. 312,202 parameters at 1x28x28 / 10 classes.
 // Parameter names follow the TRADES module layout (`feature_extractor.conv1.weight`,
 // `classifier.fc1.weight`); dropout is omitted (inference graph).
-import type { Model } from '../src/onnx/ir.js';
+import type { Model } from '../onnx/ir.js';
 import { LayerBuilder, resolveBuildOptions, zooMetadata, type ImageShape } from './layers.js';
 
 export interface SmallCnnOptions { seed?: number; classes?: number; inputShape?: readonly number[] }

@@ -1,6 +1,6 @@
 // The model zoo: named ONNX classifier builders with seeded PyTorch-default initial weights.
 // Every model takes `input` ['N', C, H, W] float32 in [0, 1] and returns `logits` ['N', classes].
-import type { Model } from '../src/onnx/ir.js';
+import type { Model } from '../onnx/ir.js';
 import type { ImageShape } from './layers.js';
 import { buildSmallCnn } from './smallcnn.js';
 import { buildPreActResNet18, buildResNet18 } from './resnet.js';
@@ -69,7 +69,7 @@ export function buildZooModel(name: string, opts: ZooBuildOptions = {}): Model {
   return getZooEntry(name).build(opts);
 }
 
-export { countParameters, trainableParameters, bnRunningStatNames } from './params.js';
+export { countParameters, trainableParameters } from './params.js';
 export { LayerBuilder, INPUT_NAME, OUTPUT_NAME, BN_EPSILON, BN_MOMENTUM, defaultInitBound, type ImageShape } from './layers.js';
 export { buildSmallCnn } from './smallcnn.js';
 export { buildResNet18, buildPreActResNet18 } from './resnet.js';
