@@ -67,6 +67,7 @@ export function buildGradient(b: GraphBuilder, opts: GradientOptions): Map<strin
       if (!rule || (n.domain !== '' && n.domain !== 'ai.onnx')) throw missingRule(n);
       const needs = n.inputs.map((i) => !!i && live.has(i) && needed.has(i));
       const dx = rule.grad({ b, node: n, dy, needs });
+      checkArity(n, dx, needs);
       n.inputs.forEach((i, k) => {
         if (!needs[k] || !dx[k]) return;
         knowShape(b, dx[k]!, i);
@@ -78,6 +79,18 @@ export function buildGradient(b: GraphBuilder, opts: GradientOptions): Map<strin
     return out;
   } finally {
     b.prefix = savedPrefix;
+  }
+}
+
+/**
+ * A rule returns a gradient (or null) for each input: an array too short to cover an input that
+ * needs one is a bug in the rule, not a zero gradient. (Rules written for several opsets may list
+ * trailing nulls for inputs a node does not have.)
+ */
+function checkArity(n: Node, dx: unknown[], needs: boolean[]): void {
+  const missing = needs.findIndex((need, k) => need && k >= dx.length);
+  if (missing >= 0) {
+    throw new OnnxError('UNSUPPORTED_OP', `the gradient rule of ${n.opType} returned ${dx.length} gradients for node "${n.name}" with ${n.inputs.length} inputs (none for input ${missing}, which needs one)`);
   }
 }
 

@@ -8,7 +8,7 @@ import { loadModel } from '../../src/onnx/load.js';
 import { saveModel } from '../../src/onnx/save.js';
 import { inferShapes } from '../../src/onnx/shapes.js';
 import { buildGradient } from '../../src/autodiff/gradient.js';
-import { hasGradRule } from '../../src/autodiff/rule.js';
+import { hasGradRule, registerGrad } from '../../src/autodiff/rule.js';
 import { createSession, ort, toOrt } from '../../src/runtime/ort.js';
 import { Rng } from '../../src/util/rng.js';
 
@@ -147,6 +147,14 @@ describe('buildGradient engine', () => {
     const [loss] = b.node('FusedThing', [b.op('Tanh', [x])], {}, { name: 'custom', domain: 'com.example' });
     expect(b.dtype(loss)).toBe(DataType.UNDEFINED);
     expect(() => buildGradient(b, { loss, wrt: [x] })).toThrow(/"custom_node": op com\.example\.FusedThing has no gradient rule/);
+  });
+
+  it('a rule that returns fewer gradients than the inputs needing one is an error naming the op', () => {
+    registerGrad({ op: 'TestShortRule', saves: 'nothing', grad: () => [] });
+    const b = new GraphBuilder();
+    const x = b.input('x', DataType.FLOAT, [2, 3]);
+    const [loss] = b.node('TestShortRule', [b.op('Tanh', [x])], {}, { name: 'short' });
+    expect(() => buildGradient(b, { loss, wrt: [x] })).toThrow(/gradient rule of TestShortRule returned 0 gradients for node "short_node" with 1 inputs \(none for input 0/);
   });
 
   it('initializers also listed as graph inputs (IR < 4 style) differentiate as parameters', async () => {
