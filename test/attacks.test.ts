@@ -17,7 +17,7 @@ import { buildZooModel, LayerBuilder } from '../src/zoo/index.js';
 import { buildArtifacts, initialState } from '../src/artifacts/build.js';
 import { writeArtifacts } from '../src/artifacts/store.js';
 import {
-  apgdCheckpoints, AttackInvariantError, AttackModel, AttackNameError, checkPerturbation, decodeNpy, encodeNpy,
+  apgdCheckpoints, AttackModel, AttackModelError, AttackNameError, checkPerturbation, decodeNpy, encodeNpy,
   encodeTensorProto, evaluateRobustness, parseAttack, parseAttackList, readNpy, squareP,
   type Attack, type RobustnessReport,
 } from '../src/attacks/index.js';
@@ -235,7 +235,9 @@ describe('schedules and file formats', () => {
     expect(() => checkPerturbation(x0, Float32Array.of(0.8 + 1e-5, 0.5, 0, 1), 1, 4, 0.3, 'linf', 't')).toThrow(/outside the eps-ball/);
     expect(() => checkPerturbation(x0, Float32Array.of(0.5, 0.5, -0.1, 1), 1, 4, 0.3, 'linf', 't')).toThrow(/outside \[0, 1\]/);
     expect(() => checkPerturbation(x0, Float32Array.of(0.5, 0.5, 0, 1.05), 1, 4, 0.3, 'linf', 't')).toThrow(/outside \[0, 1\]/);
-    expect(() => checkPerturbation(x0, Float32Array.of(NaN, 0.5, 0, 1), 1, 4, 0.3, 'linf', 't')).toThrow(AttackInvariantError);
+    // A NaN can only come from a NaN input gradient: named as the model's, not as a broken invariant.
+    expect(() => checkPerturbation(x0, Float32Array.of(NaN, 0.5, 0, 1), 1, 4, 0.3, 'linf', 't')).toThrow(AttackModelError);
+    expect(() => checkPerturbation(x0, Float32Array.of(NaN, 0.5, 0, 1), 1, 4, 0.3, 'linf', 't')).toThrow(/the model's input gradient is NaN for example 0/);
     expect(() => checkPerturbation(x0, Float32Array.of(0.7, 0.7, 0.2, 1), 1, 4, 0.3, 'l2', 't')).toThrow(/in L2, outside the eps-ball/);
     expect(checkPerturbation(x0, Float32Array.of(0.6, 0.6, 0.1, 1), 1, 4, 0.3, 'l2', 't')).toBeCloseTo(Math.sqrt(0.03), 6);
   });
