@@ -8,7 +8,7 @@ import { sha256 } from '../util/hash.js';
 import { buildGradient } from '../autodiff/gradient.js';
 import { correctCount, crossEntropy, cwMargin, klDivergence } from '../autodiff/losses.js';
 import { analyzeModel, type InputLayout, type ModelAnalysis } from './analyze.js';
-import { appendForward, type DropoutMask } from './forward.js';
+import { appendForward, type DropoutMask, type MaxPoolGrad } from './forward.js';
 import { normalizeImport } from './import.js';
 
 /** 2: Dropout in train_step is a fed mask (manifest.dropout), no longer the identity. */
@@ -31,10 +31,12 @@ export interface ArtifactOptions {
   labelSmoothing: number;
   /** The model's input layout; the artifacts always take NCHW images (see analyze.ts). */
   inputLayout: InputLayout;
+  /** MaxPool backward: through the Indices output (fastest on the CPU) or by windows (WebGPU has no Indices). */
+  maxPoolGrad: MaxPoolGrad;
 }
 
 export const DEFAULT_ARTIFACT_OPTIONS: ArtifactOptions = {
-  loss: 'ce', optimizer: 'sgd', nesterov: false, pgdSteps: 10, attackLoss: 'ce', attackForm: 'unrolled', labelSmoothing: 0, inputLayout: 'nchw',
+  loss: 'ce', optimizer: 'sgd', nesterov: false, pgdSteps: 10, attackLoss: 'ce', attackForm: 'unrolled', labelSmoothing: 0, inputLayout: 'nchw', maxPoolGrad: 'indices',
 };
 
 export interface IoSpec { name: string; dtype: string; shape: Dim[] }
@@ -101,14 +103,14 @@ export function buildTrainStep(model: Model, a: ModelAnalysis, o: ArtifactOption
     hp.eps = scalarInput(b, names.adamEps);
     hp.step = scalarInput(b, names.step);
   }
-  const nat = appendForward(b, model.graph, a, { x, mode: 'train', prefix: 'fwd/', forGradient: true });
+  const nat = appendForward(b, model.graph, a, { x, mode: 'train', prefix: 'fwd/', forGradient: true, maxPoolGrad: o.maxPoolGrad });
   let loss = crossEntropy(b, nat.logits, y, { reduction: 'mean', labelSmoothing: o.labelSmoothing });
   let statUpdates = nat.statUpdates;
   const dropout = [...nat.dropout];
   if (o.loss === 'trades') {
     const xAdv = declareImages(b, a, names.xAdv);
     const beta = scalarInput(b, names.tradesBeta);
-    const adv = appendForward(b, model.graph, a, { x: xAdv, mode: 'train', prefix: 'fwd_adv/', forGradient: true });
+    const adv = appendForward(b, model.graph, a, { x: xAdv, mode: 'train', prefix: 'fwd_adv/', forGradient: true, maxPoolGrad: o.maxPoolGrad });
     loss = b.add(loss, b.mul(beta, klDivergence(b, nat.logits, adv.logits)));
     statUpdates = adv.statUpdates;
     dropout.push(...adv.dropout);
@@ -156,7 +158,7 @@ function attackObjective(b: GraphBuilder, kind: AttackLoss, logits: string, y: s
  * 'unrolled' writes K copies of forward+backward; 'loop' writes one copy as the body of an ONNX
  * Loop (smaller file, same result; which is faster depends on the runtime: scripts/artifact-timing.ts).
  */
-export function buildAttack(model: Model, a: ModelAnalysis, steps: number, loss: AttackLoss, form: 'unrolled' | 'loop' = 'unrolled'): Model {
+export function buildAttack(model: Model, a: ModelAnalysis, steps: number, loss: AttackLoss, form: 'unrolled' | 'loop' = 'unrolled', maxPoolGrad: MaxPoolGrad = 'indices'): Model {
   const b = new GraphBuilder({ name: 'attack', opset: a.opset });
   declareState(b, a);
   const x = declareImages(b, a, names.x);
@@ -173,7 +175,7 @@ export function buildAttack(model: Model, a: ModelAnalysis, steps: number, loss:
   const x0 = b.op('Min', [b.op('Max', [b.add(x, b.mul(eps, noise)), lo]), hi]);
   /** One PGD step from `xk`, written into builder `g`. */
   const pgdStep = (g: GraphBuilder, xk: string, prefix: string): string => {
-    const f = appendForward(g, model.graph, a, { x: xk, mode: 'eval', prefix, forGradient: true });
+    const f = appendForward(g, model.graph, a, { x: xk, mode: 'eval', prefix, forGradient: true, maxPoolGrad });
     const obj = attackObjective(g, loss, f.logits, y, natLogits);
     const grad = buildGradient(g, { loss: obj, wrt: [xk], prefix: `${prefix}grad/`, stopGradient: natLogits ? [natLogits] : [] }).get(xk)!;
     return g.op('Min', [g.op('Max', [g.add(xk, g.mul(step, g.op('Sign', [grad]))), lo]), hi]);
@@ -261,7 +263,7 @@ export function buildArtifacts(source: Model, options: Partial<ArtifactOptions> 
   const trainStep = buildTrainStep(model, a, o);
   const models = {
     train_step: trainStep.model,
-    attack: buildAttack(model, a, o.pgdSteps, o.attackLoss, o.attackForm),
+    attack: buildAttack(model, a, o.pgdSteps, o.attackLoss, o.attackForm, o.maxPoolGrad),
     eval: buildEval(model, a),
     ema: buildEma(a),
   };

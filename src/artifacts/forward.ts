@@ -16,9 +16,14 @@ export interface ForwardOptions {
   mode: 'train' | 'eval';
   /** Prefix that keeps this copy's intermediate names apart from other copies. */
   prefix: string;
-  /** The copy will be differentiated: let MaxPool emit its Indices so the backward need not recompute them. */
+  /** The copy will be differentiated: let MaxPool emit its Indices for the backward's 'indices' form. */
   forGradient?: boolean;
+  /** MaxPool backward form (pool.ts): 'windows' leaves out the Indices output (ORT's WebGPU MaxPool has none). Default 'indices'. */
+  maxPoolGrad?: MaxPoolGrad;
 }
+
+/** How a MaxPool is differentiated: through its Indices output, or by comparing windows (no Indices). */
+export type MaxPoolGrad = 'indices' | 'windows';
 
 /** A dropout mask the caller feeds: [N, ...shape] float32, 0 or 1 / (1 - ratio). */
 export interface DropoutMask { name: string; ratio: number; shape: number[] }
@@ -81,7 +86,7 @@ export function appendForward(b: GraphBuilder, source: Graph, a: ForwardModel, o
       delete attrs.training_mode;
       outputs = [outputs[0]];
     }
-    if (n.opType === 'MaxPool' && opts.forGradient && outputs.length === 1 && shapeAttrI(n, 'storage_order') === 0) {
+    if (n.opType === 'MaxPool' && opts.forGradient && opts.maxPoolGrad !== 'windows' && outputs.length === 1 && shapeAttrI(n, 'storage_order') === 0) {
       outputs = [outputs[0], b.fresh(`${opts.prefix}${n.outputs[0]}_indices`)];
     }
     if (n.opType === 'Dropout') {

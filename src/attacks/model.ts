@@ -16,10 +16,10 @@ import { topoSort } from '../onnx/validate.js';
 import { buildGradient } from '../autodiff/gradient.js';
 import { crossEntropy, cwMargin, dlr, dlrTargeted } from '../autodiff/losses.js';
 import { classifierIo, inputLayoutFor, type ClassifierIo, type InputLayout, type OutputKind } from '../artifacts/analyze.js';
-import { appendForward } from '../artifacts/forward.js';
+import { appendForward, type MaxPoolGrad } from '../artifacts/forward.js';
 import { ARTIFACT_OPSET, OLDEST_SOURCE_OPSET } from '../artifacts/upgrade.js';
 import { ort } from '../runtime/ort.js';
-import { openSession, type Provider } from '../runtime/providers.js';
+import { maxPoolGradFor, openSession, type Provider } from '../runtime/providers.js';
 import { sha256 } from '../util/hash.js';
 import { withOrtErrors } from '../runtime/ort-error.js';
 
@@ -70,13 +70,15 @@ export function resolveInputShape(io: ClassifierIo, given?: readonly number[]): 
  * Copies the classifier's forward pass after `x` (float32 [N, ...inputShape]) into `b`; returns the
  * logits as float32 [N, classes] (cast and flattened as needed).
  */
-function appendClassifier(b: GraphBuilder, model: Model, io: ClassifierIo, x: string, layout: InputLayout): string {
+function appendClassifier(b: GraphBuilder, model: Model, io: ClassifierIo, x: string, layout: InputLayout, maxPoolGrad?: MaxPoolGrad): string {
   const g = model.graph;
   const sorted = topoSort(g.nodes, new Set([...g.inputs.map((v) => v.name), ...g.initializers.keys()]));
   // Every initializer stays a fixed initializer of the attack graph (newBuilder declares them).
   const xin = io.input.dtype === DataType.FLOAT ? x : b.cast(x, io.input.dtype);
+  // A gradient graph (maxPoolGrad given) lets MaxPool emit its Indices for the 'indices' backward (MaxPool-8+).
+  const forGradient = maxPoolGrad !== undefined && b.opset >= 8;
   const forward = { input: io.input, logits: io.logits, inputLayout: layout, sourceOpset: io.opset };
-  let logits = appendForward(b, { ...g, nodes: sorted }, forward, { x: xin, mode: 'eval', prefix: 'model/' }).logits;
+  let logits = appendForward(b, { ...g, nodes: sorted }, forward, { x: xin, mode: 'eval', prefix: 'model/', forGradient, maxPoolGrad }).logits;
   if (b.dtype(logits) !== DataType.FLOAT) logits = b.cast(logits, DataType.FLOAT);
   const r = b.shape(logits)?.length;
   if (r !== 2) logits = b.flatten(logits, 1);
@@ -118,12 +120,13 @@ export function appendAttackLoss(b: GraphBuilder, kind: LossKind, logits: string
 }
 
 /** The input-gradient graph of one loss: (x, y[, target]) -> logits, per-example loss, d(sum loss)/dx. */
-export function buildGradientGraph(model: Model, inputShape: number[], kind: LossKind, layout: InputLayout = 'nchw'): Model {
+/** `maxPoolGrad`: the MaxPool backward's form (pool.ts); 'windows' runs on WebGPU, 'indices' is faster on the CPU. */
+export function buildGradientGraph(model: Model, inputShape: number[], kind: LossKind, layout: InputLayout = 'nchw', maxPoolGrad: MaxPoolGrad = 'indices'): Model {
   const io = attackIo(model);
   const { b, x } = newBuilder(model, io, `attack_grad_${kind}`, inputShape);
   const y = b.input(IO.y, DataType.INT64, ['N']);
   const target = kind === 'dlr-t' ? b.input(IO.target, DataType.INT64, ['N']) : undefined;
-  const logits = appendClassifier(b, model, io, x, layout);
+  const logits = appendClassifier(b, model, io, x, layout, maxPoolGrad);
   const per = appendAttackLoss(b, kind, logits, y, target);
   const total = b.reduceSum(per, [0], 0);
   const grad = buildGradient(b, { loss: total, wrt: [x], prefix: 'attack/grad/' }).get(x)!;
@@ -251,7 +254,7 @@ export class AttackModel {
     if (!s) {
       if (kind === 'dlr' && this.classes < 3) throw new AttackModelError(`the DLR loss needs at least 3 classes; the model has ${this.classes}`);
       if (kind === 'dlr-t' && this.classes < 4) throw new AttackModelError(`the targeted DLR loss needs at least 4 classes; the model has ${this.classes}`);
-      s = AttackModel.session(buildGradientGraph(this.model, this.inputShape, kind, this.inputLayout), this.opts, this.source);
+      s = AttackModel.session(buildGradientGraph(this.model, this.inputShape, kind, this.inputLayout, maxPoolGradFor(this.opts.provider ?? 'cpu')), this.opts, this.source);
       this.gradSessions.set(kind, s);
       s.catch(() => this.gradSessions.delete(kind));
     }

@@ -20,6 +20,9 @@ export function providerConfig(p: Provider, deviceId = 0): ort.InferenceSession.
   return ['cpu'];
 }
 
+/** The MaxPool backward a provider runs: WebGPU's MaxPool has no Indices output (see autodiff/rules/pool.ts). */
+export const maxPoolGradFor = (p: Provider): 'indices' | 'windows' => (p === 'webgpu' ? 'windows' : 'indices');
+
 export interface OpenOptions {
   provider?: Provider;
   threads?: number;

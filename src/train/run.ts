@@ -17,6 +17,7 @@ import { sha256 } from '../util/hash.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { ArtifactRuntime } from '../runtime/artifact-runtime.js';
 import { ensureWritableDirectory } from '../util/files.js';
+import { maxPoolGradFor } from '../runtime/providers.js';
 import { TrainError } from './errors.js';
 import type { EvalSettings } from './evaluate.js';
 import { loadSourceModel, modelFit, withImageShape } from './source.js';
@@ -131,7 +132,8 @@ export function expertArtifactOptions(o: OptimizerConfig, loss: 'ce' | 'trades',
 export function openArtifacts(pinned: Model, inputLayout: InputLayout, config: Config, cacheDir: string, log: (s: string) => void,
   o: OptimizerConfig, loss: 'ce' | 'trades', steps: number, sourceHash?: string): Promise<ArtifactRuntime> {
   const rtOpts = { provider: config.provider, threads: config.threads, allowCpuFallback: config.allowCpuFallback, onWarning: log };
-  return ArtifactRuntime.open(ensureArtifacts(pinned, expertArtifactOptions(o, loss, steps, inputLayout), cacheDir, sourceHash).dir, rtOpts);
+  const options = { ...expertArtifactOptions(o, loss, steps, inputLayout), maxPoolGrad: maxPoolGradFor(config.provider) };
+  return ArtifactRuntime.open(ensureArtifacts(pinned, options, cacheDir, sourceHash).dir, rtOpts);
 }
 
 /** Evaluation's artifacts (clean accuracy, PGD with eval.pgdSteps, the EMA/blend graph): plain SGD, cross-entropy. */

@@ -4,6 +4,7 @@ import { Rng } from '../../src/util/rng.js';
 import { GraphBuilder } from '../../src/onnx/builder.js';
 import { DataType, tensor } from '../../src/onnx/ir.js';
 import { createSession, toOrt } from '../../src/runtime/ort.js';
+import { buildGradient } from '../../src/autodiff/gradient.js';
 
 interface PoolConfig { x: number[]; attrs: Record<string, number | number[] | string> }
 
@@ -20,10 +21,10 @@ function poolConfig(seed: number, op: 'MaxPool' | 'AveragePool'): PoolConfig {
   const attrs: PoolConfig['attrs'] = { kernel_shape: kernel, strides };
   if (op === 'MaxPool' && dilations.some((d) => d > 1)) attrs.dilations = dilations;
   let autoPad = ['NOTSET', 'NOTSET', 'NOTSET', 'SAME_UPPER', 'SAME_LOWER', 'VALID'][rng.int(6)];
-  // ORT's AveragePool fails ("padding values must be non-negative") for SAME_* when a stride
-  // exceeds the window so the needed padding is negative; its MaxPool accepts that.
+  // ORT's AveragePool, and its float32 or two-output MaxPool, fail ("padding values must be
+  // non-negative") for SAME_* when a stride exceeds the window so the needed padding is negative.
   const samePadNegative = spatial.some((d, i) => (Math.ceil(d / strides[i]) - 1) * strides[i] + ek[i] - d < 0);
-  if (op === 'AveragePool' && autoPad.startsWith('SAME') && samePadNegative) autoPad = 'VALID';
+  if (autoPad.startsWith('SAME') && samePadNegative) autoPad = 'VALID';
   if (autoPad === 'NOTSET' || attrs.dilations) {
     attrs.pads = pads;
     attrs.ceil_mode = rng.int(2);
@@ -55,21 +56,41 @@ function distinct(shape: number[], seed: number): FdInput {
   return { name: 'x', shape, values: Array.from(perm, (p) => (p - n / 2) * 0.1) };
 }
 
-describe('MaxPool gradient (Indices + ScatterElements add)', () => {
+describe('MaxPool gradient, both forms: Indices + ScatterElements add, and windows (no Indices, for WebGPU)', () => {
   for (let seed = 1; seed <= 12; seed++) {
     const c = poolConfig(seed, 'MaxPool');
     it(`seed ${seed}: ${describeConfig(c)}`, async () => {
-      const r = await checkGradient(opCase('MaxPool', [distinct(c.x, seed)], c.attrs, { seed }));
-      expect(r.dtype).toBe('float64');
+      // A node with its Indices output takes the 'indices' form; one without, the 'windows' form.
+      const withIndices = await checkGradient(opCase('MaxPool', [distinct(c.x, seed)], c.attrs, { seed, outputs: 2, use: [0] }));
+      expect(withIndices.dtype).toBe('float64');
+      const windows = await checkGradient(opCase('MaxPool', [distinct(c.x, seed)], c.attrs, { seed }));
+      expect(windows.dtype).toBe('float32'); // ORT's CPU ConvTranspose has no double kernel
     });
   }
-  it('reuses the forward Indices output when the node has one; overlapping windows add up', async () => {
+  it('overlapping windows add up; storage_order=1 Indices are not reused', async () => {
     const attrs = { kernel_shape: [3, 3], strides: [1, 2], pads: [1, 1, 1, 0] };
     await checkGradient(opCase('MaxPool', [distinct([2, 2, 5, 6], 80)], attrs, { seed: 80, outputs: 2, use: [0] }));
+    await checkGradient(opCase('MaxPool', [distinct([2, 2, 5, 6], 80)], attrs, { seed: 80 }));
     // storage_order=1 indices are column-major: the rule must not reuse them.
     await checkGradient(opCase('MaxPool', [distinct([2, 2, 5, 6], 81)], { ...attrs, storage_order: 1 }, { seed: 81, outputs: 2, use: [0] }));
     // Constant input: every element is a window's max somewhere, so the gradient sums several dys.
     await checkGradient(opCase('MaxPool', [distinct([1, 1, 4, 4], 82)], { kernel_shape: [3, 3], strides: [1, 1], pads: [2, 2, 2, 2] }, { seed: 82 }));
+  });
+  it('ties (ReLU zeros): both forms send the gradient to the first maximum of each window, as ORT\'s MaxPool picks it', async () => {
+    const values = [0, 0, 1, 1, 0, 0, 1, 1, 2, 0, 0, 0, 0, 2, 0, 0, -1, -1, -1, -1, -1, -1, -1, -1, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3];
+    const grads: number[][] = [];
+    for (const outputs of [2, 1]) {
+      const b = new GraphBuilder();
+      const x = b.input('x', DataType.FLOAT, [1, 1, 6, 6]);
+      const [y] = b.node('MaxPool', [x], { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] }, { outputs });
+      const loss = b.reduceSum(b.mul(y, b.constF(Array.from({ length: 9 }, (_, i) => i + 1), [1, 1, 3, 3])), undefined, 0);
+      b.output(buildGradient(b, { loss, wrt: [x] }).get(x)!, 'dx');
+      const s = await createSession(b.build());
+      grads.push(Array.from((await s.run({ x: toOrt(tensor('x', DataType.FLOAT, [1, 1, 6, 6], values)) })).dx.data as Float32Array));
+      await s.release();
+    }
+    expect(grads[1]).toEqual(grads[0]);
+    expect(grads[0].reduce((a, v) => a + v, 0)).toBe(45);
   });
 });
 

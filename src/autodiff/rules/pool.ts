@@ -1,8 +1,14 @@
 // MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool.
-//   MaxPool: exact routing through MaxPool's Indices output (flat over the whole N,C,spatial tensor,
-//     row-major) and ScatterElements(reduction='add') into a flat zero tensor, so overlapping windows
-//     that pick the same element add up. The forward node's Indices output is reused when present
-//     (storage_order 0); otherwise the backward recomputes MaxPool with both outputs.
+//   MaxPool, two exact forms that route dY to the first maximum of each window (ORT's choice on ties):
+//   - 'indices' (when the forward node emits its Indices output, storage_order 0; the artifacts do
+//     so on the CPU): ScatterElements(reduction='add') of dY at the flat Indices into a flat zero
+//     tensor, so overlapping windows that pick the same element add up.
+//     Before opset 11 a node without Indices gets them from a recomputed two-output MaxPool.
+//   - 'windows' (otherwise; ORT's WebGPU MaxPool has no Indices output): the input padded with the
+//     lowest float, one strided Slice per kernel tap stacked into windows W [N, C, K, ...out];
+//     M = (W == max_k W), first tap only: F = (s == max_k s) with s = M * (K - k); then
+//     dX = ConvTranspose of F * dY (as [N*C, K, ...out] planes) with a one-hot kernel per tap,
+//     which adds overlapping windows' contributions back onto the input.
 //   AveragePool: the adjoint of "window sum, divided by a per-position count": dY is scaled by the
 //     per-position weight and spread back by a ones-kernel ConvTranspose. The weight is 1/(number of
 //     in-bounds elements) for count_include_pad=0; for count_include_pad=1 it is ORT's own
@@ -32,12 +38,58 @@ function reshapeLike(b: GraphBuilder, v: string, x: string): string {
 
 const POOL_ATTRS = ['auto_pad', 'ceil_mode', 'dilations', 'kernel_shape', 'pads', 'strides'];
 
+/** The lowest float32: a padded position never wins a window (MaxPool ignores padding). */
+const LOWEST_F32 = -3.4028234663852886e38;
+
+/** Row-major multi-index of tap `t` in a kernel of dims `kernel`. */
+function tapIndex(t: number, kernel: number[]): number[] {
+  const idx: number[] = [];
+  for (let i = kernel.length - 1; i >= 0; i--) { idx.unshift(t % kernel[i]); t = Math.floor(t / kernel[i]); }
+  return idx;
+}
+
+/** The MaxPool backward without Indices ('windows' form, see the header). */
+function maxPoolWindowsGrad(b: GraphBuilder, node: Node, x: string, g: string): string {
+  const inDims = staticSpatial(b, x, node);
+  const outDims = staticSpatial(b, g, node);
+  const kernel = shapeAttr.attrIs(node, 'kernel_shape')!;
+  const geo = spatialGeometry(node, inDims, kernel);
+  const sp = inDims.length;
+  const K = numel(kernel);
+  const reach = outDims.map((o, i) => geo.strides[i] * (o - 1) + 1);
+  const padsEnd = outDims.map((_, i) => Math.max(0, reach[i] + (kernel[i] - 1) * geo.dilations[i] - geo.padsBegin[i] - inDims[i]));
+  const pads = [0, 0, ...geo.padsBegin, 0, 0, ...padsEnd];
+  const padded = pads.some((p) => p > 0) ? b.op('Pad', [x, b.constI64(pads), scalarLike(b, LOWEST_F32, x)], { mode: 'constant' }, { name: 'maxpool_pad' }) : x;
+  const axes = b.constI64(Array.from({ length: sp }, (_, i) => i + 2));
+  const steps = b.constI64(geo.strides);
+  const taps: string[] = [];
+  for (let t = 0; t < K; t++) {
+    const starts = tapIndex(t, kernel).map((k, i) => k * geo.dilations[i]);
+    const tap = b.op('Slice', [padded, b.constI64(starts), b.constI64(starts.map((s, i) => s + reach[i])), axes, steps], {}, { name: 'maxpool_tap' });
+    taps.push(b.unsqueeze(tap, [2]));
+  }
+  const windows = K === 1 ? taps[0] : b.op('Concat', taps, { axis: 2 }, { name: 'maxpool_windows' });
+  const dt = b.dtype(x);
+  const isMax = b.cast(b.op('Equal', [windows, b.reduceMax(windows, [2])]), dt);
+  const order = b.constant(tensor('', dt, [1, 1, K, ...new Array<number>(sp).fill(1)], Array.from({ length: K }, (_, t) => K - t)), 'maxpool_order');
+  const score = b.mul(isMax, order);
+  const first = b.cast(b.op('Equal', [score, b.reduceMax(score, [2])]), dt);
+  const planes = b.reshape(b.mul(first, b.unsqueeze(g, [2])), [-1, K, ...outDims]);
+  const onehot = new Array<number>(K * K).fill(0);
+  for (let t = 0; t < K; t++) onehot[t * K + t] = 1;
+  const w = b.constant(tensor('', dt, [K, 1, ...kernel], onehot), 'maxpool_onehot');
+  const spread = b.op('ConvTranspose', [planes, w], { ...transposeAttrs(geo, outDims), kernel_shape: kernel }, { name: 'maxpool_dx' });
+  return reshapeLike(b, spread, x);
+}
+
 registerGrad({
-  op: 'MaxPool', saves: 'the Indices output (or the input, to recompute it)',
+  op: 'MaxPool', saves: 'the Indices output when the forward emits it, else the input',
   grad: ({ b, node, dy: [g] }) => {
     const x = node.inputs[0];
     let indices = node.outputs[1];
     if (!indices || shapeAttr.attrI(node, 'storage_order', 0) !== 0) {
+      if (b.opset >= 11) return [maxPoolWindowsGrad(b, node, x, g!)];
+      // Before opset 11 (Pad's value input): recompute the Indices.
       const attrs = Object.fromEntries(POOL_ATTRS.filter((k) => node.attributes[k]).map((k) => [k, node.attributes[k]]));
       indices = b.node('MaxPool', [x], attrs, { outputs: 2, name: 'maxpool_idx' })[1];
     }
