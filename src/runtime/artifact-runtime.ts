@@ -6,8 +6,20 @@ import { ort, toOrt } from './ort.js';
 import { openSession, type OpenOptions, type Provider } from './providers.js';
 import type { Manifest } from '../artifacts/build.js';
 import { readManifest } from '../artifacts/store.js';
-import type { Tensor } from '../onnx/ir.js';
+import { DataType, type Model, type Tensor } from '../onnx/ir.js';
+import { GraphBuilder } from '../onnx/builder.js';
+import { saveModel } from '../onnx/save.js';
 import { ArtifactCore, type Weights } from './artifact-core.js';
+
+/** A graph passing each of `tensors` through an Identity (in0 -> out0, ...). */
+function identityGraph(tensors: ort.Tensor[]): Model {
+  const b = new GraphBuilder({ name: 'download' });
+  tensors.forEach((t, i) => {
+    if (t.type !== 'float32') throw new Error(`cannot download a ${t.type} tensor from the device`);
+    b.output(b.identity(b.input(`in${i}`, DataType.FLOAT, [...t.dims])), `out${i}`);
+  });
+  return b.build();
+}
 
 export type { ExpertState, StepHyper, Weights } from './artifact-core.js';
 
@@ -26,6 +38,35 @@ export class ArtifactRuntime extends ArtifactCore {
     const evalS = await open('eval', [], same);
     const ema = await open('ema', manifest.artifacts.ema.outputs.map((o) => o.name), same);
     return new ArtifactRuntime(manifest, train.provider, { train_step: train.session, attack: attack.session, eval: evalS.session, ema: ema.session }, ort.Tensor);
+  }
+
+  /** Identity sessions that bring device tensors to the host, by the tensors' shapes. */
+  private readonly downloads = new Map<string, Promise<ort.InferenceSession>>();
+
+  /**
+   * The tensors with those kept on the device (WebGPU's gpu-buffer outputs) copied to the host, for
+   * checkpoints and exports; host tensors pass through. The copy is one run of an Identity graph
+   * whose outputs ORT delivers to the CPU: in onnxruntime-node 1.30 a gpu-buffer tensor's own
+   * download (Tensor.getData) aborts the process ("terminate called after throwing an instance of
+   * 'char const*'").
+   */
+  async onHost<T extends ort.Tensor>(w: Record<string, T>): Promise<Record<string, ort.Tensor>> {
+    const onDevice = Object.entries(w).filter(([, t]) => t.location === 'gpu-buffer');
+    if (!onDevice.length) return { ...w };
+    const key = onDevice.map(([, t]) => `${t.type}[${t.dims.join(',')}]`).join(';');
+    let session = this.downloads.get(key);
+    if (!session) {
+      session = openSession(saveModel(identityGraph(onDevice.map(([, t]) => t))), { provider: this.provider }).then((o) => o.session);
+      this.downloads.set(key, session);
+    }
+    const out = await (await session).run(Object.fromEntries(onDevice.map(([, t], i) => [`in${i}`, t])));
+    return { ...w, ...Object.fromEntries(onDevice.map(([k], i) => [k, out[`out${i}`]])) };
+  }
+
+  async release(): Promise<void> {
+    for (const s of this.downloads.values()) await (await s).release();
+    this.downloads.clear();
+    await super.release();
   }
 
   /** Weights from model initializers. */

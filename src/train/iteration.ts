@@ -10,6 +10,7 @@ import { attackStepAt, betaAt, emaDecay, epsAt, lrAt, runFraction, shouldRedistr
 import type { Config, OptimizerConfig } from '../config/types.js';
 import type { ArtifactCore, ExpertState, StepHyper, Weights } from '../runtime/artifact-core.js';
 import type { Rng } from '../util/rng.js';
+import type { Tensor } from 'onnxruntime-common';
 
 /** The five networks of a Generalist run (a baseline uses R or N only). */
 export interface Nets { R: ExpertState; N: ExpertState; A: Weights; S: Weights; G: Weights }
@@ -31,6 +32,21 @@ export interface IterationResult { nets: Nets; robust?: { loss: number; correct:
 
 export function stepHyper(o: OptimizerConfig, frac: number, step: number): StepHyper {
   return { lr: lrAt(o, frac), weightDecay: o.weightDecay, momentum: o.momentum, beta1: o.betas[0], beta2: o.betas[1], adamEps: o.epsilon, step };
+}
+
+/** Every tensor a set of networks holds. */
+function tensorsOf(n: Nets): Tensor[] {
+  return [n.R.weights, n.R.slots, n.N.weights, n.N.slots, n.A, n.S, n.G].flatMap((w) => Object.values(w));
+}
+
+/**
+ * Frees the device tensors (WebGPU gpu-buffer outputs) of `before` that `after` no longer holds:
+ * state kept on the device is released as soon as it is replaced, not when the GC gets to it.
+ */
+export function disposeReplaced(before: Nets[], after: Nets): void {
+  const kept = new Set(tensorsOf(after));
+  const gone = new Set(before.flatMap(tensorsOf).filter((t) => !kept.has(t) && t.location === 'gpu-buffer'));
+  for (const t of gone) t.dispose();
 }
 
 /**
@@ -69,10 +85,12 @@ export async function trainIteration(
     c.emaUpdates++;
     A = e.A; S = e.S; G = e.G;
     if (shouldRedistribute(config, c)) {
+      disposeReplaced([{ R, N, A, S, G }], { R: { weights: G, slots: R.slots }, N: { weights: G, slots: N.slots }, A, S, G });
       R = { weights: { ...G }, slots: R.slots };
       N = { weights: { ...G }, slots: N.slots };
     }
   }
   out.nets = { R, N, A, S, G };
+  disposeReplaced([nets], out.nets);
   return out;
 }

@@ -42,11 +42,9 @@ export const cloneWeights = (w: Weights): Weights => ({ ...w });
 /** Checkpoint key prefixes: R's and N's weights and optimizer slots, then A, S and G. */
 type Prefix = 'R.w/' | 'R.s/' | 'N.w/' | 'N.s/' | 'A/' | 'S/' | 'G/';
 
-/** Tensors kept on a GPU (WebGPU's gpu-buffer outputs) downloaded for checkpoints and export. */
-export async function onHost(w: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>> {
-  const out: Record<string, ort.Tensor> = {};
-  for (const [k, t] of Object.entries(w)) out[k] = t.location === 'cpu' || t.location === undefined ? t : new ort.Tensor(t.type, (await t.getData()) as Float32Array, t.dims);
-  return out;
+/** Tensors kept on a GPU (WebGPU's gpu-buffer outputs) downloaded for checkpoints and export (ArtifactRuntime.onHost). */
+export async function onHost(run: Run, w: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>> {
+  return run.evalRt.onHost(w);
 }
 
 export class TrainingState {
@@ -83,7 +81,7 @@ export class TrainingState {
   /** Writes the checkpoint (`onPartialWrite`: fault-injection tests, see saveCheckpoint). */
   async save(run: Run, onPartialWrite?: () => void): Promise<void> {
     const state: RunState = { ...this.st, noiseRng: this.noiseRng.state(), dropoutRng: this.dropoutRng.state() };
-    saveCheckpoint(run.ckptPath, { configHash: run.hash, config: run.config, state }, await onHost(this.tensors()), onPartialWrite);
+    saveCheckpoint(run.ckptPath, { configHash: run.hash, config: run.config, state }, await onHost(run, this.tensors()), onPartialWrite);
   }
 
   /**

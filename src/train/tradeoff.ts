@@ -63,7 +63,7 @@ export async function blendTeachers(rt: ArtifactRuntime, A: Weights, S: Weights,
 /** The inference model of G(b), as `generalist export --beta` writes it. */
 export async function exportBlend(run: SavedRun, rt: ArtifactRuntime, beta: number): Promise<Model> {
   const w = await blendTeachers(rt, learnerWeights(run, 'A'), learnerWeights(run, 'S'), beta);
-  return exportInference(run.source, await onHost(w), { exportedFrom: run.dir, which: `G(beta=${beta}) = ${beta}*A + ${+(1 - beta).toFixed(6)}*S` });
+  return exportInference(run.source, await rt.onHost(w), { exportedFrom: run.dir, which: `G(beta=${beta}) = ${beta}*A + ${+(1 - beta).toFixed(6)}*S` });
 }
 
 const key = (b: number) => `b=${b}`;
@@ -101,7 +101,7 @@ async function testPoint(run: SavedRun, rt: ArtifactRuntime, w: Weights, test: D
   const robust = (await evaluateWeights(rt, { w }, test, evalSettings(config, o.testN ?? 2000, config.seed + 104729))).w;
   const out: NonNullable<TradeoffPoint['test']> = { clean: clean.clean, robust: robust.robust, n: robust.n, cleanN: clean.n };
   if (o.autoattackBetas?.includes(beta)) {
-    const model = exportInference(run.source, await onHost(w));
+    const model = exportInference(run.source, await rt.onHost(w));
     const aa = await evaluateRobustness(model, test, { eps: config.attack.eps, attacks: ['autoattack'], n: Math.min(o.aaN ?? 1000, test.n), seed: 0 });
     out.autoattack = aa.ensemble.robustAccuracy;
     out.autoattackN = aa.n;

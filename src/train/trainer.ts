@@ -203,7 +203,7 @@ async function validate(run: Run, s: TrainingState, m: EpochMetrics): Promise<vo
   const score = config.checkpoint.bestMetric === 'clean' ? main.clean : config.checkpoint.bestMetric === 'robust' ? main.robust : main.clean + main.robust;
   if (config.checkpoint.best && (!s.st.best || score > s.st.best.score)) {
     s.st.best = { epoch: m.epoch, score };
-    saveModelFile(exportInference(run.source, await onHost(mainWeights(run, s)), { epoch: String(m.epoch), selectedOn: config.eval.split }), join(run.outDir, 'best-model.onnx'));
+    saveModelFile(exportInference(run.source, await onHost(run, mainWeights(run, s)), { epoch: String(m.epoch), selectedOn: config.eval.split }), join(run.outDir, 'best-model.onnx'));
   }
 }
 
@@ -257,7 +257,7 @@ async function finish(run: Run, s: TrainingState, result: TrainResult, obs: Obse
   const { config, method } = run;
   await s.save(run);
   const modelPath = join(run.outDir, 'model.onnx');
-  saveModelFile(exportInference(run.source, await onHost(mainWeights(run, s)), { method, epochs: String(config.epochs), configHash: run.hash }), modelPath);
+  saveModelFile(exportInference(run.source, await onHost(run, mainWeights(run, s)), { method, epochs: String(config.epochs), configHash: run.hash }), modelPath);
   result.modelPath = modelPath;
   result.final = await evaluateWeights(run.evalRt, { ...networks(run, s), ...startingNetwork(run) }, run.data.test, evalSettings(config, config.eval.finalN, config.seed + 104729));
   const summary = { method, config: config.name, epochs: config.epochs, startsFrom: config.model.source, test: result.final, pgdSteps: config.eval.pgdSteps, eps: config.attack.eps, imagesPerSec: s.st.metrics.at(-1)?.imagesPerSec };
