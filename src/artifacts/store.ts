@@ -7,6 +7,9 @@ import type { Model } from '../onnx/ir.js';
 import { saveModel } from '../onnx/save.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { ARTIFACT_FORMAT, artifactHash, buildArtifacts, modelHash, resolveArtifactOptions, type ArtifactOptions, type BuiltArtifacts, type Manifest } from './build.js';
+import { loadModelFile } from '../onnx/load.js';
+import { sha256 } from '../util/hash.js';
+import { buildIteration } from './iteration.js';
 
 export const ARTIFACT_NAMES = ['train_step', 'attack', 'eval', 'ema'] as const;
 export type ArtifactName = (typeof ARTIFACT_NAMES)[number];
@@ -62,4 +65,33 @@ export function ensureArtifacts(model: Model, options: Partial<ArtifactOptions>,
   rmSync(dir, { recursive: true, force: true });
   renameSync(tmp, dir);
   return { dir, manifest: built.manifest, cached: false };
+}
+
+/** Bumped when the fused iteration graph changes for the same artifacts. */
+const ITERATION_FORMAT = 1;
+
+/**
+ * The fused iteration artifact (iteration.ts) composed from the robust and natural experts'
+ * artifact folders, cached in `cacheRoot` by their hashes. Returns its file.
+ */
+export function ensureIteration(parts: { robust?: string; natural?: string; robustLoss: 'ce' | 'trades'; generalist: boolean }, cacheRoot: string): string {
+  const robust = parts.robust ? readManifest(parts.robust) : undefined;
+  const natural = parts.natural ? readManifest(parts.natural) : undefined;
+  const key = sha256(JSON.stringify({ format: ITERATION_FORMAT, robust: robust?.hash, natural: natural?.hash, robustLoss: parts.robustLoss, generalist: parts.generalist }));
+  const file = join(cacheRoot, `iteration-${key.slice(0, 16)}.onnx`);
+  if (existsSync(file)) return file;
+  const load = (dir: string | undefined, m: Manifest | undefined, k: ArtifactName) => (dir && m ? loadModelFile(join(dir, m.artifacts[k].file)) : undefined);
+  const any = (robust ?? natural)!;
+  const model = buildIteration({
+    attack: load(parts.robust, robust, 'attack'),
+    robustStep: load(parts.robust, robust, 'train_step'),
+    robustLoss: parts.robustLoss,
+    naturalStep: load(parts.natural, natural, 'train_step'),
+    ema: parts.generalist ? load(parts.robust ?? parts.natural, any, 'ema') : undefined,
+    weights: [...any.params, ...any.stats].map((p) => p.name),
+    opset: any.opset,
+  });
+  mkdirSync(cacheRoot, { recursive: true });
+  writeFileAtomic(file, saveModel(model));
+  return file;
 }

@@ -22,6 +22,7 @@ export const DEFAULT_CONFIG: Config = {
   threads: 0,
   provider: 'cpu',
   allowCpuFallback: false,
+  iterationForm: 'auto',
   dataset: { name: 'mnist', dir: '', validation: 1000, trainSubset: 0, testSubset: 0, augment: 'auto', verify: true, classes: 0 },
   model: { source: 'smallcnn', normalize: { mean: [], std: [] }, trainable: [], frozen: [] },
   method: 'generalist',

@@ -148,6 +148,12 @@ export interface Config {
   provider: Provider;
   /** When the provider cannot start, run on the CPU instead of failing. */
   allowCpuFallback: boolean;
+  /**
+   * How an iteration runs: 'runs4' (attack, robust step, natural step, EMA: one ORT run each),
+   * 'fused' (the whole iteration in one run, artifacts/iteration.ts), or 'auto' (the provider's
+   * faster form: fused on cuda and webgpu, runs4 on cpu; README, Speed).
+   */
+  iterationForm: 'auto' | 'runs4' | 'fused';
   dataset: DatasetConfig;
   model: ModelConfig;
   method: Method;

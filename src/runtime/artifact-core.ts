@@ -33,6 +33,18 @@ export interface TensorClass {
   new (type: 'int64', data: BigInt64Array, dims: readonly number[]): Tensor;
 }
 
+/** Host-memory bytes fed to and received from session runs. */
+export interface Transfer { fed: number; received: number; runs: number }
+
+const hostBytes = (ts: Record<string, Tensor>): number => Object.values(ts).reduce((a, t) => a + (t.location === 'cpu' || t.location === 'cpu-pinned' || t.location === undefined ? (t.data as ArrayBufferView).byteLength : 0), 0);
+
+/** Adds one run's host tensors (inputs and outputs; device-resident ones do not cross) to `t`. */
+export function countTransfer(t: Transfer, feeds: Record<string, Tensor>, out: Record<string, Tensor>): void {
+  t.fed += hostBytes(feeds);
+  t.received += hostBytes(out);
+  t.runs++;
+}
+
 export class ArtifactCore {
   /**
    * `provider` names where the sessions run (cpu, cuda, webgpu, wasm); `TensorClass` is the Tensor
@@ -49,7 +61,17 @@ export class ArtifactCore {
   f32(data: Float32Array, dims: readonly number[]): Tensor { return new this.TensorClass('float32', data, dims); }
   /** An int64 tensor (labels) of this runtime's ORT flavour. */
   i64(data: BigInt64Array, dims: readonly number[]): Tensor { return new this.TensorClass('int64', data, dims); }
-  private scalar(v: number): Tensor { return this.f32(Float32Array.of(v), []); }
+  scalar(v: number): Tensor { return this.f32(Float32Array.of(v), []); }
+
+  /** Bytes fed to and received from `run` in host memory (what crosses PCIe on CUDA), and the number of runs. */
+  readonly transfer: Transfer = { fed: 0, received: 0, runs: 0 };
+
+  /** A session run, counted in `transfer`. */
+  async run(session: InferenceSession, feeds: Record<string, Tensor>): Promise<InferenceSession.ReturnType> {
+    const out = await session.run(feeds);
+    countTransfer(this.transfer, feeds, out);
+    return out;
+  }
 
   /** Fresh optimizer slots (zeros) for a set of weights. */
   initialSlots(): Record<string, Tensor> {
@@ -85,14 +107,11 @@ export class ArtifactCore {
     return out;
   }
 
-  /**
-   * One optimizer step. Returns the new state (inputs are not modified) and the batch's mean loss
-   * and correct count. Models with Dropout need `masks` (dropoutMasks).
-   */
-  async trainStep(state: ExpertState, x: Tensor, y: Tensor, hp: StepHyper, xAdv?: Tensor, masks?: Record<string, Tensor>): Promise<{ state: ExpertState; loss: number; correct: number }> {
+  /** The train step's hyper-parameter and dropout-mask inputs (models with Dropout need `masks`: dropoutMasks). */
+  stepFeeds(hp: StepHyper, masks?: Record<string, Tensor>): Record<string, Tensor> {
     const o = this.manifest.options;
     const s = (v: number) => this.scalar(v);
-    const feeds: Record<string, Tensor> = { ...this.weightFeeds(state.weights), ...state.slots, [names.x]: x, [names.y]: y, [names.lr]: s(hp.lr), [names.weightDecay]: s(hp.weightDecay) };
+    const feeds: Record<string, Tensor> = { [names.lr]: s(hp.lr), [names.weightDecay]: s(hp.weightDecay) };
     for (const d of this.manifest.dropout ?? []) {
       const m = masks?.[d.name];
       if (!m) throw new Error(`the train step needs dropout mask "${d.name}" (ArtifactRuntime.dropoutMasks)`);
@@ -105,12 +124,21 @@ export class ArtifactCore {
       feeds[names.adamEps] = s(hp.adamEps ?? 1e-8);
       feeds[names.step] = s(hp.step ?? 1);
     }
-    if (o.loss === 'trades') {
+    if (o.loss === 'trades') feeds[names.tradesBeta] = s(hp.tradesBeta ?? 6);
+    return feeds;
+  }
+
+  /**
+   * One optimizer step. Returns the new state (inputs are not modified) and the batch's mean loss
+   * and correct count. Models with Dropout need `masks` (dropoutMasks).
+   */
+  async trainStep(state: ExpertState, x: Tensor, y: Tensor, hp: StepHyper, xAdv?: Tensor, masks?: Record<string, Tensor>): Promise<{ state: ExpertState; loss: number; correct: number }> {
+    const feeds: Record<string, Tensor> = { ...this.weightFeeds(state.weights), ...state.slots, [names.x]: x, [names.y]: y, ...this.stepFeeds(hp, masks) };
+    if (this.manifest.options.loss === 'trades') {
       if (!xAdv) throw new Error('the TRADES train step needs adversarial images');
       feeds[names.xAdv] = xAdv;
-      feeds[names.tradesBeta] = s(hp.tradesBeta ?? 6);
     }
-    const out = await this.sessions.train_step.run(feeds);
+    const out = await this.run(this.sessions.train_step, feeds);
     const weights: Weights = {};
     for (const k of Object.keys(state.weights)) weights[k] = out[names.updated(k)] ?? state.weights[k];
     const slots: Record<string, Tensor> = {};
@@ -120,12 +148,12 @@ export class ArtifactCore {
 
   /** The whole K-step PGD attack in one run. `noise` is uniform in [-1, 1] (scaled by eps inside). */
   async attack(w: Weights, x: Tensor, y: Tensor, noise: Tensor, eps: number, stepSize: number): Promise<Tensor> {
-    const out = await this.sessions.attack.run({ ...this.weightFeeds(w), [names.x]: x, [names.y]: y, [names.noise]: noise, [names.eps]: this.scalar(eps), [names.stepSize]: this.scalar(stepSize) });
+    const out = await this.run(this.sessions.attack, { ...this.weightFeeds(w), [names.x]: x, [names.y]: y, [names.noise]: noise, [names.eps]: this.scalar(eps), [names.stepSize]: this.scalar(stepSize) });
     return out[names.xAdv];
   }
 
   async evaluate(w: Weights, x: Tensor, y: Tensor): Promise<{ logits: Tensor; loss: number; correct: number }> {
-    const out = await this.sessions.eval.run({ ...this.weightFeeds(w), [names.x]: x, [names.y]: y });
+    const out = await this.run(this.sessions.eval, { ...this.weightFeeds(w), [names.x]: x, [names.y]: y });
     return { logits: out[names.logits], loss: Number(out[names.loss].data[0]), correct: Number(out[names.correct].data[0]) };
   }
 
@@ -137,7 +165,7 @@ export class ArtifactCore {
       feeds[names.ema('R', k)] = R[k]; feeds[names.ema('N', k)] = N[k]; feeds[names.ema('A', k)] = A[k];
       feeds[names.ema('S', k)] = S[k]; feeds[names.ema('G', k)] = G[k];
     }
-    const out = await this.sessions.ema.run(feeds);
+    const out = await this.run(this.sessions.ema, feeds);
     const pick = (w: 'A' | 'S' | 'G'): Weights => Object.fromEntries(keys.map((k) => [k, out[names.updated(names.ema(w, k))]]));
     return { A: pick('A'), S: pick('S'), G: pick('G') };
   }

@@ -25,6 +25,8 @@ export type { ExpertState, StepHyper, Weights } from './artifact-core.js';
 
 export class ArtifactRuntime extends ArtifactCore {
   declare readonly provider: Provider;
+  /** The artifacts folder it was opened from. */
+  dir = '';
 
   static async open(dir: string, opts: OpenOptions = {}): Promise<ArtifactRuntime> {
     const manifest = readManifest(dir);
@@ -37,7 +39,9 @@ export class ArtifactRuntime extends ArtifactCore {
     const attack = await open('attack', [], same);
     const evalS = await open('eval', [], same);
     const ema = await open('ema', manifest.artifacts.ema.outputs.map((o) => o.name), same);
-    return new ArtifactRuntime(manifest, train.provider, { train_step: train.session, attack: attack.session, eval: evalS.session, ema: ema.session }, ort.Tensor);
+    const rt = new ArtifactRuntime(manifest, train.provider, { train_step: train.session, attack: attack.session, eval: evalS.session, ema: ema.session }, ort.Tensor);
+    rt.dir = dir;
+    return rt;
   }
 
   /** Identity sessions that bring device tensors to the host, by the tensors' shapes. */

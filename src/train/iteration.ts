@@ -49,48 +49,92 @@ export function disposeReplaced(before: Nets[], after: Nets): void {
   for (const t of gone) t.dispose();
 }
 
-/**
- * Runs one iteration and returns the new networks (the inputs are not modified). `check` sees each
- * expert's loss right after its step (the trainer stops a diverging run there).
- */
-export async function trainIteration(
-  config: Config, rts: IterationRuntimes, nets: Nets, batch: IterationBatch, c: IterationCounters,
-  rngs: { noise: Rng; dropout: Rng }, check?: (which: 'robust' | 'natural', loss: number, o: OptimizerConfig, frac: number) => void,
-): Promise<IterationResult> {
+/** What an iteration feeds its runs: drawn and computed before any run, in the order the RNG streams are read. */
+export interface IterationPlan {
+  x: Tensor;
+  y: Tensor;
+  /** The robust expert's: attack noise (uniform in [-1, 1]), eps, step size, step hyper-parameters, dropout masks. */
+  robust?: { noise: Tensor; eps: number; stepSize: number; hp: StepHyper; masks?: Record<string, Tensor> };
+  natural?: { hp: StepHyper; masks?: Record<string, Tensor> };
+  /** Generalist: EMA decay, blend beta, and whether R and N are reset to G after the EMA. */
+  ema?: { decay: number; beta: number; redistribute: boolean };
+  frac: number;
+}
+
+/** The plan of one iteration; advances the counters (steps, EMA updates) and the noise and dropout streams. */
+export function planIteration(config: Config, rts: IterationRuntimes, batch: IterationBatch, c: IterationCounters, rngs: { noise: Rng; dropout: Rng }): IterationPlan {
   const frac = runFraction(c.iter, c.totalIters);
   const rt = (rts.robust ?? rts.natural)!;
-  const x = rt.f32(batch.x, batch.dims);
-  const y = rt.i64(batch.y, [batch.size]);
-  let { R, N, A, S, G } = nets;
-  const out: IterationResult = { nets };
+  const plan: IterationPlan = { x: rt.f32(batch.x, batch.dims), y: rt.i64(batch.y, [batch.size]), frac };
   if (rts.robust) {
     const noise = rts.robust.f32(config.attack.randomStart ? rngs.noise.fillUniform(new Float32Array(batch.x.length), -1, 1) : new Float32Array(batch.x.length), batch.dims);
-    const xAdv = await rts.robust.attack(R.weights, x, y, noise, epsAt(config, frac), attackStepAt(config, frac));
     const hp = { ...stepHyper(config.optim.robust, frac, ++c.stepsR), tradesBeta: config.robust.tradesBeta };
     const masks = rts.robust.needsDropoutMasks ? rts.robust.dropoutMasks(batch.size, rngs.dropout) : undefined;
-    const r = rts.robustLoss === 'trades' ? await rts.robust.trainStep(R, x, y, hp, xAdv, masks) : await rts.robust.trainStep(R, xAdv, y, hp, undefined, masks);
-    check?.('robust', r.loss, config.optim.robust, frac);
-    R = r.state;
-    out.robust = { loss: r.loss, correct: r.correct };
+    plan.robust = { noise, eps: epsAt(config, frac), stepSize: attackStepAt(config, frac), hp, masks };
   }
   if (rts.natural) {
     const masks = rts.natural.needsDropoutMasks ? rts.natural.dropoutMasks(batch.size, rngs.dropout) : undefined;
-    const r = await rts.natural.trainStep(N, x, y, stepHyper(config.optim.natural, frac, ++c.stepsN), undefined, masks);
-    check?.('natural', r.loss, config.optim.natural, frac);
+    plan.natural = { hp: stepHyper(config.optim.natural, frac, ++c.stepsN), masks };
+  }
+  if (config.method === 'generalist') {
+    const decay = emaDecay(config, c.emaUpdates, c.totalIters);
+    c.emaUpdates++;
+    plan.ema = { decay, beta: betaAt(config, frac), redistribute: shouldRedistribute(config, c) };
+  }
+  return plan;
+}
+
+/** Sees each expert's loss right after its step (the trainer stops a diverging run there). */
+export type LossCheck = (which: 'robust' | 'natural', loss: number, o: OptimizerConfig, frac: number) => void;
+
+/**
+ * Runs one iteration and returns the new networks (the inputs are not modified): four runs
+ * (attack, robust step, natural step, EMA), or one when `fused` is given (fused.ts).
+ */
+export async function trainIteration(
+  config: Config, rts: IterationRuntimes, nets: Nets, batch: IterationBatch, c: IterationCounters,
+  rngs: { noise: Rng; dropout: Rng }, check?: LossCheck, fused?: FusedRunner,
+): Promise<IterationResult> {
+  const plan = planIteration(config, rts, batch, c, rngs);
+  const out = fused ? await fused.run(nets, plan) : await fourRuns(rts, nets, plan, config, check);
+  if (fused) {
+    if (out.robust) check?.('robust', out.robust.loss, config.optim.robust, plan.frac);
+    if (out.natural) check?.('natural', out.natural.loss, config.optim.natural, plan.frac);
+  }
+  disposeReplaced([nets], out.nets);
+  return out;
+}
+
+/** Runs a planned iteration in one go (the fused iteration artifact). */
+export interface FusedRunner { run(nets: Nets, plan: IterationPlan): Promise<IterationResult> }
+
+async function fourRuns(rts: IterationRuntimes, nets: Nets, p: IterationPlan, config: Config, check?: LossCheck): Promise<IterationResult> {
+  let { R, N, A, S, G } = nets;
+  const out: IterationResult = { nets };
+  if (rts.robust && p.robust) {
+    const xAdv = await rts.robust.attack(R.weights, p.x, p.y, p.robust.noise, p.robust.eps, p.robust.stepSize);
+    const trades = rts.robustLoss === 'trades';
+    const r = await rts.robust.trainStep(R, trades ? p.x : xAdv, p.y, p.robust.hp, trades ? xAdv : undefined, p.robust.masks);
+    check?.('robust', r.loss, config.optim.robust, p.frac);
+    R = r.state;
+    out.robust = { loss: r.loss, correct: r.correct };
+  }
+  if (rts.natural && p.natural) {
+    const r = await rts.natural.trainStep(N, p.x, p.y, p.natural.hp, undefined, p.natural.masks);
+    check?.('natural', r.loss, config.optim.natural, p.frac);
     N = r.state;
     out.natural = { loss: r.loss, correct: r.correct };
   }
-  if (config.method === 'generalist') {
-    const e = await rt.ema(R.weights, N.weights, A, S, G, emaDecay(config, c.emaUpdates, c.totalIters), betaAt(config, frac));
-    c.emaUpdates++;
+  if (p.ema) {
+    const rt = (rts.robust ?? rts.natural)!;
+    const e = await rt.ema(R.weights, N.weights, A, S, G, p.ema.decay, p.ema.beta);
     A = e.A; S = e.S; G = e.G;
-    if (shouldRedistribute(config, c)) {
+    if (p.ema.redistribute) {
       disposeReplaced([{ R, N, A, S, G }], { R: { weights: G, slots: R.slots }, N: { weights: G, slots: N.slots }, A, S, G });
       R = { weights: { ...G }, slots: R.slots };
       N = { weights: { ...G }, slots: N.slots };
     }
   }
   out.nets = { R, N, A, S, G };
-  disposeReplaced([nets], out.nets);
   return out;
 }

@@ -17,6 +17,7 @@ import { sha256 } from '../util/hash.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { ArtifactRuntime } from '../runtime/artifact-runtime.js';
 import { ensureWritableDirectory } from '../util/files.js';
+import { FusedIteration } from './fused.js';
 import { maxPoolGradFor } from '../runtime/providers.js';
 import { TrainError } from './errors.js';
 import type { EvalSettings } from './evaluate.js';
@@ -45,13 +46,15 @@ export interface Run {
   robustRt: ArtifactRuntime | null;
   naturalRt: ArtifactRuntime | null;
   evalRt: ArtifactRuntime;
+  /** The whole iteration in one run, when the run uses that form (config.iterationForm). */
+  fused: FusedIteration | null;
   itersPerEpoch: number;
   totalIters: number;
   log: (s: string) => void;
 }
 
 /** Settings the config hash leaves out: they change speed or placement, never the numbers. */
-const HASH_IGNORES = ['threads', 'provider', 'allowCpuFallback', 'eval.batchSize'];
+const HASH_IGNORES = ['threads', 'provider', 'allowCpuFallback', 'iterationForm', 'eval.batchSize'];
 
 /** Temp files of checkpoint writes whose process is gone (a kill during the write) are removed. */
 function removeOrphanTempFiles(outDir: string, log: (s: string) => void): void {
@@ -165,13 +168,16 @@ export async function setUpRun(config: Config, opts: { resume?: boolean; cacheDi
   const naturalRt = method === 'natural' || method === 'generalist' ? await open(config.optim.natural, 'ce', config.eval.pgdSteps) : null;
   // Evaluation needs a plain-SGD artifact set with the evaluation's PGD steps; the natural expert's serves when it is one.
   const evalRt = naturalRt && config.optim.natural.type === 'sgd' ? naturalRt : await openEvalArtifacts(pinned, inputLayout, config, cacheDir, log, sourceHash);
-  log(`artifacts ready in ${((performance.now() - t0) / 1000).toFixed(1)} s (provider ${(robustRt ?? naturalRt)!.provider}, cache ${cacheDir})`);
+  const fused = usesFused(config, (robustRt ?? naturalRt)!.provider)
+    ? await FusedIteration.open({ robust: robustRt, natural: naturalRt, robustLoss, generalist: method === 'generalist' }, cacheDir, { threads: config.threads })
+    : null;
+  log(`artifacts ready in ${((performance.now() - t0) / 1000).toFixed(1)} s (provider ${(robustRt ?? naturalRt)!.provider}, ${fused ? 'fused iteration' : 'four runs per iteration'}, cache ${cacheDir})`);
 
   const itersPerEpoch = Math.floor(data.train.n / config.batchSize);
   if (itersPerEpoch < 1) throw new TrainError(`the training set has ${data.train.n} images, fewer than one batch of ${config.batchSize}`);
   return {
     config, method, robustLoss, outDir, ckptPath, resume, metricsPath: join(outDir, 'metrics.jsonl'), hash, data, augment: trainAugment(config), source,
-    robustRt, naturalRt, evalRt, itersPerEpoch, totalIters: itersPerEpoch * config.epochs, log,
+    robustRt, naturalRt, evalRt, fused, itersPerEpoch, totalIters: itersPerEpoch * config.epochs, log,
   };
 }
 
@@ -181,6 +187,12 @@ export function evalSettings(config: Config, n: number, seed: number): EvalSetti
   return { n, batchSize: evalBs, eps: config.attack.eps, stepSize: evalStepSize(config), pgdSteps: config.eval.pgdSteps, seed };
 }
 
+/** Whether iterations run fused: asked for, or 'auto' on a GPU provider (on the CPU the four runs measured as fast; README, Speed). */
+export function usesFused(config: Config, provider: string): boolean {
+  return config.iterationForm === 'fused' || (config.iterationForm === 'auto' && provider !== 'cpu');
+}
+
 export async function releaseRun(run: Run): Promise<void> {
+  await run.fused?.release();
   for (const rt of new Set([run.robustRt, run.naturalRt, run.evalRt].filter(Boolean))) await rt!.release();
 }

@@ -105,7 +105,7 @@ async function iterate(run: Run, s: TrainingState, batch: Batch): Promise<Iterat
   const { st } = s;
   const c = { ...st, itersPerEpoch: run.itersPerEpoch, totalIters: run.totalIters };
   const rts = { robust: run.robustRt, natural: run.naturalRt, robustLoss: run.robustLoss };
-  const r = await trainIteration(run.config, rts, s.learners, batch, c, { noise: s.noiseRng, dropout: s.dropoutRng }, (which, loss, _o, frac) => checkFinite(run, s, which, loss, frac));
+  const r = await trainIteration(run.config, rts, s.learners, batch, c, { noise: s.noiseRng, dropout: s.dropoutRng }, (which, loss, _o, frac) => checkFinite(run, s, which, loss, frac), run.fused ?? undefined);
   s.learners = r.nets;
   st.stepsR = c.stepsR; st.stepsN = c.stepsN; st.emaUpdates = c.emaUpdates;
   st.iter++;
@@ -297,7 +297,10 @@ export async function train(config: Config, opts: TrainOptions = {}): Promise<Tr
   }
 
   const { R, N, A, S, G } = s.learners;
-  const result: TrainResult = { outDir: run.outDir, interrupted, epochsDone: s.st.epoch, metrics: s.st.metrics, weights: run.method === 'generalist' ? { G, R: R.weights, N: N.weights, A, S } : networks(run, s) };
+  const nets = run.method === 'generalist' ? { G, R: R.weights, N: N.weights, A, S } : networks(run, s);
+  const weights: Record<string, Weights> = {};
+  for (const [k, w] of Object.entries(nets)) weights[k] = await onHost(run, w);
+  const result: TrainResult = { outDir: run.outDir, interrupted, epochsDone: s.st.epoch, metrics: s.st.metrics, weights };
   if (!interrupted) await finish(run, s, result, obs);
   await releaseRun(run);
   return result;
