@@ -7,6 +7,7 @@
 //     [--threads 2] [--steps 10] [--no-torch] [--variants default,dx-transpose,...]
 // --variants times several formulations side by side (each its own artifacts and sessions, in
 // turn within every round); VARIANTS below lists them. Peak RSS of ours covers all of them.
+// Last, the transfer account of each iteration form for SmallCNN and PreAct ResNet-18.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,6 +20,8 @@ import type { OpenOptions } from '../src/runtime/providers.js';
 import { convGradForm } from '../src/autodiff/rules/conv.js';
 import { benchInputs, benchModel, benchNoise, type BenchModel } from './bench-model.js';
 import { Rng } from '../src/util/rng.js';
+import { measureTransfer } from '../src/train/transfer.js';
+import { buildZooModel } from '../models/index.js';
 
 const { values } = parseArgs({ options: {
   model: { type: 'string', default: 'smallcnn' }, batch: { type: 'string' }, iters: { type: 'string', default: '10' },
@@ -142,3 +145,13 @@ console.log(`peak RSS: onnx-generalist ${ourRss.toFixed(0)} MiB${variants.length
 if (torch.length) console.log(`pytorch reference (${anchor}): ${median(torch).toFixed(1)} images/s (rounds: ${fmt(torch)}); peak RSS ${torchRss.toFixed(0)} MiB`);
 else if (torchNote) console.log(torchNote);
 for (const v of variants) await v.release();
+
+// The transfer account (src/train/transfer.ts): host bytes fed to and received from ORT per
+// iteration by iteration form (runs4, fused, loop8), for SmallCNN and PreAct ResNet-18 at the
+// batch given (default 128); on CUDA every one of them crosses PCIe.
+const transferBatch = Number(values.batch ?? 128);
+const transferCache = mkdtempSync(join(tmpdir(), 'bench-transfer-'));
+for (const [name, shape] of [['smallcnn', [1, 28, 28]], ['preactresnet18', [3, 32, 32]]] as const) {
+  const account = await measureTransfer(buildZooModel(name, { seed: 0 }), [transferBatch, ...shape], { cacheDir: transferCache, threads });
+  for (const [form, bytes] of Object.entries(account)) console.log(`transfer ${form}: ${(bytes / 1e6).toFixed(1)} MB per iteration (${name}, batch ${transferBatch})`);
+}

@@ -8,6 +8,8 @@ import { describe, expect, it } from 'vitest';
 import { resolveConfig } from '../src/config/index.js';
 import { train } from '../src/train/trainer.js';
 import type { Weights } from '../src/runtime/artifact-core.js';
+import { measureTransfer } from '../src/train/transfer.js';
+import { buildZooModel } from '../models/index.js';
 
 const cacheDir = join(tmpdir(), 'gen-fused-cache');
 
@@ -41,4 +43,13 @@ describe('fused iteration = four runs', () => {
       expect(fused.metrics[0].trainLoss).toEqual(Object.fromEntries(Object.entries(four.metrics[0].trainLoss).map(([k, v]) => [k, expect.closeTo(v, 5)])));
     });
   }
+});
+
+describe('transfer account', () => {
+  it('SmallCNN at batch 128: the fused iteration moves at most 80% of the four runs\' bytes', async () => {
+    const t = await measureTransfer(buildZooModel('smallcnn', { seed: 0 }), [128, 1, 28, 28], { cacheDir, threads: 1 });
+    // Four runs: R crosses 3x each way, N 2x, A/S/G 2x, plus five batch-sized images; fused: each state once each way.
+    expect(t.runs4).toBeGreaterThan(20e6);
+    expect(t.fused).toBeLessThanOrEqual(0.8 * t.runs4);
+  });
 });
