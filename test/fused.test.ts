@@ -10,6 +10,12 @@ import { train } from '../src/train/trainer.js';
 import type { Weights } from '../src/runtime/artifact-core.js';
 import { measureTransfer } from '../src/train/transfer.js';
 import { buildZooModel } from '../models/index.js';
+import { initialState } from '../src/artifacts/build.js';
+import { ensureArtifacts } from '../src/artifacts/store.js';
+import { ArtifactRuntime } from '../src/runtime/artifact-runtime.js';
+import { FusedIteration } from '../src/train/fused.js';
+import { planIteration, trainIteration, type Nets } from '../src/train/iteration.js';
+import { Rng } from '../src/util/rng.js';
 
 const cacheDir = join(tmpdir(), 'gen-fused-cache');
 
@@ -51,5 +57,41 @@ describe('transfer account', () => {
     // Four runs: R crosses 3x each way, N 2x, A/S/G 2x, plus five batch-sized images; fused: each state once each way.
     expect(t.runs4).toBeGreaterThan(20e6);
     expect(t.fused).toBeLessThanOrEqual(0.8 * t.runs4);
+    // K = 8: the state crosses once per 8 iterations; only the batches cross every time.
+    expect(t.loop8).toBeLessThanOrEqual(t.fused / 4);
+  });
+});
+
+describe('K iterations in one run (ONNX Loop)', () => {
+  it('8 iterations of the loop artifact = 8 fused runs (Generalist, redistribution at iteration 4)', async () => {
+    const model = buildZooModel('smallcnn', { seed: 2 });
+    const config = resolveConfig({ preset: 'mnist-smallcnn', overrides: { 'generalist.ema.memory': '3', 'generalist.redistribution.unit': 'iterations', 'generalist.redistribution.start': '0.2', 'generalist.redistribution.period': '3' } });
+    const rt = await ArtifactRuntime.open(ensureArtifacts(model, { pgdSteps: 2 }, cacheDir).dir, { threads: 1 });
+    const parts = { robust: rt, natural: rt, robustLoss: 'ce' as const, generalist: true };
+    const fused = await FusedIteration.open(parts, cacheDir, { threads: 1 });
+    const loop = await FusedIteration.open(parts, cacheDir, { threads: 1, loop: 8 });
+    const rng = new Rng(4);
+    const batches = Array.from({ length: 8 }, () => ({ x: rng.fillUniform(new Float32Array(8 * 784), 0, 1), y: BigInt64Array.from({ length: 8 }, () => BigInt(rng.int(10))), dims: [8, 1, 28, 28], size: 8 }));
+    const w0 = ArtifactRuntime.weightsFrom(initialState(model).values());
+    const start = (): Nets => ({ R: { weights: w0, slots: rt.initialSlots() }, N: { weights: w0, slots: rt.initialSlots() }, A: w0, S: w0, G: w0 });
+    const rts = { robust: rt, natural: rt, robustLoss: 'ce' as const };
+    const counters = () => ({ epoch: 0, iterInEpoch: 0, iter: 0, itersPerEpoch: 8, totalIters: 8, stepsR: 0, stepsN: 0, emaUpdates: 0 });
+    let one = start();
+    const c1 = counters(), r1 = { noise: new Rng(1), dropout: new Rng(2) };
+    const losses: number[] = [];
+    for (const b of batches) {
+      const r = await trainIteration(config, rts, one, b, c1, r1, undefined, fused);
+      one = r.nets; losses.push(r.robust!.loss);
+      c1.iter++; c1.iterInEpoch++;
+    }
+    const c8 = counters(), r8 = { noise: new Rng(1), dropout: new Rng(2) };
+    const plans = batches.map((b) => { const p = planIteration(config, rts, b, c8, r8); c8.iter++; c8.iterInEpoch++; return p; });
+    expect(plans.some((p) => p.ema?.redistribute)).toBe(true);
+    const results = await loop.runLoop(start(), plans);
+    const eight = results[7].nets;
+    for (const k of ['A', 'S', 'G'] as const) expect(maxRelDiff(eight[k], one[k]), k).toBeLessThan(1e-5);
+    expect(maxRelDiff({ ...eight.R.weights, ...eight.R.slots }, { ...one.R.weights, ...one.R.slots })).toBeLessThan(1e-5);
+    results.forEach((r, i) => expect(r.robust!.loss).toBeCloseTo(losses[i], 5));
+    await loop.release(); await fused.release(); await rt.release();
   });
 });

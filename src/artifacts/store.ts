@@ -9,7 +9,7 @@ import { writeFileAtomic } from '../util/fs.js';
 import { ARTIFACT_FORMAT, artifactHash, buildArtifacts, modelHash, resolveArtifactOptions, type ArtifactOptions, type BuiltArtifacts, type Manifest } from './build.js';
 import { loadModelFile } from '../onnx/load.js';
 import { sha256 } from '../util/hash.js';
-import { buildIteration } from './iteration.js';
+import { buildIteration, buildIterationLoop } from './iteration.js';
 
 export const ARTIFACT_NAMES = ['train_step', 'attack', 'eval', 'ema'] as const;
 export type ArtifactName = (typeof ARTIFACT_NAMES)[number];
@@ -74,11 +74,18 @@ const ITERATION_FORMAT = 1;
  * The fused iteration artifact (iteration.ts) composed from the robust and natural experts'
  * artifact folders, cached in `cacheRoot` by their hashes. Returns its file.
  */
-export function ensureIteration(parts: { robust?: string; natural?: string; robustLoss: 'ce' | 'trades'; generalist: boolean }, cacheRoot: string): string {
+export function ensureIteration(parts: { robust?: string; natural?: string; robustLoss: 'ce' | 'trades'; generalist: boolean }, cacheRoot: string, loop = 0): string {
   const robust = parts.robust ? readManifest(parts.robust) : undefined;
   const natural = parts.natural ? readManifest(parts.natural) : undefined;
   const key = sha256(JSON.stringify({ format: ITERATION_FORMAT, robust: robust?.hash, natural: natural?.hash, robustLoss: parts.robustLoss, generalist: parts.generalist }));
   const file = join(cacheRoot, `iteration-${key.slice(0, 16)}.onnx`);
+  if (loop > 0) {
+    // K iterations in one run: the fused graph as the body of an ONNX Loop.
+    const fused = ensureIteration(parts, cacheRoot);
+    const looped = join(cacheRoot, `iteration-${key.slice(0, 16)}-k${loop}.onnx`);
+    if (!existsSync(looped)) writeFileAtomic(looped, saveModel(buildIterationLoop(loadModelFile(fused), loop, (robust ?? natural)!.opset)));
+    return looped;
+  }
   if (existsSync(file)) return file;
   const load = (dir: string | undefined, m: Manifest | undefined, k: ArtifactName) => (dir && m ? loadModelFile(join(dir, m.artifacts[k].file)) : undefined);
   const any = (robust ?? natural)!;

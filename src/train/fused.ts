@@ -15,6 +15,14 @@ import type { FusedRunner, IterationPlan, IterationResult, Nets } from './iterat
 
 type Net = 'R' | 'N' | 'A' | 'S' | 'G';
 
+/** K host tensors of one shape stacked on a new leading axis. */
+function stack(ts: ort.Tensor[]): ort.Tensor {
+  const first = ts[0];
+  const data = first.type === 'int64' ? new BigInt64Array(ts.length * first.size) : new Float32Array(ts.length * first.size);
+  ts.forEach((t, i) => (data as Float32Array).set(t.data as Float32Array, i * first.size));
+  return new (first.constructor as typeof ort.Tensor)(first.type as 'float32', data as Float32Array, [ts.length, ...first.dims]);
+}
+
 export class FusedIteration implements FusedRunner {
   /** Host bytes fed to and received from the fused runs. */
   readonly transfer: Transfer = { fed: 0, received: 0, runs: 0 };
@@ -22,8 +30,8 @@ export class FusedIteration implements FusedRunner {
   private constructor(private readonly session: ort.InferenceSession, private readonly robust: ArtifactRuntime | null, private readonly natural: ArtifactRuntime | null) {}
 
   /** Builds (or finds in `cacheRoot`) the fused artifact of these runtimes' artifacts and opens it on their provider. */
-  static async open(rts: { robust: ArtifactRuntime | null; natural: ArtifactRuntime | null; robustLoss: 'ce' | 'trades'; generalist: boolean }, cacheRoot: string, opts: OpenOptions = {}): Promise<FusedIteration> {
-    const file = ensureIteration({ robust: rts.robust?.dir, natural: rts.natural?.dir, robustLoss: rts.robustLoss, generalist: rts.generalist }, cacheRoot);
+  static async open(rts: { robust: ArtifactRuntime | null; natural: ArtifactRuntime | null; robustLoss: 'ce' | 'trades'; generalist: boolean }, cacheRoot: string, opts: OpenOptions & { loop?: number } = {}): Promise<FusedIteration> {
+    const file = ensureIteration({ robust: rts.robust?.dir, natural: rts.natural?.dir, robustLoss: rts.robustLoss, generalist: rts.generalist }, cacheRoot, opts.loop ?? 0);
     const provider = (rts.robust ?? rts.natural)!.provider;
     const bytes = readFileSync(file);
     // First without outputs on the device, to learn the output names; WebGPU then reopens keeping the state there.
@@ -37,6 +45,29 @@ export class FusedIteration implements FusedRunner {
   }
 
   async run(nets: Nets, p: IterationPlan): Promise<IterationResult> {
+    const feeds = this.feeds(nets, p);
+    const out = await this.session.run(feeds);
+    countTransfer(this.transfer, feeds, out);
+    return this.unpack(nets, p, out, 0);
+  }
+
+  /**
+   * K planned iterations in one run of the K-loop artifact (open with `loop: K`): the state is fed
+   * once and comes back once; the batches, labels, noise and hyper-parameters go stacked. Returns
+   * each iteration's losses and the networks after the last.
+   */
+  async runLoop(nets: Nets, plans: IterationPlan[]): Promise<IterationResult[]> {
+    const per = plans.map((p) => this.feeds(nets, p));
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const [k, t] of Object.entries(per[0])) feeds[k] = this.isState(k) ? t : stack(per.map((f) => f[k]));
+    const out = await this.session.run(feeds);
+    countTransfer(this.transfer, feeds, out);
+    return plans.map((p, i) => this.unpack(nets, p, out, i));
+  }
+
+  private isState(name: string): boolean { return this.session.outputNames.includes(names.updated(name)); }
+
+  private feeds(nets: Nets, p: IterationPlan): Record<string, ort.Tensor> {
     const feeds: Record<string, ort.Tensor> = { [names.x]: p.x, [names.y]: p.y };
     const put = (net: Net, w: Weights) => { for (const [k, t] of Object.entries(w)) feeds[iterationNames.state(net, k)] = t; };
     const hyper = (net: 'R' | 'N', f: Record<string, ort.Tensor>) => { for (const [k, t] of Object.entries(f)) feeds[iterationNames.hyper(net, k)] = t; };
@@ -54,11 +85,14 @@ export class FusedIteration implements FusedRunner {
       put('A', nets.A); put('S', nets.S); put('G', nets.G);
       Object.assign(feeds, { [names.decay]: rt.scalar(p.ema.decay), [names.blend]: rt.scalar(p.ema.beta), [iterationNames.redistribute]: rt.scalar(p.ema.redistribute ? 1 : 0) });
     }
-    const out = await this.session.run(feeds);
-    countTransfer(this.transfer, feeds, out);
+    return feeds;
+  }
+
+  /** The result of iteration `i` of a run (0 for a fused run): its losses; the networks the run returned. */
+  private unpack(nets: Nets, p: IterationPlan, out: ort.InferenceSession.ReturnType, i: number): IterationResult {
     const pick = (net: Net, w: Weights): Weights => Object.fromEntries(Object.keys(w).map((k) => [k, out[names.updated(iterationNames.state(net, k))]]));
     const result: IterationResult = { nets: { ...nets } };
-    const score = (net: 'R' | 'N') => ({ loss: Number(out[iterationNames.hyper(net, names.loss)].data[0]), correct: Number(out[iterationNames.hyper(net, names.correct)].data[0]) });
+    const score = (net: 'R' | 'N') => ({ loss: Number(out[iterationNames.hyper(net, names.loss)].data[i]), correct: Number(out[iterationNames.hyper(net, names.correct)].data[i]) });
     if (p.robust) { result.nets.R = { weights: pick('R', nets.R.weights), slots: pick('R', nets.R.slots) }; result.robust = score('R'); }
     if (p.natural) { result.nets.N = { weights: pick('N', nets.N.weights), slots: pick('N', nets.N.slots) }; result.natural = score('N'); }
     if (p.ema) { result.nets.A = pick('A', nets.A); result.nets.S = pick('S', nets.S); result.nets.G = pick('G', nets.G); }
