@@ -21,7 +21,7 @@ import { convGradForm } from '../src/autodiff/rules/conv.js';
 import { benchInputs, benchModel, benchNoise, type BenchModel } from './bench-model.js';
 import { Rng } from '../src/util/rng.js';
 import { measureTransfer } from '../src/train/transfer.js';
-import { buildZooModel } from '../models/index.js';
+import { buildZooModel } from '../src/zoo/index.js';
 
 const { values } = parseArgs({ options: {
   model: { type: 'string', default: 'smallcnn' }, batch: { type: 'string' }, iters: { type: 'string', default: '10' },

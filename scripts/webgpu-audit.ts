@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ensureArtifacts } from '../src/artifacts/store.js';
 import { loadModelFile } from '../src/onnx/load.js';
-import { buildZooModel } from '../models/index.js';
+import { buildZooModel } from '../src/zoo/index.js';
 import { ort } from '../src/runtime/ort.js';
 
 const ARTIFACTS = ['train_step', 'attack', 'eval', 'ema'] as const;

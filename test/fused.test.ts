@@ -9,7 +9,7 @@ import { resolveConfig } from '../src/config/index.js';
 import { train } from '../src/train/trainer.js';
 import type { Weights } from '../src/runtime/artifact-core.js';
 import { measureTransfer } from '../src/train/transfer.js';
-import { buildZooModel } from '../models/index.js';
+import { buildZooModel } from '../src/zoo/index.js';
 import { initialState } from '../src/artifacts/build.js';
 import { ensureArtifacts } from '../src/artifacts/store.js';
 import { ArtifactRuntime } from '../src/runtime/artifact-runtime.js';
