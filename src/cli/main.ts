@@ -12,6 +12,7 @@ import { ProviderError } from '../runtime/providers.js';
 import { ArtifactError } from '../artifacts/store.js';
 import { OrtError } from '../runtime/ort-error.js';
 import { AttackModelError } from '../attacks/model.js';
+import { ReportError } from '../report/run-data.js';
 import { CliError, UsageError, table, type CliIO, type Command } from './command.js';
 import { modelsCommand } from './commands/models.js';
 import { exportModelCommand } from './commands/export-model.js';
@@ -21,6 +22,7 @@ import { trainCommand } from './commands/train.js';
 import { exportCommand } from './commands/export.js';
 import { evalCommand } from './commands/eval.js';
 import { tradeoffCommand } from './commands/tradeoff.js';
+import { reportCommand } from './commands/report.js';
 
 /** Every command, in help order. Adding a command: one file in ./commands and one line here. */
 export const COMMANDS: Command[] = [
@@ -32,10 +34,11 @@ export const COMMANDS: Command[] = [
   exportCommand,
   tradeoffCommand,
   evalCommand,
+  reportCommand,
 ];
 
 /** Errors that are the user's input being wrong, not a bug: printed without a stack trace. */
-export const EXPECTED_ERRORS: (new (...args: never[]) => Error)[] = [OnnxError, DatasetError, CliError, ConfigError, CheckpointError, ProviderError, ArtifactError, TrainError, OrtError, AttackModelError];
+export const EXPECTED_ERRORS: (new (...args: never[]) => Error)[] = [OnnxError, DatasetError, CliError, ConfigError, CheckpointError, ProviderError, ArtifactError, TrainError, OrtError, AttackModelError, ReportError];
 
 export const processIO: CliIO = {
   out: (text) => void process.stdout.write(text.endsWith('\n') ? text : text + '\n'),

@@ -22,6 +22,7 @@ import { TrainError } from './errors.js';
 import type { ConfigChange } from './resume.js';
 import { Observers, type TrainObserver } from './observer.js';
 import { TensorBoardLog } from '../report/tensorboard-log.js';
+import { RunReportWriter } from '../report/run-report-writer.js';
 
 export interface TrainOptions {
   /** Continue from the run folder's last checkpoint. */
@@ -34,7 +35,7 @@ export interface TrainOptions {
   sink?: ProgressSink | null;
   /** Artifact cache folder (default .cache/artifacts). */
   cacheDir?: string;
-  /** Who hears of every iteration, epoch and the end (default: the TensorBoard event files). */
+  /** Who hears of every iteration, epoch and the end (default: the TensorBoard event files and the HTML report). */
   observers?: TrainObserver[];
   /** Fault injection for tests of crash safety: called after each iteration, and in the middle of each checkpoint write. */
   faults?: { afterIteration?: (iter: number) => void; duringCheckpointWrite?: () => void };
@@ -277,7 +278,7 @@ export async function train(config: Config, opts: TrainOptions = {}): Promise<Tr
   }
   writeRunConfig(run);
   rewriteMetrics(run, s);
-  const obs = new Observers(opts.observers ?? [new TensorBoardLog()]);
+  const obs = new Observers(opts.observers ?? [new TensorBoardLog(), new RunReportWriter()]);
   await obs.start(run, s.st, run.resume);
   const stop: StopRule = { shouldStop: opts.shouldStop, maxIterations: opts.maxIterations, itersThisCall: 0 };
   const clock = new CheckpointClock(run, s.st.iter);

@@ -11,6 +11,7 @@ import type { Model } from '../../onnx/ir.js';
 import { classifierIo, inputLayoutFor, type InputLayout } from '../../artifacts/analyze.js';
 import { withInputNormalization } from '../../artifacts/normalize.js';
 import type { Provider } from '../../runtime/providers.js';
+import { robustnessPage } from '../../report/robustness-html.js';
 import { CliError, intOption, parseCommandArgs, UsageError, type CliIO, type Command } from '../command.js';
 
 const fmtTime = (s: number | null): string => {
@@ -73,7 +74,9 @@ Options:
   --step-size A        PGD / CW step size (default 2.5 * eps / k)
   --apgd-steps K       APGD iterations when the name gives none (default 100)
   --square-queries Q   Square query budget when the name gives none (default 5000)
-  --json FILE          Write the JSON report (fields: docs/EVAL.md)
+  --json FILE          Write the JSON report (fields: docs/EVAL.md); saved in a run folder,
+                         generalist report RUN shows it
+  --html FILE          Write the report as a self-contained HTML page (bars per attack, table)
   --save-adv FILE      Write the adversarial images [n, C, H, W] float32: .npy, or .pb (ONNX TensorProto)
   --mean LIST          Per-channel means the model expects its input normalised with, e.g.
                          0.485,0.456,0.406: (x - mean) / std is put in front of the model, so
@@ -87,7 +90,7 @@ Options:
       model: { type: 'string' }, dataset: { type: 'string' }, 'data-dir': { type: 'string' }, eps: { type: 'string' },
       attacks: { type: 'string' }, n: { type: 'string' }, norm: { type: 'string' }, seed: { type: 'string' },
       'batch-size': { type: 'string' }, restarts: { type: 'string' }, 'step-size': { type: 'string' },
-      'apgd-steps': { type: 'string' }, 'square-queries': { type: 'string' }, json: { type: 'string' },
+      'apgd-steps': { type: 'string' }, 'square-queries': { type: 'string' }, json: { type: 'string' }, html: { type: 'string' },
       'save-adv': { type: 'string' }, provider: { type: 'string' }, threads: { type: 'string' },
       mean: { type: 'string' }, std: { type: 'string' },
     }, { min: 0, max: 0, what: '' });
@@ -117,7 +120,7 @@ Options:
     const threads = intOption(values.threads, 'threads', 'eval', { min: 0 });
     const stepSize = floatOption(values['step-size'], 'step-size', { min: 0 });
 
-    for (const flag of ['json', 'save-adv'] as const) {
+    for (const flag of ['json', 'html', 'save-adv'] as const) {
       const f = values[flag];
       if (f !== undefined && !existsSync(dirname(resolve(f)))) throw new CliError(`--${flag} ${f}: the folder ${dirname(resolve(f))} does not exist`);
     }
@@ -159,6 +162,15 @@ Options:
         throw new CliError(`cannot write ${values.json}: ${(e as Error).message}`);
       }
       io.err(`wrote ${values.json}`);
+    }
+    if (values.html) {
+      const html = await robustnessPage(report);
+      try {
+        writeFileAtomic(values.html, html);
+      } catch (e) {
+        throw new CliError(`cannot write ${values.html}: ${(e as Error).message}`);
+      }
+      io.err(`wrote ${values.html}`);
     }
     if (values['save-adv']) io.err(`wrote ${values['save-adv']} ([${n}, ${report.model.inputShape.join(', ')}] float32)`);
     return 0;
