@@ -46,7 +46,7 @@ const tableValues = (page: Page, cls: string) => page.$$eval(`table.${cls} tbody
 describe('the HTML report of a run', () => {
   let dir: string;
   let browser: Browser;
-  const tradeoff = { run: 'tiny', split: 'validation', eps: 0.3, pgdSteps: 2, points: [0, 0.25, 0.5, 0.75, 1].map((beta, i) => ({ beta, clean: 0.5 + 0.1 * i, robust: 0.4 - 0.08 * i, n: 100 })) };
+  const tradeoff = { run: 'tiny', split: 'validation', eps: 0.3, pgdSteps: 2, points: [0, 0.25, 0.5, 0.75, 1].map((beta, i) => ({ beta, clean: 0.5 + 0.1 * i, robust: 0.4 - 0.08 * i, n: 100 })), G: { clean: 0.6, robust: 0.3, n: 100 } };
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'gen-report-'));

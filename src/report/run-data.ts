@@ -9,6 +9,7 @@ import { describeModel, type ModelReport } from '../cli/commands/inspect.js';
 import { loadModelFile } from '../onnx/load.js';
 import type { Accuracy } from '../train/evaluate.js';
 import type { EpochMetrics } from '../train/trainer.js';
+import type { TradeoffReport } from '../train/tradeoff.js';
 import { eventFiles, readEventFile } from './events.js';
 
 export class ReportError extends Error {
@@ -17,19 +18,14 @@ export class ReportError extends Error {
 
 export interface Summary { method: string; config: string; epochs: number; test: Record<string, Accuracy>; pgdSteps: number; eps: number; imagesPerSec?: number }
 
-/** tradeoff.json of `generalist tradeoff RUN`: G re-blended at several beta, on the validation split (and optionally test). */
-export interface Tradeoff {
-  run: string; split: string; eps: number; pgdSteps: number;
-  points: { beta: number; clean: number; robust: number; n: number; test?: { clean: number; robust: number; autoattack?: number; n: number } }[];
-}
-
 export interface RunData {
   dir: string;
   config: Config;
   metrics: EpochMetrics[];
   summary?: Summary;
   model?: ModelReport;
-  tradeoff?: Tradeoff;
+  /** tradeoff.json of `generalist tradeoff RUN`: G re-blended at several beta. */
+  tradeoff?: TradeoffReport;
   /** Robustness reports found in the folder, with their file names. */
   robustness: { file: string; report: RobustnessReport }[];
   /** Per-iteration scalars from the event files, by tag: [step, value] (later files replace what a restart redid). */
@@ -87,7 +83,7 @@ export function loadRunData(dirArg: string): RunData {
     dir, config, metrics,
     summary: existsSync(summaryPath) ? readJson<Summary>(summaryPath, 'the summary') : undefined,
     model: modelPath ? describeModel(loadModelFile(modelPath), basename(modelPath)) : undefined,
-    tradeoff: existsSync(tradeoffPath) ? readJson<Tradeoff>(tradeoffPath, 'the trade-off sweep') : undefined,
+    tradeoff: existsSync(tradeoffPath) ? readJson<TradeoffReport>(tradeoffPath, 'the trade-off sweep') : undefined,
     robustness: robustnessReports(dir),
     scalars: eventScalars(dir),
   };
