@@ -61,3 +61,9 @@ export { exportInference } from './train/export.js';
 export { trainIteration, type Nets, type IterationCounters } from './train/iteration.js';
 export { saveCheckpoint, loadCheckpoint, CheckpointError } from './train/checkpoint.js';
 export { Rng } from './util/rng.js';
+
+// Watching a run: training observers and TensorBoard event files (the HTML report is
+// src/report/run-report.ts, kept out of this entry so importing the library loads no charting)
+export { type TrainObserver, type IterationInfo } from './train/observer.js';
+export { EventWriter, readEventFile, eventFiles } from './report/events.js';
+export { TensorBoardLog } from './report/tensorboard-log.js';

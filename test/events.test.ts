@@ -117,5 +117,5 @@ describe('the training run writes event files as it goes', () => {
       expect(series(b, tag), tag).toHaveLength(5);
     }
     expect(b.at(-1)!.values![0]).toMatchObject({ tag: 'test_table', plugin: 'text' });
-  }, 300_000);
+  }, 600_000);
 });

@@ -2,11 +2,12 @@
 // on disk before it runs; a report that fails to render is a warning, never a lost run.
 import type { TrainObserver } from '../train/observer.js';
 import type { Run } from '../train/run.js';
-import { writeRunReport } from './run-report.js';
 
 export class RunReportWriter implements TrainObserver {
   async finish(run: Run): Promise<void> {
     try {
+      // Loaded here, not at start-up: the charting library is only needed once a run ends.
+      const { writeRunReport } = await import('./run-report.js');
       const path = await writeRunReport(run.outDir);
       run.log(`report: ${path}`);
     } catch (e) {

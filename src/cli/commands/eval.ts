@@ -11,7 +11,6 @@ import type { Model } from '../../onnx/ir.js';
 import { classifierIo, inputLayoutFor, type InputLayout } from '../../artifacts/analyze.js';
 import { withInputNormalization } from '../../artifacts/normalize.js';
 import type { Provider } from '../../runtime/providers.js';
-import { robustnessPage } from '../../report/robustness-html.js';
 import { CliError, intOption, parseCommandArgs, UsageError, type CliIO, type Command } from '../command.js';
 
 const fmtTime = (s: number | null): string => {
@@ -164,6 +163,7 @@ Options:
       io.err(`wrote ${values.json}`);
     }
     if (values.html) {
+      const { robustnessPage } = await import('../../report/robustness-html.js');
       const html = await robustnessPage(report);
       try {
         writeFileAtomic(values.html, html);

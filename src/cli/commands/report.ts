@@ -1,7 +1,6 @@
 // generalist report RUN: the run's HTML report (the same file training writes at its end).
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { writeRunReport } from '../../report/run-report.js';
 import { CliError, parseCommandArgs, type Command } from '../command.js';
 
 export const reportCommand: Command = {
@@ -23,6 +22,7 @@ Options:
     const { values, positionals } = parseCommandArgs('report', argv, { out: { type: 'string', short: 'o' } }, { min: 1, max: 1, what: 'the run folder (e.g. runs/mnist-smallcnn)' });
     const out = values.out;
     if (out !== undefined && !existsSync(dirname(resolve(out)))) throw new CliError(`--out ${out}: the folder ${dirname(resolve(out))} does not exist`);
+    const { writeRunReport } = await import('../../report/run-report.js'); // the charting library loads only for this command
     const path = await writeRunReport(positionals[0], out);
     io.out(`wrote ${path}`);
     return 0;
