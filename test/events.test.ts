@@ -9,6 +9,7 @@ import { SESSION_START } from '../src/report/event-schema.js';
 import { train } from '../src/train/trainer.js';
 import { TensorBoardLog } from '../src/report/tensorboard-log.js';
 import { tinyRunConfig } from './helpers/tiny-run.js';
+import { eventScalars } from '../src/report/run-data.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'gen-events-'));
 const cacheDir = join(tmpdir(), 'gen-train-cache');
@@ -74,6 +75,18 @@ describe('TensorBoard event files', () => {
     damaged[damaged.length - 2] ^= 1;
     writeFileSync(w.path, damaged);
     expect(() => readEventFile(w.path)).toThrow(/data CRC mismatch in record 3/);
+  });
+});
+
+describe('reading a run\'s event files back (the report\'s per-iteration curves)', () => {
+  it('a later file\'s session start drops what an earlier process wrote at and after that step', () => {
+    const dir = tmp();
+    const a = new EventWriter(dir, { wallTime: 100, host: 'h' });
+    for (let s = 1; s <= 5; s++) a.scalars(s, { loss: s });
+    const b = new EventWriter(dir, { wallTime: 200, host: 'h' });
+    b.sessionStart(4);
+    for (let s = 4; s <= 6; s++) b.scalars(s, { loss: 10 * s });
+    expect(eventScalars(dir).loss).toEqual([[1, 1], [2, 2], [3, 3], [4, 40], [5, 50], [6, 60]]);
   });
 });
 

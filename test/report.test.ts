@@ -1,7 +1,7 @@
 // The HTML report of a short real run, drawn by headless Chromium: no console errors, no network,
 // every chart has its marks (a point per epoch and series), the tables equal summary.json and the
 // robustness report; `generalist eval --html` gives the robustness page on its own.
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -106,11 +106,20 @@ describe('the HTML report of a run', () => {
     expect(problems).toEqual([]);
   }, 300_000);
 
-  it('refuses a folder that is not a run, with the reason', async () => {
+  it('refuses a folder that is not a run and a damaged event file, with the reason', async () => {
     const r = await cli('report', join(dir, 'nope'));
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/is not a run folder \(no such directory\)/);
     const empty = mkdtempSync(join(tmpdir(), 'gen-report-empty-'));
     expect((await cli('report', empty)).err).toMatch(/has no config\.json/);
+    const damaged = mkdtempSync(join(tmpdir(), 'gen-report-damaged-'));
+    writeFileSync(join(damaged, 'config.json'), readFileSync(join(dir, 'config.json')));
+    const events = readdirSync(dir).find((n) => n.startsWith('events.out.tfevents.'))!;
+    const bytes = readFileSync(join(dir, events));
+    bytes[40] ^= 0xff;
+    writeFileSync(join(damaged, events), bytes);
+    const r2 = await cli('report', damaged);
+    expect(r2.code).toBe(1);
+    expect(r2.err).toMatch(/CRC mismatch in record \d+ .*the event file is damaged: move it out/);
   });
 });

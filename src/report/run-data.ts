@@ -11,6 +11,7 @@ import type { Accuracy } from '../train/evaluate.js';
 import type { EpochMetrics } from '../train/trainer.js';
 import type { TradeoffReport } from '../train/tradeoff.js';
 import { eventFiles, readEventFile } from './events.js';
+import { TfRecordError } from './tfrecord.js';
 
 export class ReportError extends Error {
   constructor(message: string) { super(message); this.name = 'ReportError'; }
@@ -44,7 +45,14 @@ function readJson<T>(path: string, what: string): T {
 export function eventScalars(dir: string): Record<string, [number, number][]> {
   const out: Record<string, [number, number][]> = {};
   for (const file of eventFiles(dir)) {
-    for (const e of readEventFile(file)) {
+    let events;
+    try {
+      events = readEventFile(file);
+    } catch (e) {
+      if (!(e instanceof TfRecordError)) throw e;
+      throw new ReportError(`${e.message}; the event file is damaged: move it out of the run folder to write the report without it`);
+    }
+    for (const e of events) {
       if (e.sessionStatus === 1) for (const k of Object.keys(out)) out[k] = out[k].filter(([s]) => s < e.step);
       for (const v of e.values ?? []) if (v.simpleValue !== undefined) (out[v.tag] ??= []).push([e.step, v.simpleValue]);
     }
