@@ -1,7 +1,7 @@
 // The robustness report of `generalist eval` as HTML: a bar per attack (robust accuracy; clean and
 // the worst-case ensemble beside them) and the table `eval` prints. A section of the run report,
 // or a page of its own (`generalist eval --html FILE`).
-import type { RobustnessReport } from '../attacks/evaluate.js';
+import type { RobustnessReport } from '../attacks/report.js';
 import { renderSvg, type Row } from './charts.js';
 import { accCell, esc, facts, figure, page, pct, section, table } from './html.js';
 

@@ -3,7 +3,7 @@
 // `generalist eval --json` saved in the folder, and the per-iteration scalars of the event files.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { REPORT_SCHEMA, type RobustnessReport } from '../attacks/evaluate.js';
+import { REPORT_SCHEMA, type RobustnessReport } from '../attacks/report.js';
 import type { Config } from '../config/types.js';
 import { describeModel, type ModelReport } from '../cli/commands/inspect.js';
 import { loadModelFile } from '../onnx/load.js';

@@ -4,7 +4,7 @@
 import { join, relative } from 'node:path';
 import type { Config } from '../config/types.js';
 import { formatInt } from '../cli/command.js';
-import { writeFileAtomic } from '../onnx/save.js';
+import { writeFileAtomic } from '../util/fs.js';
 import { robustnessBody } from './robustness-html.js';
 import { accCell, esc, facts, figure, page, section, table } from './html.js';
 import { loadRunData, type RunData } from './run-data.js';
