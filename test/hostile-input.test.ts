@@ -90,7 +90,7 @@ describe('hostile input', () => {
       [{ pads: [-1, 0, 0, 0] }, /pads \[-1, 0, 0, 0\] must hold 4 integers >= 0/],
       [{ group: 3 }, /the input has 1 channels, but the weight's 1 input channels x group 3 make 3/],
       [{ group: 0 }, /group 0 must be an integer >= 1/],
-      [{ dilations: [5, 5] }, /the kernel \(11 wide with dilation\) is larger than the padded input \(8\)/],
+      [{ dilations: [5, 5] }, /the input is too small: the kernel \(11 wide with dilation\) is larger than the padded input \(8\)/],
     ];
     for (const [attrs, re] of cases) {
       let err: unknown;

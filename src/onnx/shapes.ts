@@ -170,7 +170,7 @@ function poolLike(n: Node, x: Shape, kernel: number[] | undefined, outChannels: 
       let o = (ceil ? Math.ceil(num / strides[i]) : Math.floor(num / strides[i])) + 1;
       // ceil_mode: a last window that would start inside the end padding is dropped (ONNX, ORT, PyTorch).
       if (ceil && (o - 1) * strides[i] >= d + pads[i]) o--;
-      if (o < 1) throw new OnnxError('SHAPE', `the kernel (${ek} wide with dilation) is larger than the padded input (${d + pads[i] + pads[i + sp]}) on spatial axis ${i}`);
+      if (o < 1) throw new OnnxError('SHAPE', `the input is too small: the kernel (${ek} wide with dilation) is larger than the padded input (${d + pads[i] + pads[i + sp]}) on spatial axis ${i}`);
       out.push(o);
     }
   }
