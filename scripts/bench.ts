@@ -40,6 +40,7 @@ const VARIANTS: Record<string, Variant> = {
   'no-spin': { tuning: { extra: { session: { intra_op: { allow_spinning: '0' } } } } },
   'denormal-zero': { tuning: { extra: { session: { set_denormal_as_zero: '1' } } } },
   'no-mem-pattern': { tuning: { enableMemPattern: false } },
+  'no-arena': { tuning: { enableCpuMemArena: false } },
 };
 
 const PHASES = ['attack', 'robustStep', 'naturalStep', 'ema'] as const;
@@ -111,7 +112,8 @@ function runTorch(script: string, n: number, warm: number): { ips: number; ancho
 }
 
 const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
-const fmt = (xs: number[]) => xs.map((v) => v.toFixed(1)).join(' ');
+const ips = (v: number) => v.toPrecision(3);
+const fmt = (xs: number[]) => xs.map(ips).join(' ');
 
 const variants = [];
 for (const name of values.variants!.split(',')) variants.push(await openVariant(name, spec));
@@ -131,18 +133,20 @@ for (let r = 0; r < pairs; r++) {
     if (typeof t === 'string') torchNote = `pytorch reference not available (${t}); apt-get install python3-torch to compare`;
     else { torch.push(t.ips); torchRss = Math.max(torchRss, t.rssMiB); anchor = t.anchor; }
   }
+  // Progress (stderr): this round's images/s, so a long run on a busy machine shows where it is.
+  console.error(`round ${r + 1}/${pairs}: ${variants.map((v) => `${v.name} ${ips(ours.get(v.name)!.ips[r])}`).join(', ')}${torch[r] ? `, pytorch ${ips(torch[r])}` : ''} images/s`);
 }
 const ourRss = process.resourceUsage().maxRSS / 1024;
 console.log(`${spec.label}, batch ${spec.batch}, PGD-${steps}, ${threads} threads: ${pairs} rounds of ${iters} iterations (after ${warmup} warm-up), medians`);
 for (const v of variants) {
   const o = ours.get(v.name)!;
-  const ips = median(o.ips);
-  console.log(`onnx-generalist${variants.length > 1 ? ` [${v.name}]` : ''}: ${ips.toFixed(1)} images/s (${((spec.batch * 1000) / ips).toFixed(1)} ms per Generalist iteration; rounds: ${fmt(o.ips)})`);
+  const med = median(o.ips);
+  console.log(`onnx-generalist${variants.length > 1 ? ` [${v.name}]` : ''}: ${ips(med)} images/s (${((spec.batch * 1000) / med).toFixed(1)} ms per Generalist iteration; rounds: ${fmt(o.ips)})`);
   for (const k of PHASES) console.log(`  ${k.padEnd(12)} ${median(o.phases.map((p) => p[k])).toFixed(1)} ms`);
   if (torch.length) console.log(`  ratio: ${median(o.ips.map((x, i) => x / torch[i])).toFixed(2)}x the PyTorch reference (median of per-round ratios: ${o.ips.map((x, i) => (x / torch[i]).toFixed(2)).join(' ')})`);
 }
 console.log(`peak RSS: onnx-generalist ${ourRss.toFixed(0)} MiB${variants.length > 1 ? ` (all ${variants.length} variants' sessions together)` : ''}`);
-if (torch.length) console.log(`pytorch reference (${anchor}): ${median(torch).toFixed(1)} images/s (rounds: ${fmt(torch)}); peak RSS ${torchRss.toFixed(0)} MiB`);
+if (torch.length) console.log(`pytorch reference (${anchor}): ${ips(median(torch))} images/s (rounds: ${fmt(torch)}); peak RSS ${torchRss.toFixed(0)} MiB`);
 else if (torchNote) console.log(torchNote);
 for (const v of variants) await v.release();
 
