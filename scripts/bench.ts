@@ -9,7 +9,7 @@
 // turn within every round); VARIANTS below lists them. Peak RSS of ours covers all of them.
 // Last, the transfer account of each iteration form for SmallCNN and PreAct ResNet-18.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -98,8 +98,9 @@ function torchScript(): string | undefined {
 /** One run of the PyTorch reference: images/s and its peak RSS (MiB), or the reason it is unavailable. */
 function runTorch(script: string, n: number, warm: number): { ips: number; anchor: string; rssMiB: number } | string {
   const args = ['--model', spec.torchName, '--batch', String(spec.batch), '--steps', String(steps), '--threads', String(threads), '--iters', String(n), '--warmup', String(warm)];
-  // Wrapped so the script's own process reports its peak RSS (ru_maxrss, KiB on Linux).
-  const wrapper = 'import json,resource,runpy,sys; sys.argv=sys.argv[1:]; runpy.run_path(sys.argv[0], run_name="__main__"); print(json.dumps({"maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))';
+  // Wrapped so the script's own process reports its peak RSS: VmHWM of its own address space, not
+  // ru_maxrss, which Linux carries over from the forking Node process across exec.
+  const wrapper = 'import json,runpy,sys; sys.argv=sys.argv[1:]; runpy.run_path(sys.argv[0], run_name="__main__"); print(json.dumps({"maxrss_kib": int([l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1])}))';
   const r = spawnSync('/usr/bin/python3', ['-c', wrapper, script, ...args], { encoding: 'utf8' });
   const lines = r.stdout?.trim().split('\n') ?? [];
   try {
@@ -136,7 +137,12 @@ for (let r = 0; r < pairs; r++) {
   // Progress (stderr): this round's images/s, so a long run on a busy machine shows where it is.
   console.error(`round ${r + 1}/${pairs}: ${variants.map((v) => `${v.name} ${ips(ours.get(v.name)!.ips[r])}`).join(', ')}${torch[r] ? `, pytorch ${ips(torch[r])}` : ''} images/s`);
 }
-const ourRss = process.resourceUsage().maxRSS / 1024;
+/** Peak RSS of this process in MiB (VmHWM where /proc exists; ru_maxrss would include the parent's before exec). */
+function peakRssMiB(): number {
+  const hwm = existsSync('/proc/self/status') ? /VmHWM:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8')) : null;
+  return (hwm ? Number(hwm[1]) : process.resourceUsage().maxRSS) / 1024;
+}
+const ourRss = peakRssMiB();
 console.log(`${spec.label}, batch ${spec.batch}, PGD-${steps}, ${threads} threads: ${pairs} rounds of ${iters} iterations (after ${warmup} warm-up), medians`);
 for (const v of variants) {
   const o = ours.get(v.name)!;
