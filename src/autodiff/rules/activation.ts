@@ -97,8 +97,11 @@ registerGrad({
     const masked = (cond: string) => b.mul(g!, b.cast(cond, dt));
     let dx: string | null = null;
     if (needs[0]) {
-      const atLeast = lo ? b.op('GreaterOrEqual', [x, lo]) : undefined;
-      const atMost = hi ? b.op('LessOrEqual', [x, hi]) : undefined;
+      // GreaterOrEqual/LessOrEqual are opset 12; older graphs negate the strict comparison.
+      const orEqual = (op: 'GreaterOrEqual' | 'LessOrEqual', v: string) =>
+        b.opset >= 12 ? b.op(op, [x, v]) : b.op('Not', [b.op(op === 'GreaterOrEqual' ? 'Less' : 'Greater', [x, v])]);
+      const atLeast = lo ? orEqual('GreaterOrEqual', lo) : undefined;
+      const atMost = hi ? orEqual('LessOrEqual', hi) : undefined;
       dx = masked(atLeast && atMost ? b.op('And', [atLeast, atMost]) : (atLeast ?? atMost)!);
     }
     const bound = (op: 'Less' | 'Greater', v: string | undefined, k: number): string | null => {
