@@ -108,6 +108,6 @@ export async function tradeoffChart(d: RunData): Promise<string> {
     layers.push({ data: { values: curve }, mark: { type: 'line', color: '#999', strokeDash: [4, 3], point: { color: '#999', size: 30 } }, encoding: { x, y, order: { field: 'beta' } } });
     layers.push({ data: { values: curve }, mark: { type: 'text', dy: -8, fontSize: 10, color: '#777' }, encoding: { x, y, text: { field: 'label' } } });
   }
-  layers.push({ data: { values: nets }, mark: { type: 'point', filled: true, size: 110 }, encoding: { x, y, color: { field: 'net', type: 'nominal', title: `networks (${netsSplit})`, scale: colorScale(nets.map((n) => String(n.net))) } } });
+  layers.push({ data: { values: nets }, mark: { type: 'point', filled: true, size: 110 }, encoding: { x, y, color: { field: 'net', type: 'nominal', title: `networks (${netsSplit})`, legend: { titleLimit: 0 }, scale: colorScale(nets.map((n) => String(n.net))) } } });
   return renderSvg({ title: curve.length ? `Clean vs robust: networks and the β sweep (${curveSplit})` : 'Clean vs robust accuracy', width: 420, height: 300, layer: layers });
 }
