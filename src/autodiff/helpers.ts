@@ -2,7 +2,8 @@
 // zeros. Everything here emits standard ONNX ops through the builder.
 import { OnnxError } from '../onnx/errors.js';
 import type { GraphBuilder } from '../onnx/builder.js';
-import { DataType, tensor } from '../onnx/ir.js';
+import { DataType, tensor, type Node } from '../onnx/ir.js';
+import { intValues } from '../onnx/shapes.js';
 
 /** A scalar constant with the same float dtype as `like` (float64 graphs must stay float64). */
 export function scalarLike(b: GraphBuilder, value: number, like: string): string {
@@ -15,13 +16,9 @@ export function vectorLike(b: GraphBuilder, values: number[], like: string): str
   return b.constant(tensor('', dt, [values.length], values), 'c');
 }
 
+/** Zeros with the dtype and shape of `x`. */
 export function zerosLike(b: GraphBuilder, x: string): string {
-  const s = b.shape(x);
-  const dt = b.dtype(x) || DataType.FLOAT;
-  if (s && s.every((d) => typeof d === 'number')) {
-    return b.op('ConstantOfShape', [b.constI64(s as number[])], { value: tensor('', dt, [1], [0]) }, { name: 'zeros' });
-  }
-  return b.op('ConstantOfShape', [b.shapeOf(x)], { value: tensor('', dt, [1], [0]) }, { name: 'zeros' });
+  return b.zeros(b.shapeTarget(x), b.dtype(x) || DataType.FLOAT);
 }
 
 /**
@@ -41,7 +38,7 @@ export function unbroadcast(b: GraphBuilder, g: string, target: string): string 
   }
   if (!axes.length) return g;
   let r = b.reduceSum(g, axes, 1);
-  if (lead > 0) r = b.reshape(r, ts.every((d) => typeof d === 'number') ? (ts as number[]) : b.shapeOf(target));
+  if (lead > 0) r = b.reshapeLike(r, target);
   return r;
 }
 
@@ -52,3 +49,31 @@ export function accumulate(b: GraphBuilder, parts: string[]): string {
 }
 
 export { normAxis } from '../util/dims.js';
+
+/** Reshape target for static dims with at most one unknown dim (written as -1). */
+export function reshapeTarget(dims: (number | string | null)[], what: string): number[] {
+  let unknown = 0;
+  const out = dims.map((d) => {
+    if (typeof d === 'number') return d;
+    unknown++;
+    return -1;
+  });
+  if (unknown > 1) throw new OnnxError('SHAPE', `${what}: more than one non-static dim in [${dims}]`);
+  return out;
+}
+
+/** A constant int input of `node` (or undefined when absent); throws when it is not constant. */
+export function constInts(b: GraphBuilder, node: Node, i: number, what: string): number[] | undefined {
+  const name = node.inputs[i];
+  if (!name) return undefined;
+  const v = intValues(b.fact(name));
+  if (!v) throw new OnnxError('UNSUPPORTED_OP', `${node.opType} "${node.name}": the ${what} input must be constant to differentiate`);
+  return v;
+}
+
+/** Static length of `x` along `axis`, or an error naming the node. */
+export function staticDim(b: GraphBuilder, node: Node, x: string, axis: number): number {
+  const d = b.shape(x)?.[axis];
+  if (typeof d !== 'number') throw new OnnxError('SHAPE', `${node.opType} "${node.name}": the gradient needs a static dim ${axis} of "${x}"`);
+  return d;
+}

@@ -3,7 +3,7 @@
 // emits a Model at the end. Attribute values are plain JS: integers become INT unless the attribute
 // is one ONNX defines as a float (FLOAT_ATTRS).
 import { OnnxError } from './errors.js';
-import { DataType, numel, tensor, type Attribute, type Dim, type Graph, type Model, type Node, type Shape, type Tensor, type TensorData, type ValueInfo } from './ir.js';
+import { DataType, isStatic, numel, tensor, type Attribute, type Dim, type Graph, type Model, type Node, type Shape, type Tensor, type TensorData, type ValueInfo } from './ir.js';
 import { inferNode, type Facts, type ValueFact } from './shapes.js';
 
 export const OPSET = 17;
@@ -72,10 +72,20 @@ export class GraphBuilder {
     return s.length;
   }
   dtype(name: string): DataType { return this.facts.get(name)?.dtype ?? DataType.UNDEFINED; }
-  staticShape(name: string): number[] {
+  /** The static shape of `name`, or undefined when a dim (or the rank) is unknown. */
+  staticDims(name: string): number[] | undefined {
     const s = this.shape(name);
-    if (!s || s.some((d) => typeof d !== 'number')) throw new OnnxError('SHAPE', `the shape of "${name}" is not static: [${s ?? '?'}]`);
-    return s as number[];
+    return isStatic(s) ? s : undefined;
+  }
+  /** The static shape of `name`; a SHAPE error when it is not static. */
+  staticShape(name: string): number[] {
+    const s = this.staticDims(name);
+    if (!s) throw new OnnxError('SHAPE', `the shape of "${name}" is not static: [${this.shape(name) ?? '?'}]`);
+    return s;
+  }
+  /** `name`'s shape as a Reshape/Expand target: a constant when static, else a Shape node. */
+  shapeTarget(name: string): number[] | string {
+    return this.staticDims(name) ?? this.shapeOf(name);
   }
 
   input(name: string, dtype: DataType, shape: Dim[]): string {
@@ -150,6 +160,12 @@ export class GraphBuilder {
   globalAveragePool(x: string): string { return this.op('GlobalAveragePool', [x]); }
   flatten(x: string, axis = 1): string { return this.op('Flatten', [x], { axis }); }
   reshape(x: string, shape: number[] | string): string { return this.op('Reshape', [x, typeof shape === 'string' ? shape : this.constI64(shape)]); }
+  /** `x` reshaped to the shape of `like` (a constant shape when static). */
+  reshapeLike(x: string, like: string): string { return this.reshape(x, this.shapeTarget(like)); }
+  /** A tensor of zeros of `dtype` with the given shape (a constant or a 1-D int64 value). */
+  zeros(shape: number[] | string, dtype: DataType): string {
+    return this.op('ConstantOfShape', [typeof shape === 'string' ? shape : this.constI64(shape)], { value: tensor('', dtype, [1], [0]) }, { name: 'zeros' });
+  }
   transpose(x: string, perm: number[]): string { return this.op('Transpose', [x], { perm }); }
   identity(x: string): string { return this.op('Identity', [x]); }
   shapeOf(x: string): string { return this.op('Shape', [x]); }

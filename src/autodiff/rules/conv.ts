@@ -86,18 +86,6 @@ export function transposeAttrs(g: SpatialGeometry, outDims: number[]): { strides
   return { strides: g.strides, dilations: g.dilations, pads: [...g.padsBegin, ...padsEnd], output_padding: outputPadding };
 }
 
-/** Reshape target for static dims with at most one unknown dim (written as -1). */
-export function reshapeTarget(dims: (number | string | null)[], what: string): number[] {
-  let unknown = 0;
-  const out = dims.map((d) => {
-    if (typeof d === 'number') return d;
-    unknown++;
-    return -1;
-  });
-  if (unknown > 1) throw new OnnxError('SHAPE', `${what}: more than one non-static dim in [${dims}]`);
-  return out;
-}
-
 /** One-hot weights [C*K, 1, ...kernel] that turn a group=C Conv into im2col (channel-major, then tap). */
 function im2colWeights(b: GraphBuilder, channels: number, kernel: number[], like: string): string {
   const K = numel(kernel);

@@ -1,20 +1,20 @@
-// Importing this module registers every gradient rule (one file per op or op family).
-import './elementwise.js';
-import './matmul.js';
-import './shape.js';
-import './reduce.js';
-import './activation.js';
-import './activation_extra.js';
+// Importing this module registers every gradient rule, one file per family of ops.
+import './arithmetic.js';
+import './unary.js';
+import './activations.js';
+import './piecewise.js';
 import './softmax.js';
-import './dropout.js';
+import './reductions.js';
+import './layout.js';
+import './indexing.js';
 import './select.js';
 import './cast.js';
-import './reduce_extra.js';
+import './dropout.js';
 import './nograd.js';
+import './matmul.js';
+import './einsum.js';
 import './conv.js';
 import './pool.js';
 import './resize.js';
-import './einsum.js';
 import './batchnorm.js';
 import './normalization.js';
-import './movement.js';

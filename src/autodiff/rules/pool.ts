@@ -20,20 +20,13 @@ import { numel, tensor, type Node } from '../../onnx/ir.js';
 import { shapeAttr } from '../../onnx/shapes.js';
 import { registerGrad } from '../rule.js';
 import { scalarLike } from '../helpers.js';
-import { extremumGrad } from './reduce.js';
+import { extremumGrad } from './reductions.js';
 import { spatialGeometry, staticSpatial, transposeAttrs, type SpatialGeometry } from './conv.js';
 
 /** Flat zero tensor with as many elements as `x`. */
 function flatZeros(b: GraphBuilder, x: string): string {
-  const s = b.shape(x);
-  const dt = b.dtype(x);
-  const len = s && s.every((d) => typeof d === 'number') ? b.constI64([numel(s as number[])]) : b.reshape(b.op('Size', [x]), [1]);
-  return b.op('ConstantOfShape', [len], { value: tensor('', dt, [1], [0]) }, { name: 'zeros' });
-}
-/** `v` reshaped to the shape of `x` (static when known). */
-function reshapeLike(b: GraphBuilder, v: string, x: string): string {
-  const s = b.shape(x);
-  return b.reshape(v, s && s.every((d) => typeof d === 'number') ? (s as number[]) : b.shapeOf(x));
+  const s = b.staticDims(x);
+  return b.zeros(s ? [numel(s)] : b.reshape(b.op('Size', [x]), [1]), b.dtype(x));
 }
 
 const POOL_ATTRS = ['auto_pad', 'ceil_mode', 'dilations', 'kernel_shape', 'pads', 'strides'];
@@ -79,7 +72,7 @@ function maxPoolWindowsGrad(b: GraphBuilder, node: Node, x: string, g: string): 
   for (let t = 0; t < K; t++) onehot[t * K + t] = 1;
   const w = b.constant(tensor('', dt, [K, 1, ...kernel], onehot), 'maxpool_onehot');
   const spread = b.op('ConvTranspose', [planes, w], { ...transposeAttrs(geo, outDims), kernel_shape: kernel }, { name: 'maxpool_dx' });
-  return reshapeLike(b, spread, x);
+  return b.reshapeLike(spread, x);
 }
 
 registerGrad({
@@ -94,7 +87,7 @@ registerGrad({
       indices = b.node('MaxPool', [x], attrs, { outputs: 2, name: 'maxpool_idx' })[1];
     }
     const flat = b.op('ScatterElements', [flatZeros(b, x), b.reshape(indices, [-1]), b.reshape(g!, [-1])], { axis: 0, reduction: 'add' }, { name: 'maxpool_dx' });
-    return [reshapeLike(b, flat, x)];
+    return [b.reshapeLike(flat, x)];
   },
 });
 
@@ -162,7 +155,7 @@ registerGrad({
     const planes = b.reshape(scaled, [-1, 1, ...outDims]);
     const ones = b.constant(tensor('', b.dtype(x), [1, 1, ...kernel], new Array(numel(kernel)).fill(1)), 'ones_kernel');
     const spread = b.op('ConvTranspose', [planes, ones], { ...transposeAttrs(geo, outDims), kernel_shape: kernel }, { name: 'avgpool_dx' });
-    return [reshapeLike(b, spread, x)];
+    return [b.reshapeLike(spread, x)];
   },
 });
 

@@ -1,10 +1,13 @@
-// ReduceSum / ReduceMean / ReduceMax and the variadic Sum and Mean: broadcast the gradient back over the
-// reduced axes (ReduceMax splits it evenly between tied maxima, like torch.amax).
+// Reductions: ReduceSum, ReduceMean, ReduceMax, ReduceMin, ReduceSumSquare, ReduceL2 and
+// ReduceLogSumExp. The incoming gradient gets the reduced axes back (Unsqueeze when keepdims=0)
+// and is broadcast over them:
+//   Sum: g;  Mean: g / count;  Max/Min: g to the inputs equal to the result, split evenly between
+//   ties (like torch.amax);  SumSquare: 2 x g;  L2: x g / y (0 where y = 0);  LogSumExp: exp(x - y) g
 import type { GraphBuilder } from '../../onnx/builder.js';
 import type { Node } from '../../onnx/ir.js';
 import { intValues, shapeAttr } from '../../onnx/shapes.js';
 import { registerGrad } from '../rule.js';
-import { normAxis, scalarLike, unbroadcast } from '../helpers.js';
+import { normAxis, scalarLike } from '../helpers.js';
 
 /** The reduced axes of a Reduce* node (attribute or input form), normalised; all axes when absent. */
 export function reducedAxes(b: GraphBuilder, n: Node): number[] | 'noop' {
@@ -78,14 +81,37 @@ for (const op of ['ReduceMax', 'ReduceMin']) {
 }
 
 registerGrad({
-  op: 'Sum', saves: 'input shapes',
-  grad: ({ b, node, dy: [g], needs }) => node.inputs.map((x, i) => (needs[i] ? unbroadcast(b, g!, x) : null)),
+  op: 'ReduceSumSquare', saves: 'the input',
+  grad: ({ b, node, dy: [g] }) => {
+    const axes = reducedAxes(b, node);
+    const x = node.inputs[0];
+    if (axes === 'noop') return [b.mul(g!, b.mul(x, scalarLike(b, 2, x))), null];
+    return [b.mul(b.mul(x, scalarLike(b, 2, x)), keepReduced(b, node, g!, axes)), null];
+  },
 });
 
 registerGrad({
-  op: 'Mean', saves: 'input shapes',
-  grad: ({ b, node, dy: [g], needs }) => {
-    const share = b.mul(g!, scalarLike(b, 1 / node.inputs.length, g!));
-    return node.inputs.map((x, i) => (needs[i] ? unbroadcast(b, share, x) : null));
+  op: 'ReduceL2', saves: 'the input and the output',
+  // dx = g * x / y, and 0 where y = 0 (torch.norm's subgradient).
+  grad: ({ b, node, dy: [g] }) => {
+    const axes = reducedAxes(b, node);
+    const x = node.inputs[0];
+    if (axes === 'noop') return [b.mul(g!, b.op('Sign', [x])), null];
+    const y = keepReduced(b, node, node.outputs[0], axes);
+    // y = 0 only where every x of the slice is 0, so x * g / (y + [y = 0]) is already 0 there.
+    const safe = b.add(y, b.cast(b.op('Equal', [y, scalarLike(b, 0, x)]), b.dtype(x)));
+    return [b.mul(x, b.div(keepReduced(b, node, g!, axes), safe)), null];
+  },
+});
+
+registerGrad({
+  op: 'ReduceLogSumExp', saves: 'the input and the output',
+  // dx = g * exp(x - y)
+  grad: ({ b, node, dy: [g] }) => {
+    const axes = reducedAxes(b, node);
+    if (axes === 'noop') return [g, null];
+    const x = node.inputs[0];
+    const y = keepReduced(b, node, node.outputs[0], axes);
+    return [b.mul(b.op('Exp', [b.sub(x, y)]), keepReduced(b, node, g!, axes)), null];
   },
 });

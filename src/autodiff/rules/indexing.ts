@@ -1,38 +1,13 @@
-// Data movement: Transpose, Squeeze, Unsqueeze, Concat, Split, Slice, Pad, Gather, Expand, Tile.
-// Each gradient is the adjoint movement: inverse permutation/reshape, split/concat, zero padding
-// (Pad with negated pads), scatter-add for gathers and edge/reflect/wrap padding, sums for
-// broadcasts and tiles. Shape/axis/index arguments must be constant (they normally are).
+// Indexing: Slice, Pad and Gather, whose outputs are input values picked by (constant) indices.
+// Each gradient puts g back where its values came from: zero padding for Slice (steps by
+// interleaved zeros, negative steps by reversal), Pad with negated pads for constant padding,
+// scatter-add for Gather and for edge/reflect/wrap padding (a position read twice sums).
 import { OnnxError } from '../../onnx/errors.js';
 import type { GraphBuilder } from '../../onnx/builder.js';
-import { DataType, numel, tensor, type Dim, type Node } from '../../onnx/ir.js';
+import { DataType, isStatic, numel, tensor, type Dim } from '../../onnx/ir.js';
 import { intValues, shapeAttr } from '../../onnx/shapes.js';
 import { registerGrad } from '../rule.js';
-import { normAxis, unbroadcast, zerosLike } from '../helpers.js';
-import { reshapeTarget } from './conv.js';
-
-const isStatic = (s: Dim[] | undefined): s is number[] => !!s && s.every((d) => typeof d === 'number');
-
-/** `v` reshaped to the shape of `x` (a constant shape when static). */
-function reshapeLike(b: GraphBuilder, v: string, x: string): string {
-  const s = b.shape(x);
-  return b.reshape(v, isStatic(s) ? s : b.shapeOf(x));
-}
-
-/** A constant int input of `node` (or undefined when absent); throws when it is not constant. */
-function constInts(b: GraphBuilder, node: Node, i: number, what: string): number[] | undefined {
-  const name = node.inputs[i];
-  if (!name) return undefined;
-  const v = intValues(b.fact(name));
-  if (!v) throw new OnnxError('UNSUPPORTED_OP', `${node.opType} "${node.name}": the ${what} input must be constant to differentiate`);
-  return v;
-}
-
-/** Static length of `x` along `axis`, or an error naming the node. */
-function staticDim(b: GraphBuilder, node: Node, x: string, axis: number): number {
-  const d = b.shape(x)?.[axis];
-  if (typeof d !== 'number') throw new OnnxError('SHAPE', `${node.opType} "${node.name}": the gradient needs a static dim ${axis} of "${x}"`);
-  return d;
-}
+import { constInts, normAxis, reshapeTarget, staticDim, zerosLike } from '../helpers.js';
 
 /**
  * Adjoint of "out[..., j, ...] = x[..., map[j], ...]" along `axis` (map entries in [0, d)):
@@ -41,54 +16,11 @@ function staticDim(b: GraphBuilder, node: Node, x: string, axis: number): number
 function scatterAddAxis(b: GraphBuilder, g: string, axis: number, map: number[], d: number): string {
   const gs = b.shape(g)!;
   const zshape = gs.map((e, i) => (i === axis ? d : e));
-  const zeros = isStatic(zshape)
-    ? b.op('ConstantOfShape', [b.constI64(zshape)], { value: tensor('', b.dtype(g), [1], [0]) }, { name: 'zeros' })
-    : b.op('ConstantOfShape', [b.op('ScatterElements', [b.shapeOf(g), b.constI64([axis]), b.constI64([d])], { axis: 0 })], { value: tensor('', b.dtype(g), [1], [0]) }, { name: 'zeros' });
+  const zeros = b.zeros(isStatic(zshape) ? zshape : b.op('ScatterElements', [b.shapeOf(g), b.constI64([axis]), b.constI64([d])], { axis: 0 }), b.dtype(g));
   const idxShape = gs.map((_, i) => (i === axis ? map.length : 1));
   const idx = b.op('Expand', [b.constant(tensor('', DataType.INT64, idxShape, map), 'idx'), b.shapeOf(g)]);
   return b.op('ScatterElements', [zeros, idx, g], { axis, reduction: 'add' }, { name: 'scatter_add' });
 }
-
-registerGrad({
-  op: 'Transpose', saves: 'nothing',
-  grad: ({ b, node, dy: [g] }) => {
-    const r = b.rank(node.inputs[0]);
-    const perm = shapeAttr.attrIs(node, 'perm') ?? Array.from({ length: r }, (_, i) => r - 1 - i);
-    const inv = new Array<number>(r);
-    perm.forEach((p, i) => (inv[p] = i));
-    return [b.transpose(g!, inv)];
-  },
-});
-
-for (const op of ['Squeeze', 'Unsqueeze']) {
-  registerGrad({
-    op, saves: 'the input shape',
-    grad: ({ b, node, dy: [g] }) => [reshapeLike(b, g!, node.inputs[0]), null],
-  });
-}
-
-registerGrad({
-  op: 'Concat', saves: 'the input sizes along the axis',
-  grad: ({ b, node, dy: [g], needs }) => {
-    const r = b.rank(node.inputs[0]);
-    const axis = normAxis(shapeAttr.attrI(node, 'axis', 0), r);
-    const sizes = node.inputs.map((x) => staticDim(b, node, x, axis));
-    if (!needs.some(Boolean)) return node.inputs.map(() => null);
-    if (node.inputs.length === 1) return [g];
-    const parts = b.node('Split', [g!, b.constI64(sizes)], { axis }, { outputs: sizes.length, name: 'concat_dx' });
-    return parts.map((p, i) => (needs[i] ? p : null));
-  },
-});
-
-registerGrad({
-  op: 'Split', saves: 'the output shapes',
-  grad: ({ b, node, dy }) => {
-    const r = b.rank(node.inputs[0]);
-    const axis = normAxis(shapeAttr.attrI(node, 'axis', 0), r);
-    const parts = node.outputs.map((o, i) => dy[i] ?? zerosLike(b, o));
-    return [parts.length === 1 ? parts[0] : b.op('Concat', parts, { axis }, { name: 'split_dx' }), null];
-  },
-});
 
 const INT64_MIN = -(2 ** 63);
 
@@ -152,6 +84,7 @@ function padMap(mode: string, d: number, before: number, after: number): number[
   }
   return out;
 }
+
 
 registerGrad({
   op: 'Pad', saves: 'the pads',
@@ -221,30 +154,9 @@ registerGrad({
     }
     const idxE = b.op('Expand', [idx, b.shapeOf(g3)]);
     const zshape = [P, d, R];
-    const zeros = isStatic(zshape)
-      ? b.op('ConstantOfShape', [b.constI64(zshape)], { value: tensor('', b.dtype(x), [1], [0]) }, { name: 'zeros' })
-      : b.op('ConstantOfShape', [b.op('Concat', [b.op('Slice', [b.shapeOf(g3), b.constI64([0]), b.constI64([1])]), b.constI64([d, R as number])], { axis: 0 })], { value: tensor('', b.dtype(x), [1], [0]) }, { name: 'zeros' });
+    const zeros = b.zeros(isStatic(zshape) ? zshape : b.op('Concat', [b.op('Slice', [b.shapeOf(g3), b.constI64([0]), b.constI64([1])]), b.constI64([d, R as number])], { axis: 0 }), b.dtype(x));
     const dx = b.op('ScatterElements', [zeros, idxE, g3], { axis: 1, reduction: 'add' }, { name: 'gather_dx' });
-    return [reshapeLike(b, dx, x), null];
+    return [b.reshapeLike(dx, x), null];
   },
-});
-
-registerGrad({
-  op: 'Expand', saves: 'the input shape',
-  grad: ({ b, node, dy: [g] }) => [unbroadcast(b, g!, node.inputs[0]), null],
-});
-
-registerGrad({
-  op: 'Tile', saves: 'the input shape and repeats',
-  grad: ({ b, node, dy: [g] }) => {
-    const x = node.inputs[0];
-    const xs = b.shape(x);
-    const reps = constInts(b, node, 1, 'repeats')!;
-    if (!xs) throw new OnnxError('SHAPE', `Tile "${node.name}": the rank of "${x}" is unknown`);
-    if (reps.every((v) => v === 1)) return [g, null];
-    // Output axis i is laid out [repeat, d_i]: view as [r0, d0, r1, d1, ...] and sum the repeat axes.
-    const view = xs.flatMap((dim, i) => [reps[i], dim]);
-    const summed = b.reduceSum(b.reshape(g!, reshapeTarget(view, `Tile "${node.name}" gradient`)), xs.map((_, i) => 2 * i), 0);
-    return [summed, null];
-  },
-});
+}
+);
