@@ -5,6 +5,7 @@
 //     (cross-entropy on probabilities trains badly and masks gradients); exports keep the Softmax.
 //   - TF models take NHWC images: the artifacts take NCHW images like every other model and
 //     transpose them in the graph, so data, attacks and checkpoints never see the difference.
+import { attrInt } from '../onnx/attrs.js';
 import { OnnxError } from '../onnx/errors.js';
 import { DataType, defaultOpset, isDefaultDomain, isFloatType, numel, type Graph, type Model, type Tensor, type ValueInfo } from '../onnx/ir.js';
 import { inferShapes } from '../onnx/shapes.js';
@@ -60,8 +61,7 @@ export function findLogits(g: Graph, opset: number): { logits: string; outputKin
   const n = producer.get(v);
   if (n && standard(n, 'Softmax')) {
     const rank = g.outputs[0].shape?.length ?? 2;
-    const a = n.attributes.axis;
-    const axis = a?.type === 'int' ? (a.value as number) : opset >= 13 ? -1 : 1;
+    const axis = attrInt(n, 'axis', opset >= 13 ? -1 : 1);
     // Before opset 13 Softmax normalises over all axes from `axis` on: the last axis alone when axis = rank - 1.
     if (axis === -1 || axis === rank - 1) return { logits: n.inputs[0], outputKind: 'probabilities', softmaxNode: n.name || n.outputs[0] };
   }

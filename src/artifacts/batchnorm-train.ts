@@ -13,12 +13,12 @@
 // with m the node's momentum (torch's 1 - momentum) and n the elements per channel: torch keeps the
 // unbiased batch variance in its running variance (the normalisation uses the biased one), while
 // ONNX's training outputs keep the biased one.
+import { attrFloat, epsilonOf } from '../onnx/attrs.js';
 import type { GraphBuilder } from '../onnx/builder.js';
 import { DataType, type Node } from '../onnx/ir.js';
 
 /** The node's momentum (0.9 by default), read as the decimal its float32 rounds (exporters write 1 - 0.1 as 0.89999998). */
-const momentumOf = (n: Node): number => (n.attributes.momentum?.type === 'float' ? Number(n.attributes.momentum.value.toPrecision(7)) : 0.9);
-const epsilonOf = (n: Node): number => (n.attributes.epsilon?.type === 'float' ? n.attributes.epsilon.value : 1e-5);
+const momentumOf = (n: Node): number => Number(attrFloat(n, 'momentum', 0.9).toPrecision(7));
 
 export interface BatchNormTraining {
   y: string;

@@ -1,6 +1,7 @@
 // Copies a classifier's forward pass into a graph being built, with its parameters and BN
 // statistics read from named values (graph inputs of the artifact) instead of initializers.
 // Called once per forward pass an artifact needs (K times in a K-step attack).
+import { attrFloat, attrInt } from '../onnx/attrs.js';
 import { OnnxError } from '../onnx/errors.js';
 import type { GraphBuilder } from '../onnx/builder.js';
 import { DataType, isStatic, type Graph, type Node } from '../onnx/ir.js';
@@ -38,14 +39,12 @@ export interface ForwardResult {
 
 /** The drop probability of a Dropout node: its constant ratio input (opset 12+) or attribute; 0.5 by default. */
 function dropoutRatio(b: GraphBuilder, n: Node, ratioInput: string | undefined, sourceOpset: number): number {
-  if (sourceOpset < 12) return n.attributes.ratio?.type === 'float' ? n.attributes.ratio.value : 0.5;
+  if (sourceOpset < 12) return attrFloat(n, 'ratio', 0.5);
   if (!ratioInput) return 0.5;
   const v = floatValues(b.fact(ratioInput));
   if (!v) throw new OnnxError('UNSUPPORTED_OP', `Dropout "${n.name}": the ratio must be a constant to train with it`);
   return v[0];
 }
-
-const shapeAttrI = (n: Node, k: string): number => (n.attributes[k]?.type === 'int' ? (n.attributes[k].value as number) : 0);
 
 /** What a forward copy needs to know of its source model: a ModelAnalysis, or (attacks) a classifier's I/O and layout. */
 export type ForwardModel = Pick<ModelAnalysis, 'input' | 'logits' | 'inputLayout' | 'sourceOpset'>;
@@ -86,7 +85,7 @@ export function appendForward(b: GraphBuilder, source: Graph, a: ForwardModel, o
       delete attrs.training_mode;
       outputs = [outputs[0]];
     }
-    if (n.opType === 'MaxPool' && opts.forGradient && opts.maxPoolGrad !== 'windows' && outputs.length === 1 && shapeAttrI(n, 'storage_order') === 0) {
+    if (n.opType === 'MaxPool' && opts.forGradient && opts.maxPoolGrad !== 'windows' && outputs.length === 1 && attrInt(n, 'storage_order', 0) === 0) {
       outputs = [outputs[0], b.fresh(`${opts.prefix}${n.outputs[0]}_indices`)];
     }
     if (n.opType === 'Dropout') {

@@ -2,6 +2,7 @@
 // training artifacts). It names values uniquely, keeps shape facts current as nodes are added, and
 // emits a Model at the end. Attribute values are plain JS: integers become INT unless the attribute
 // is one ONNX defines as a float (FLOAT_ATTRS).
+import { DEFAULT_EPSILON } from './attrs.js';
 import { OnnxError } from './errors.js';
 import { DataType, isStatic, numel, tensor, type Attribute, type Dim, type Graph, type Model, type Node, type Shape, type Tensor, type TensorData, type ValueInfo } from './ir.js';
 import { inferNode, type Facts, type ValueFact } from './shapes.js';
@@ -143,7 +144,7 @@ export class GraphBuilder {
   // --- ergonomic helpers for common ops ---
   conv(x: string, w: string, bias?: string, a: ConvAttrs = {}): string { return this.op('Conv', bias ? [x, w, bias] : [x, w], { ...a }); }
   batchNorm(x: string, scale: string, bias: string, mean: string, variance: string, a: { epsilon?: number; momentum?: number } = {}): string {
-    return this.op('BatchNormalization', [x, scale, bias, mean, variance], { epsilon: a.epsilon ?? 1e-5, momentum: a.momentum ?? 0.9 });
+    return this.op('BatchNormalization', [x, scale, bias, mean, variance], { epsilon: a.epsilon ?? DEFAULT_EPSILON, momentum: a.momentum ?? 0.9 });
   }
   relu(x: string): string { return this.op('Relu', [x]); }
   add(a: string, b: string): string { return this.op('Add', [a, b]); }

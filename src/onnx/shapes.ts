@@ -4,6 +4,7 @@
 import { OnnxError } from './errors.js';
 import { DataType, isDefaultDomain, isStatic, numel, tensor, type Dim, type Graph, type Node, type Shape, type Tensor } from './ir.js';
 import { normAxis } from '../util/dims.js';
+import { attrInt, attrInts, attrString, windowAttrs } from './attrs.js';
 
 export interface ValueFact {
   dtype: DataType;
@@ -25,13 +26,6 @@ interface Ctx {
 type Infer = (n: Node, c: Ctx) => ValueFact[];
 
 const FOLD_LIMIT = 64; // only fold small tensors (shape arithmetic), never weights
-
-const attrI = (n: Node, k: string, d: number): number => { const a = n.attributes[k]; return a && a.type === 'int' ? a.value : d; };
-const attrF = (n: Node, k: string, d: number): number => { const a = n.attributes[k]; return a && (a.type === 'float' || a.type === 'int') ? a.value : d; };
-const attrIs = (n: Node, k: string): number[] | undefined => { const a = n.attributes[k]; return a && a.type === 'ints' ? a.value : undefined; };
-const attrS = (n: Node, k: string, d: string): string => { const a = n.attributes[k]; return a && a.type === 'string' ? a.value : d; };
-
-export const shapeAttr = { attrI, attrF, attrIs, attrS };
 
 /** The integer values of a known int tensor, or undefined. */
 export function intValues(f: ValueFact | undefined): number[] | undefined {
@@ -123,18 +117,9 @@ function arith(op: (a: number, b: number) => number): Infer {
   };
 }
 
-/** A window attribute (strides, dilations, pads, kernel_shape) of the right length and range, or a SHAPE error. */
-function windowAttr(n: Node, name: string, length: number, min: number, fill: number): number[] {
-  const v = attrIs(n, name) ?? new Array(length).fill(fill);
-  if (v.length !== length || !v.every((e) => Number.isSafeInteger(e) && e >= min)) {
-    throw new OnnxError('SHAPE', `${name} [${v.join(', ')}] must hold ${length} integers >= ${min} (one per ${name === 'pads' ? 'side of each ' : ''}spatial axis)`);
-  }
-  return v;
-}
-
 /** Conv's group against its input and weight channels. */
 function checkGroups(n: Node, x: Shape, w: Shape): void {
-  const group = attrI(n, 'group', 1);
+  const group = attrInt(n, 'group', 1);
   if (!Number.isSafeInteger(group) || group < 1) throw new OnnxError('SHAPE', `group ${group} must be an integer >= 1`);
   const cin = x?.[1];
   const wc = w?.[1];
@@ -153,11 +138,8 @@ function poolLike(n: Node, x: Shape, kernel: number[] | undefined, outChannels: 
   if (kernel && (kernel.length !== sp || !kernel.every((e) => Number.isSafeInteger(e) && e >= 1))) {
     throw new OnnxError('SHAPE', `kernel [${kernel.join(', ')}] must hold ${sp} integers >= 1 for an input of rank ${x.length}`);
   }
-  const strides = windowAttr(n, 'strides', sp, 1, 1);
-  const dil = windowAttr(n, 'dilations', sp, 1, 1);
-  const autoPad = attrS(n, 'auto_pad', 'NOTSET');
-  const pads = windowAttr(n, 'pads', 2 * sp, 0, 0);
-  const ceil = attrI(n, 'ceil_mode', 0) === 1;
+  const { strides, dilations: dil, pads, autoPad } = windowAttrs(n, sp);
+  const ceil = attrInt(n, 'ceil_mode', 0) === 1;
   const out: Dim[] = [x[0], outChannels === undefined ? x[1] : outChannels];
   for (let i = 0; i < sp; i++) {
     const d = x[2 + i];
@@ -179,9 +161,9 @@ function poolLike(n: Node, x: Shape, kernel: number[] | undefined, outChannels: 
 
 function reduce(n: Node, c: Ctx, axesFromInput: boolean): ValueFact[] {
   const x = c.fact(n.inputs[0]);
-  const keep = attrI(n, 'keepdims', 1) === 1;
-  let axes = axesFromInput ? (n.inputs[1] ? intValues(c.fact(n.inputs[1])) : undefined) : attrIs(n, 'axes');
-  const noop = attrI(n, 'noop_with_empty_axes', 0) === 1;
+  const keep = attrInt(n, 'keepdims', 1) === 1;
+  let axes = axesFromInput ? (n.inputs[1] ? intValues(c.fact(n.inputs[1])) : undefined) : attrInts(n, 'axes');
+  const noop = attrInt(n, 'noop_with_empty_axes', 0) === 1;
   if (!x?.shape) return [{ dtype: x?.dtype ?? DataType.FLOAT, shape: undefined }];
   const rank = x.shape.length;
   if (axesFromInput && n.inputs[1] && !axes) return [{ dtype: x.dtype, shape: keep ? x.shape.map(() => null) : undefined }];
@@ -194,7 +176,7 @@ function reduce(n: Node, c: Ctx, axesFromInput: boolean): ValueFact[] {
   return [{ dtype: x.dtype, shape }];
 }
 
-const castTarget = (n: Node): DataType => attrI(n, 'to', DataType.FLOAT);
+const castTarget = (n: Node): DataType => attrInt(n, 'to', DataType.FLOAT);
 
 const RULES: Record<string, Infer> = {
   Identity: (n, c) => { const x = c.fact(n.inputs[0]); return [x ? { ...x } : { dtype: DataType.FLOAT, shape: undefined }]; },
@@ -236,8 +218,8 @@ const RULES: Record<string, Infer> = {
     const x = c.fact(n.inputs[0]);
     if (!x?.shape) return [{ dtype: DataType.INT64, shape: [null] }];
     const r = x.shape.length;
-    const start = normAxis(Math.max(-r, Math.min(r, attrI(n, 'start', 0))), r);
-    const endRaw = n.attributes.end ? attrI(n, 'end', r) : r;
+    const start = normAxis(Math.max(-r, Math.min(r, attrInt(n, 'start', 0))), r);
+    const endRaw = n.attributes.end ? attrInt(n, 'end', r) : r;
     const end = Math.max(0, Math.min(r, normAxis(endRaw, r)));
     const dims = x.shape.slice(start, end);
     return [symbolicInts(dims)];
@@ -247,7 +229,7 @@ const RULES: Record<string, Infer> = {
     const x = c.fact(n.inputs[0]);
     const idx = c.fact(n.inputs[1]);
     if (!x?.shape || !idx?.shape) return [{ dtype: x?.dtype ?? DataType.FLOAT, shape: undefined }];
-    const axis = normAxis(attrI(n, 'axis', 0), x.shape.length);
+    const axis = normAxis(attrInt(n, 'axis', 0), x.shape.length);
     const shape = [...x.shape.slice(0, axis), ...idx.shape, ...x.shape.slice(axis + 1)];
     const xv = dimValues(x);
     const iv = intValues(idx);
@@ -261,7 +243,7 @@ const RULES: Record<string, Infer> = {
   },
   Unsqueeze: (n, c) => {
     const x = c.fact(n.inputs[0]);
-    const axes = c.opset >= 13 ? intValues(c.fact(n.inputs[1])) : attrIs(n, 'axes');
+    const axes = c.opset >= 13 ? intValues(c.fact(n.inputs[1])) : attrInts(n, 'axes');
     if (!x?.shape || !axes) return [{ dtype: x?.dtype ?? DataType.FLOAT, shape: undefined }];
     const r = x.shape.length + axes.length;
     const set = new Set(axes.map((a) => normAxis(a, r)));
@@ -274,7 +256,7 @@ const RULES: Record<string, Infer> = {
   },
   Squeeze: (n, c) => {
     const x = c.fact(n.inputs[0]);
-    const axes = c.opset >= 13 ? (n.inputs[1] ? intValues(c.fact(n.inputs[1])) : undefined) : attrIs(n, 'axes');
+    const axes = c.opset >= 13 ? (n.inputs[1] ? intValues(c.fact(n.inputs[1])) : undefined) : attrInts(n, 'axes');
     if (!x?.shape) return [{ dtype: x?.dtype ?? DataType.FLOAT, shape: undefined }];
     const r = x.shape.length;
     const set = axes ? new Set(axes.map((a) => normAxis(a, r))) : new Set(x.shape.flatMap((d, i) => (d === 1 ? [i] : [])));
@@ -287,7 +269,7 @@ const RULES: Record<string, Infer> = {
     const fs = n.inputs.filter(Boolean).map((i) => c.fact(i));
     if (fs.some((f) => !f?.shape)) return [{ dtype: fs[0]?.dtype ?? DataType.FLOAT, shape: undefined }];
     const r = fs[0]!.shape!.length;
-    const axis = normAxis(attrI(n, 'axis', 0), r);
+    const axis = normAxis(attrInt(n, 'axis', 0), r);
     const shape = fs[0]!.shape!.map((d, i) => (i === axis ? fs.reduce<Dim>((acc, f) => (typeof acc === 'number' && typeof f!.shape![i] === 'number' ? acc + (f!.shape![i] as number) : null), 0) : d));
     const vals = fs.map(dimValues);
     if (r === 1 && vals.every(Boolean)) {
@@ -307,7 +289,7 @@ const RULES: Record<string, Infer> = {
       const len = c.fact(n.inputs[1])?.shape?.[0];
       return [{ dtype, shape: typeof len === 'number' ? new Array(len).fill(null) : undefined }];
     }
-    const allowZero = attrI(n, 'allowzero', 0) === 1;
+    const allowZero = attrInt(n, 'allowzero', 0) === 1;
     const out: Dim[] = target.map((d, i) => (d === 0 && !allowZero ? x?.shape?.[i] ?? null : d === -1 ? null : d));
     const neg = target.indexOf(-1);
     if (neg >= 0 && x?.shape) out[neg] = minusOneDim(x.shape, out, neg);
@@ -318,7 +300,7 @@ const RULES: Record<string, Infer> = {
   Flatten: (n, c) => {
     const x = c.fact(n.inputs[0]);
     if (!x?.shape) return [{ dtype: x?.dtype ?? DataType.FLOAT, shape: [null, null] }];
-    const axis = normAxis(attrI(n, 'axis', 1), x.shape.length);
+    const axis = normAxis(attrInt(n, 'axis', 1), x.shape.length);
     const prod = (ds: Dim[]) => ds.reduce<Dim>((a, d) => mulDim(a, d), 1);
     const a = axis === 1 ? x.shape[0] : prod(x.shape.slice(0, axis));
     return [{ dtype: x.dtype, shape: [a, prod(x.shape.slice(axis))] }];
@@ -326,7 +308,7 @@ const RULES: Record<string, Infer> = {
   Transpose: (n, c) => {
     const x = c.fact(n.inputs[0]);
     if (!x?.shape) return [{ dtype: x?.dtype ?? DataType.FLOAT, shape: undefined }];
-    const perm = attrIs(n, 'perm') ?? x.shape.map((_, i) => x.shape!.length - 1 - i);
+    const perm = attrInts(n, 'perm') ?? x.shape.map((_, i) => x.shape!.length - 1 - i);
     return [{ dtype: x.dtype, shape: perm.map((p) => x.shape![p]) }];
   },
   Expand: (n, c) => {
@@ -345,9 +327,9 @@ const RULES: Record<string, Infer> = {
     const x = c.fact(n.inputs[0]);
     if (!x?.shape) return [{ dtype: x?.dtype ?? DataType.FLOAT, shape: undefined }];
     const r = x.shape.length;
-    const starts = c.opset >= 10 ? intValues(c.fact(n.inputs[1])) : attrIs(n, 'starts');
-    const ends = c.opset >= 10 ? intValues(c.fact(n.inputs[2])) : attrIs(n, 'ends');
-    const axes = (c.opset >= 10 ? (n.inputs[3] ? intValues(c.fact(n.inputs[3])) : undefined) : attrIs(n, 'axes')) ?? starts?.map((_, i) => i);
+    const starts = c.opset >= 10 ? intValues(c.fact(n.inputs[1])) : attrInts(n, 'starts');
+    const ends = c.opset >= 10 ? intValues(c.fact(n.inputs[2])) : attrInts(n, 'ends');
+    const axes = (c.opset >= 10 ? (n.inputs[3] ? intValues(c.fact(n.inputs[3])) : undefined) : attrInts(n, 'axes')) ?? starts?.map((_, i) => i);
     const steps = (c.opset >= 10 && n.inputs[4] ? intValues(c.fact(n.inputs[4])) : undefined) ?? starts?.map(() => 1);
     if (!starts || !ends || !axes || !steps) return [{ dtype: x.dtype, shape: x.shape.map(() => null) }];
     const out = [...x.shape];
@@ -370,8 +352,8 @@ const RULES: Record<string, Infer> = {
     const x = c.fact(n.inputs[0]);
     const k = n.outputs.length;
     if (!x?.shape) return n.outputs.map(() => ({ dtype: x?.dtype ?? DataType.FLOAT, shape: undefined }));
-    const axis = normAxis(attrI(n, 'axis', 0), x.shape.length);
-    const split = (c.opset >= 13 ? (n.inputs[1] ? intValues(c.fact(n.inputs[1])) : undefined) : attrIs(n, 'split'));
+    const axis = normAxis(attrInt(n, 'axis', 0), x.shape.length);
+    const split = (c.opset >= 13 ? (n.inputs[1] ? intValues(c.fact(n.inputs[1])) : undefined) : attrInts(n, 'split'));
     const d = x.shape[axis];
     return n.outputs.map((_, i) => {
       let size: Dim = null;
@@ -382,7 +364,7 @@ const RULES: Record<string, Infer> = {
   },
   Pad: (n, c) => {
     const x = c.fact(n.inputs[0]);
-    const pads = c.opset >= 11 ? intValues(c.fact(n.inputs[1])) : attrIs(n, 'pads');
+    const pads = c.opset >= 11 ? intValues(c.fact(n.inputs[1])) : attrInts(n, 'pads');
     if (!x?.shape || !pads) return [{ dtype: x?.dtype ?? DataType.FLOAT, shape: x?.shape?.map(() => null) }];
     const r = x.shape.length;
     let axes = n.inputs[3] ? intValues(c.fact(n.inputs[3])) : undefined;
@@ -394,7 +376,7 @@ const RULES: Record<string, Infer> = {
   Conv: (n, c) => {
     const x = c.fact(n.inputs[0]);
     const w = c.fact(n.inputs[1]);
-    const kernel = attrIs(n, 'kernel_shape') ?? (w?.shape?.slice(2) as number[] | undefined);
+    const kernel = attrInts(n, 'kernel_shape') ?? (w?.shape?.slice(2) as number[] | undefined);
     checkGroups(n, x?.shape, w?.shape);
     return [{ dtype: x?.dtype ?? DataType.FLOAT, shape: poolLike(n, x?.shape, kernel, w?.shape?.[0] ?? null) }];
   },
@@ -403,14 +385,12 @@ const RULES: Record<string, Infer> = {
     const w = c.fact(n.inputs[1]);
     if (!x?.shape || !w?.shape) return [{ dtype: x?.dtype ?? DataType.FLOAT, shape: undefined }];
     const sp = x.shape.length - 2;
-    const group = attrI(n, 'group', 1);
+    const group = attrInt(n, 'group', 1);
     if (!Number.isSafeInteger(group) || group < 1) throw new OnnxError('SHAPE', `group ${group} must be an integer >= 1`);
-    const k = attrIs(n, 'kernel_shape') ?? (w.shape.slice(2) as number[]);
-    const strides = windowAttr(n, 'strides', sp, 1, 1);
-    const dil = windowAttr(n, 'dilations', sp, 1, 1);
-    const pads = windowAttr(n, 'pads', 2 * sp, 0, 0);
-    const opad = attrIs(n, 'output_padding') ?? new Array(sp).fill(0);
-    const os = attrIs(n, 'output_shape');
+    const k = attrInts(n, 'kernel_shape') ?? (w.shape.slice(2) as number[]);
+    const { strides, dilations: dil, pads } = windowAttrs(n, sp);
+    const opad = attrInts(n, 'output_padding') ?? new Array(sp).fill(0);
+    const os = attrInts(n, 'output_shape');
     const cout = mulDim(w.shape[1], group);
     const out: Dim[] = [x.shape[0], cout];
     for (let i = 0; i < sp; i++) {
@@ -422,17 +402,17 @@ const RULES: Record<string, Infer> = {
   },
   MaxPool: (n, c) => {
     const x = c.fact(n.inputs[0]);
-    const shape = poolLike(n, x?.shape, attrIs(n, 'kernel_shape'), undefined);
+    const shape = poolLike(n, x?.shape, attrInts(n, 'kernel_shape'), undefined);
     return [{ dtype: x?.dtype ?? DataType.FLOAT, shape }, { dtype: DataType.INT64, shape }];
   },
   DepthToSpace: (n, c) => {
     const x = c.fact(n.inputs[0]);
-    const k = attrI(n, 'blocksize', 1);
+    const k = attrInt(n, 'blocksize', 1);
     const s = x?.shape;
     const scale = (d: Dim, f: number): Dim => (typeof d === 'number' ? d * f : null);
     return [{ dtype: x?.dtype ?? DataType.FLOAT, shape: s?.length === 4 ? [s[0], typeof s[1] === 'number' ? s[1] / (k * k) : null, scale(s[2], k), scale(s[3], k)] : undefined }];
   },
-  AveragePool: (n, c) => { const x = c.fact(n.inputs[0]); return [{ dtype: x?.dtype ?? DataType.FLOAT, shape: poolLike(n, x?.shape, attrIs(n, 'kernel_shape'), undefined) }]; },
+  AveragePool: (n, c) => { const x = c.fact(n.inputs[0]); return [{ dtype: x?.dtype ?? DataType.FLOAT, shape: poolLike(n, x?.shape, attrInts(n, 'kernel_shape'), undefined) }]; },
   GlobalAveragePool: (n, c) => { const x = c.fact(n.inputs[0]); return [{ dtype: x?.dtype ?? DataType.FLOAT, shape: x?.shape?.map((d, i) => (i < 2 ? d : 1)) }]; },
   GlobalMaxPool: (n, c) => { const x = c.fact(n.inputs[0]); return [{ dtype: x?.dtype ?? DataType.FLOAT, shape: x?.shape?.map((d, i) => (i < 2 ? d : 1)) }]; },
   BatchNormalization: (n, c) => {
@@ -460,21 +440,21 @@ const RULES: Record<string, Infer> = {
   Gemm: (n, c) => {
     const a = c.fact(n.inputs[0]);
     const b = c.fact(n.inputs[1]);
-    const m = a?.shape ? a.shape[attrI(n, 'transA', 0) ? 1 : 0] : null;
-    const nn = b?.shape ? b.shape[attrI(n, 'transB', 0) ? 0 : 1] : null;
+    const m = a?.shape ? a.shape[attrInt(n, 'transA', 0) ? 1 : 0] : null;
+    const nn = b?.shape ? b.shape[attrInt(n, 'transB', 0) ? 0 : 1] : null;
     return [{ dtype: a?.dtype ?? DataType.FLOAT, shape: [m ?? null, nn ?? null] }];
   },
   ReduceMean: (n, c) => reduce(n, c, c.opset >= 18), ReduceSum: (n, c) => reduce(n, c, c.opset >= 13),
   ReduceMax: (n, c) => reduce(n, c, c.opset >= 18), ReduceMin: (n, c) => reduce(n, c, c.opset >= 18),
   ReduceProd: (n, c) => reduce(n, c, c.opset >= 18), ReduceL2: (n, c) => reduce(n, c, c.opset >= 18),
   ReduceLogSumExp: (n, c) => reduce(n, c, c.opset >= 18), ReduceSumSquare: (n, c) => reduce(n, c, c.opset >= 18),
-  ArgMax: (n, c) => { const r = reduce({ ...n, attributes: { ...n.attributes, axes: { type: 'ints', value: [attrI(n, 'axis', 0)] } } }, c, false)[0]; return [{ dtype: DataType.INT64, shape: r.shape }]; },
-  ArgMin: (n, c) => { const r = reduce({ ...n, attributes: { ...n.attributes, axes: { type: 'ints', value: [attrI(n, 'axis', 0)] } } }, c, false)[0]; return [{ dtype: DataType.INT64, shape: r.shape }]; },
+  ArgMax: (n, c) => { const r = reduce({ ...n, attributes: { ...n.attributes, axes: { type: 'ints', value: [attrInt(n, 'axis', 0)] } } }, c, false)[0]; return [{ dtype: DataType.INT64, shape: r.shape }]; },
+  ArgMin: (n, c) => { const r = reduce({ ...n, attributes: { ...n.attributes, axes: { type: 'ints', value: [attrInt(n, 'axis', 0)] } } }, c, false)[0]; return [{ dtype: DataType.INT64, shape: r.shape }]; },
   TopK: (n, c) => {
     const x = c.fact(n.inputs[0]);
     const k = intValues(c.fact(n.inputs[1]));
     if (!x?.shape) return [{ dtype: x?.dtype ?? DataType.FLOAT, shape: undefined }, { dtype: DataType.INT64, shape: undefined }];
-    const axis = normAxis(attrI(n, 'axis', -1), x.shape.length);
+    const axis = normAxis(attrInt(n, 'axis', -1), x.shape.length);
     const shape = x.shape.map((d, i) => (i === axis ? (k ? k[0] : null) : d));
     return [{ dtype: x.dtype, shape }, { dtype: DataType.INT64, shape }];
   },
@@ -484,7 +464,7 @@ const RULES: Record<string, Infer> = {
     const vals = c.fact(n.inputs[2]);
     if (!idx?.shape) return [{ dtype: vals?.dtype ?? DataType.FLOAT, shape: undefined }];
     const r = idx.shape.length + 1;
-    const axis = normAxis(attrI(n, 'axis', -1), r);
+    const axis = normAxis(attrInt(n, 'axis', -1), r);
     const out = [...idx.shape];
     out.splice(axis, 0, depth ? depth[0] : null);
     return [{ dtype: vals?.dtype ?? DataType.FLOAT, shape: out }];
@@ -498,8 +478,8 @@ const RULES: Record<string, Infer> = {
     if (dtype === DataType.INT64 && len <= FOLD_LIMIT) return [foldInts(dtype, [len], Array.from({ length: len }, (_, i) => s + i * d))];
     return [{ dtype, shape: [len] }];
   },
-  RandomUniformLike: (n, c) => [{ dtype: attrI(n, 'dtype', c.fact(n.inputs[0])?.dtype ?? DataType.FLOAT), shape: c.fact(n.inputs[0])?.shape }],
-  RandomNormalLike: (n, c) => [{ dtype: attrI(n, 'dtype', c.fact(n.inputs[0])?.dtype ?? DataType.FLOAT), shape: c.fact(n.inputs[0])?.shape }],
+  RandomUniformLike: (n, c) => [{ dtype: attrInt(n, 'dtype', c.fact(n.inputs[0])?.dtype ?? DataType.FLOAT), shape: c.fact(n.inputs[0])?.shape }],
+  RandomNormalLike: (n, c) => [{ dtype: attrInt(n, 'dtype', c.fact(n.inputs[0])?.dtype ?? DataType.FLOAT), shape: c.fact(n.inputs[0])?.shape }],
   Resize: (n, c) => {
     // Opset 11+: (X, roi, scales, sizes); output dims from constant sizes, or floor(dim * scale).
     const x = c.fact(n.inputs[0]);
@@ -516,7 +496,7 @@ const RULES: Record<string, Infer> = {
   Einsum: (n, c) => {
     // Explicit output subscripts without ellipsis: each output letter takes its dim from an operand.
     const dtype = c.fact(n.inputs[0])?.dtype ?? DataType.FLOAT;
-    const eq = attrS(n, 'equation', '').replace(/\s+/g, '');
+    const eq = attrString(n, 'equation', '').replace(/\s+/g, '');
     const [lhs, out] = eq.split('->');
     if (out === undefined || eq.includes('.')) return [{ dtype, shape: undefined }];
     const dims = new Map<string, Dim>();

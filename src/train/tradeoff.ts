@@ -16,7 +16,6 @@ import { TrainError } from './errors.js';
 import { exportInference } from './export.js';
 import { evalSettings } from './run.js';
 import { learnerWeights, openSavedRun, type SavedRun } from './saved-run.js';
-import { onHost } from './state.js';
 
 /** tradeoff.json (read by the HTML report); accuracies are fractions, beta the weight of A. */
 export interface TradeoffPoint {

@@ -2,8 +2,8 @@
 // ConvNeXt) and Mish. Each backward is g times the derivative, written on the saved input or
 // output:
 //   sigmoid' = y (1 - y);  tanh' = 1 - y^2;  softplus' = sigmoid(x);  softsign' = 1 / (1 + |x|)^2
+import { attrString } from '../../onnx/attrs.js';
 import type { GraphBuilder } from '../../onnx/builder.js';
-import { shapeAttr } from '../../onnx/shapes.js';
 import { registerGrad } from '../rule.js';
 import { scalarLike } from '../helpers.js';
 
@@ -48,7 +48,7 @@ registerGrad({
   grad: ({ b, node, dy: [g] }) => {
     const x = node.inputs[0];
     const s = (v: number) => scalarLike(b, v, x);
-    if (shapeAttr.attrS(node, 'approximate', 'none') === 'tanh') {
+    if (attrString(node, 'approximate', 'none') === 'tanh') {
       const k = 0.044715, c = Math.sqrt(2 / Math.PI);
       const x2 = b.mul(x, x);
       const t = b.op('Tanh', [b.mul(s(c), b.add(x, b.mul(s(k), b.mul(x2, x))))]);

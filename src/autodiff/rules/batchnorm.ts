@@ -6,8 +6,8 @@
 //       dx = scale * inv_std * (dy - mean(dy) - xhat * mean(dy * xhat))   (normalization.ts, shared)
 //     The running_mean/running_var outputs are state updates, not differentiated (their incoming
 //     gradients are ignored), and the mean/var inputs do not affect Y, so they get no gradient.
+import { attrInt, epsilonOf } from '../../onnx/attrs.js';
 import type { GraphBuilder } from '../../onnx/builder.js';
-import { shapeAttr } from '../../onnx/shapes.js';
 import { registerGrad } from '../rule.js';
 import { normalise, normaliseBackward } from './normalization.js';
 import { scalarLike } from '../helpers.js';
@@ -25,9 +25,9 @@ registerGrad({
     const [x, scale, , mean, variance] = node.inputs;
     const rank = b.rank(x);
     const axes = [0, ...Array.from({ length: rank - 2 }, (_, i) => i + 2)];
-    const epsilon = shapeAttr.attrF(node, 'epsilon', 1e-5);
+    const epsilon = epsilonOf(node);
     // Opset < 14 (BatchNormalization-9) has no training_mode attribute: its training form is the one with more than one output.
-    const training = shapeAttr.attrI(node, 'training_mode', 0) === 1 || (b.opset < 14 && node.outputs.filter(Boolean).length > 1);
+    const training = attrInt(node, 'training_mode', 0) === 1 || (b.opset < 14 && node.outputs.filter(Boolean).length > 1);
     const out: (string | null)[] = [null, null, null, null, null];
 
     if (!training) {

@@ -9,10 +9,10 @@
 //       1.5-3x faster than "transpose N<->C, Conv, transpose" on a 128x32x26x26 3x3 layer).
 //   dB: ReduceSum of dY over batch and spatial axes.
 // Only the gradients in `needs` are built (a first layer needs no dX, an attack needs no dW).
+import { attrInt, spatialGeometry, type SpatialGeometry } from '../../onnx/attrs.js';
 import { OnnxError } from '../../onnx/errors.js';
 import type { GraphBuilder } from '../../onnx/builder.js';
 import { numel, tensor, type Node } from '../../onnx/ir.js';
-import { shapeAttr } from '../../onnx/shapes.js';
 import { registerGrad } from '../rule.js';
 import { convInputGrad } from './conv_input_grad.js';
 
@@ -22,17 +22,6 @@ import { convInputGrad } from './conv_input_grad.js';
  */
 export const convGradForm: { input: 'conv' | 'convtranspose' } = { input: 'conv' };
 
-/** Explicit geometry of a Conv/Pool node: auto_pad resolved against static spatial dims. */
-export interface SpatialGeometry {
-  /** Static spatial input dims. */
-  in: number[];
-  kernel: number[];
-  strides: number[];
-  dilations: number[];
-  padsBegin: number[];
-  padsEnd: number[];
-}
-
 /** Spatial dims of `x` (NC...), which must be static for a conv/pool gradient. */
 export function staticSpatial(b: GraphBuilder, x: string, node: Node): number[] {
   const s = b.shape(x);
@@ -41,29 +30,6 @@ export function staticSpatial(b: GraphBuilder, x: string, node: Node): number[] 
     throw new OnnxError('SHAPE', `${node.opType} "${node.name}": the gradient needs static spatial dims of "${x}", got [${s ?? '?'}]`);
   }
   return sp as number[];
-}
-
-/** Resolves strides/dilations/pads/auto_pad of a Conv or pooling node into explicit values (as ORT does). */
-export function spatialGeometry(node: Node, inDims: number[], kernel: number[]): SpatialGeometry {
-  const sp = inDims.length;
-  const strides = shapeAttr.attrIs(node, 'strides') ?? new Array(sp).fill(1);
-  const dilations = shapeAttr.attrIs(node, 'dilations') ?? new Array(sp).fill(1);
-  const autoPad = shapeAttr.attrS(node, 'auto_pad', 'NOTSET');
-  let pads = shapeAttr.attrIs(node, 'pads') ?? new Array(2 * sp).fill(0);
-  if (autoPad === 'VALID') pads = new Array(2 * sp).fill(0);
-  else if (autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') {
-    pads = new Array(2 * sp).fill(0);
-    for (let i = 0; i < sp; i++) {
-      const ek = (kernel[i] - 1) * dilations[i] + 1;
-      const total = Math.max(0, (Math.ceil(inDims[i] / strides[i]) - 1) * strides[i] + ek - inDims[i]);
-      const head = autoPad === 'SAME_LOWER' ? Math.ceil(total / 2) : Math.floor(total / 2);
-      pads[i] = head;
-      pads[i + sp] = total - head;
-    }
-  } else if (autoPad !== 'NOTSET') {
-    throw new OnnxError('UNSUPPORTED_OP', `${node.opType} "${node.name}": unknown auto_pad "${autoPad}"`);
-  }
-  return { in: inDims, kernel, strides, dilations, padsBegin: pads.slice(0, sp), padsEnd: pads.slice(sp) };
 }
 
 /**
@@ -104,7 +70,7 @@ registerGrad({
     const inDims = staticSpatial(b, x, node);
     const ws = b.staticShape(w);
     const kernel = ws.slice(2);
-    const group = shapeAttr.attrI(node, 'group', 1);
+    const group = attrInt(node, 'group', 1);
     const geo = spatialGeometry(node, inDims, kernel);
     const outDims = staticSpatial(b, g, node);
     const sp = inDims.length;

@@ -18,7 +18,7 @@
 // kernel) or the form does not pay (one phase with taps per axis: 1x1 strided), callers keep
 // ConvTranspose.
 import type { GraphBuilder } from '../../onnx/builder.js';
-import type { SpatialGeometry } from './conv.js';
+import type { SpatialGeometry } from '../../onnx/attrs.js';
 
 /** One spatial axis of the plan: Gather indices into the zero-extended kernel [s, window], pads. */
 interface AxisPlan { index: number[][]; window: number; padBegin: number; padEnd: number; phases: number; outLen: number; live: number[] }

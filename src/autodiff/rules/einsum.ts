@@ -2,8 +2,8 @@
 // no ellipsis. The gradient of operand k is again an Einsum: the other operands and the output
 // gradient contracted onto k's subscripts. Letters only operand k has (summed away in the forward)
 // come back by Unsqueeze + Expand, since an Einsum cannot create an axis.
+import { attrString } from '../../onnx/attrs.js';
 import { OnnxError } from '../../onnx/errors.js';
-import { shapeAttr } from '../../onnx/shapes.js';
 import { registerGrad } from '../rule.js';
 
 interface Parsed { inputs: string[]; output: string }
@@ -25,7 +25,7 @@ export function parseEinsum(equation: string, nodeName: string): Parsed {
 registerGrad({
   op: 'Einsum', saves: 'the other operands',
   grad: ({ b, node, dy: [g], needs }) => {
-    const { inputs: subs, output } = parseEinsum(shapeAttr.attrS(node, 'equation', ''), node.name);
+    const { inputs: subs, output } = parseEinsum(attrString(node, 'equation', ''), node.name);
     if (subs.length !== node.inputs.length) throw new OnnxError('UNSUPPORTED_OP', `Einsum "${node.name}": ${subs.length} operand subscripts for ${node.inputs.length} inputs`);
     return node.inputs.map((x, k) => {
       if (!needs[k]) return null;

@@ -2,10 +2,11 @@
 // Each gradient puts g back where its values came from: zero padding for Slice (steps by
 // interleaved zeros, negative steps by reversal), Pad with negated pads for constant padding,
 // scatter-add for Gather and for edge/reflect/wrap padding (a position read twice sums).
+import { attrInt, attrInts, attrString } from '../../onnx/attrs.js';
 import { OnnxError } from '../../onnx/errors.js';
 import type { GraphBuilder } from '../../onnx/builder.js';
 import { DataType, isStatic, numel, tensor, type Dim } from '../../onnx/ir.js';
-import { intValues, shapeAttr } from '../../onnx/shapes.js';
+import { intValues } from '../../onnx/shapes.js';
 import { registerGrad } from '../rule.js';
 import { constInts, normAxis, reshapeTarget, staticDim, zerosLike } from '../helpers.js';
 
@@ -30,9 +31,9 @@ registerGrad({
     const x = node.inputs[0];
     const r = b.rank(x);
     const attrForm = node.inputs.length < 3;
-    const starts = attrForm ? shapeAttr.attrIs(node, 'starts')! : constInts(b, node, 1, 'starts')!;
-    const ends = attrForm ? shapeAttr.attrIs(node, 'ends')! : constInts(b, node, 2, 'ends')!;
-    const axes = ((attrForm ? shapeAttr.attrIs(node, 'axes') : constInts(b, node, 3, 'axes')) ?? starts.map((_, i) => i)).map((a) => normAxis(a, r));
+    const starts = attrForm ? attrInts(node, 'starts')! : constInts(b, node, 1, 'starts')!;
+    const ends = attrForm ? attrInts(node, 'ends')! : constInts(b, node, 2, 'ends')!;
+    const axes = ((attrForm ? attrInts(node, 'axes') : constInts(b, node, 3, 'axes')) ?? starts.map((_, i) => i)).map((a) => normAxis(a, r));
     const steps = (attrForm ? undefined : constInts(b, node, 4, 'steps')) ?? starts.map(() => 1);
     // Per axis: extent d, count n, |step|, lowest selected index (Slice's clamping rules).
     const plan = axes.map((a, i) => {
@@ -92,9 +93,9 @@ registerGrad({
     const x = node.inputs[0];
     const g = gy!;
     const r = b.rank(x);
-    const mode = shapeAttr.attrS(node, 'mode', 'constant');
+    const mode = attrString(node, 'mode', 'constant');
     const attrForm = node.inputs.length < 2;
-    const pads = attrForm ? shapeAttr.attrIs(node, 'pads')! : constInts(b, node, 1, 'pads')!;
+    const pads = attrForm ? attrInts(node, 'pads')! : constInts(b, node, 1, 'pads')!;
     const axes = (attrForm ? undefined : constInts(b, node, 3, 'axes'))?.map((a) => normAxis(a, r)) ?? Array.from({ length: r }, (_, i) => i);
     const k = axes.length;
     const out: (string | null)[] = node.inputs.map(() => null);
@@ -132,7 +133,7 @@ registerGrad({
     const xs = b.shape(x);
     if (!xs) throw new OnnxError('SHAPE', `Gather "${node.name}": the rank of "${x}" is unknown`);
     const r = xs.length;
-    const axis = normAxis(shapeAttr.attrI(node, 'axis', 0), r);
+    const axis = normAxis(attrInt(node, 'axis', 0), r);
     const d = staticDim(b, node, x, axis);
     const is = b.shape(ind);
     if (!isStatic(is)) throw new OnnxError('SHAPE', `Gather "${node.name}": the gradient needs static indices shape`);

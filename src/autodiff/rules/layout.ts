@@ -2,8 +2,8 @@
 // Transpose, Squeeze, Unsqueeze, Expand, Tile, Concat and Split. Each gradient is the adjoint
 // movement: the inverse reshape or permutation, a sum over the axes Expand broadcast or Tile
 // repeated, Split for Concat and Concat for Split. Shape and axis arguments must be constant.
+import { attrInt, attrInts } from '../../onnx/attrs.js';
 import { OnnxError } from '../../onnx/errors.js';
-import { shapeAttr } from '../../onnx/shapes.js';
 import { registerGrad } from '../rule.js';
 import { constInts, normAxis, reshapeTarget, staticDim, unbroadcast, zerosLike } from '../helpers.js';
 
@@ -23,7 +23,7 @@ registerGrad({
   op: 'Transpose', saves: 'nothing',
   grad: ({ b, node, dy: [g] }) => {
     const r = b.rank(node.inputs[0]);
-    const perm = shapeAttr.attrIs(node, 'perm') ?? Array.from({ length: r }, (_, i) => r - 1 - i);
+    const perm = attrInts(node, 'perm') ?? Array.from({ length: r }, (_, i) => r - 1 - i);
     const inv = new Array<number>(r);
     perm.forEach((p, i) => (inv[p] = i));
     return [b.transpose(g!, inv)];
@@ -61,7 +61,7 @@ registerGrad({
   op: 'Concat', saves: 'the input sizes along the axis',
   grad: ({ b, node, dy: [g], needs }) => {
     const r = b.rank(node.inputs[0]);
-    const axis = normAxis(shapeAttr.attrI(node, 'axis', 0), r);
+    const axis = normAxis(attrInt(node, 'axis', 0), r);
     const sizes = node.inputs.map((x) => staticDim(b, node, x, axis));
     if (!needs.some(Boolean)) return node.inputs.map(() => null);
     if (node.inputs.length === 1) return [g];
@@ -74,7 +74,7 @@ registerGrad({
   op: 'Split', saves: 'the output shapes',
   grad: ({ b, node, dy }) => {
     const r = b.rank(node.inputs[0]);
-    const axis = normAxis(shapeAttr.attrI(node, 'axis', 0), r);
+    const axis = normAxis(attrInt(node, 'axis', 0), r);
     const parts = node.outputs.map((o, i) => dy[i] ?? zerosLike(b, o));
     return [parts.length === 1 ? parts[0] : b.op('Concat', parts, { axis }, { name: 'split_dx' }), null];
   },

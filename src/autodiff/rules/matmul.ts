@@ -1,8 +1,8 @@
 // MatMul (with batch broadcasting) and Gemm.
+import { attrInt, attrFloat } from '../../onnx/attrs.js';
 import { OnnxError } from '../../onnx/errors.js';
 import { registerGrad } from '../rule.js';
 import { scalarLike, unbroadcast } from '../helpers.js';
-import { shapeAttr } from '../../onnx/shapes.js';
 
 /** Swaps the last two axes. */
 const swapLast = (b: import('../../onnx/builder.js').GraphBuilder, x: string): string => {
@@ -41,10 +41,10 @@ registerGrad({
   // Y = alpha * op(A) op(B) + beta * C, op = optional transpose.
   grad: ({ b, node, dy: [g], needs }) => {
     const [A, B, C] = node.inputs;
-    const tA = shapeAttr.attrI(node, 'transA', 0);
-    const tB = shapeAttr.attrI(node, 'transB', 0);
-    const alpha = shapeAttr.attrF(node, 'alpha', 1);
-    const beta = shapeAttr.attrF(node, 'beta', 1);
+    const tA = attrInt(node, 'transA', 0);
+    const tB = attrInt(node, 'transB', 0);
+    const alpha = attrFloat(node, 'alpha', 1);
+    const beta = attrFloat(node, 'beta', 1);
     const ga = alpha === 1 ? g! : b.mul(g!, scalarLike(b, alpha, g!));
     let dA: string | null = null;
     let dB: string | null = null;

@@ -3,8 +3,8 @@
 // random draws. They may sit on float paths (Sign in FGSM, Floor in quantisers), so they are
 // registered with a rule that returns no gradient for any input instead of being an error.
 // OneHot is the exception with a real rule: its values input ([off, on]) does get a gradient.
+import { attrInt } from '../../onnx/attrs.js';
 import { registerGrad } from '../rule.js';
-import { shapeAttr } from '../../onnx/shapes.js';
 import { tensor } from '../../onnx/ir.js';
 
 const NO_GRADIENT = [
@@ -26,7 +26,7 @@ registerGrad({
     if (!needs[2]) return [null, null, null];
     const dt = b.dtype(values);
     const unit = b.constant(tensor('', dt, [2], [0, 1]), 'onehot_unit');
-    const mask = b.op('OneHot', [indices, depth, unit], { axis: shapeAttr.attrI(node, 'axis', -1) });
+    const mask = b.op('OneHot', [indices, depth, unit], { axis: attrInt(node, 'axis', -1) });
     const on = b.reduceSum(b.mul(g!, mask), undefined, 0);
     const all = b.reduceSum(g!, undefined, 0);
     const off = b.sub(all, on);

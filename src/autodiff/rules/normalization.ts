@@ -8,10 +8,10 @@
 // applied after, and the two sums are also the scale and bias gradients. The statistics are
 // recomputed in the backward (the optional Mean / InvStdDev outputs are not relied on, since
 // exporters usually drop them).
+import { attrFloat, attrInt, epsilonOf } from '../../onnx/attrs.js';
 import type { GraphBuilder } from '../../onnx/builder.js';
 import { OnnxError } from '../../onnx/errors.js';
 import { numel, tensor } from '../../onnx/ir.js';
-import { shapeAttr } from '../../onnx/shapes.js';
 import { registerGrad } from '../rule.js';
 import { normAxis, scalarLike, unbroadcast } from '../helpers.js';
 
@@ -49,9 +49,9 @@ registerGrad({
     if (!g) return [null, null, null];
     const [x, scale, bias] = node.inputs;
     const rank = b.rank(x);
-    const axis = normAxis(shapeAttr.attrI(node, 'axis', -1), rank);
+    const axis = normAxis(attrInt(node, 'axis', -1), rank);
     const axes = Array.from({ length: rank - axis }, (_, i) => axis + i);
-    const n = normalise(b, x, axes, shapeAttr.attrF(node, 'epsilon', 1e-5));
+    const n = normalise(b, x, axes, epsilonOf(node));
     return [
       needs[0] ? normaliseBackward(b, n, b.mul(g, scale), axes).dx : null,
       needs[1] ? unbroadcast(b, b.mul(g, n.xhat), scale) : null,
@@ -67,7 +67,7 @@ registerGrad({
     if (!g) return [null, null, null];
     const [x, scale] = node.inputs;
     const spatial = Array.from({ length: b.rank(x) - 2 }, (_, i) => i + 2);
-    const n = normalise(b, x, spatial, shapeAttr.attrF(node, 'epsilon', 1e-5));
+    const n = normalise(b, x, spatial, epsilonOf(node));
     const { dx, sum, sumXhat } = normaliseBackward(b, n, g, spatial, needs[0]);
     const perChannel = (v: string) => b.unsqueeze(v, spatial.map((_, i) => i + 1));
     return [
@@ -95,8 +95,8 @@ registerGrad({
   // dx_c = g_c s_c^-beta - (2 alpha beta / size) x_c sum_{j : c in window(j)} g_j y_j / s_j
   grad: ({ b, node, dy: [g] }) => {
     const x = node.inputs[0], y = node.outputs[0];
-    const size = shapeAttr.attrI(node, 'size', 1);
-    const alpha = shapeAttr.attrF(node, 'alpha', 1e-4), beta = shapeAttr.attrF(node, 'beta', 0.75), bias = shapeAttr.attrF(node, 'bias', 1);
+    const size = attrInt(node, 'size', 1);
+    const alpha = attrFloat(node, 'alpha', 1e-4), beta = attrFloat(node, 'beta', 0.75), bias = attrFloat(node, 'bias', 1);
     const channels = b.shape(x)?.[1];
     if (typeof channels !== 'number') throw new OnnxError('SHAPE', `LRN "${node.name}": the gradient needs a static channel count`);
     const lo = Math.floor((size - 1) / 2), hi = Math.ceil((size - 1) / 2);

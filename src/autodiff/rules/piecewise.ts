@@ -1,8 +1,8 @@
 // Piecewise activations: Relu, LeakyRelu, PRelu, ThresholdedRelu, Elu, Selu, Celu, HardSigmoid,
 // HardSwish and Clip. Each backward is g times the slope of the piece x lies on, chosen by a
 // comparison mask; slopes at the kinks follow PyTorch's backward (noted per op).
+import { attrFloat } from '../../onnx/attrs.js';
 import { isFloatType } from '../../onnx/ir.js';
-import { shapeAttr } from '../../onnx/shapes.js';
 import type { GraphBuilder } from '../../onnx/builder.js';
 import { registerGrad } from '../rule.js';
 import { scalarLike, unbroadcast } from '../helpers.js';
@@ -27,7 +27,7 @@ registerGrad({
   // x > 0 ? g : alpha * g (the slope at 0 is alpha, as torch).
   grad: ({ b, node, dy: [g] }) => {
     const x = node.inputs[0];
-    const alpha = shapeAttr.attrF(node, 'alpha', 0.01);
+    const alpha = attrFloat(node, 'alpha', 0.01);
     const zero = scalarLike(b, 0, x);
     return [b.op('Where', [b.op('Greater', [x, zero]), g!, b.mul(g!, scalarLike(b, alpha, x))])];
   },
@@ -49,7 +49,7 @@ registerGrad({
   op: 'ThresholdedRelu', saves: 'the input',
   grad: ({ b, node, dy: [g] }) => {
     const x = node.inputs[0];
-    return [b.mul(g!, mask(b, greater(b, x, shapeAttr.attrF(node, 'alpha', 1)), x))];
+    return [b.mul(g!, mask(b, greater(b, x, attrFloat(node, 'alpha', 1)), x))];
   },
 });
 
@@ -58,7 +58,7 @@ registerGrad({
   // x > 0: 1, else y + alpha (= alpha e^x)
   grad: ({ b, node, dy: [g] }) => {
     const x = node.inputs[0], y = node.outputs[0];
-    const alpha = shapeAttr.attrF(node, 'alpha', 1);
+    const alpha = attrFloat(node, 'alpha', 1);
     return [where(b, greater(b, x, 0), g!, b.mul(g!, b.add(y, scalarLike(b, alpha, y))))];
   },
 });
@@ -68,8 +68,8 @@ registerGrad({
   // x > 0: gamma, else y + gamma alpha (= gamma alpha e^x)
   grad: ({ b, node, dy: [g] }) => {
     const x = node.inputs[0], y = node.outputs[0];
-    const alpha = shapeAttr.attrF(node, 'alpha', 1.67326319217681884765625);
-    const gamma = shapeAttr.attrF(node, 'gamma', 1.05070102214813232421875);
+    const alpha = attrFloat(node, 'alpha', 1.67326319217681884765625);
+    const gamma = attrFloat(node, 'gamma', 1.05070102214813232421875);
     return [where(b, greater(b, x, 0), b.mul(g!, scalarLike(b, gamma, x)), b.mul(g!, b.add(y, scalarLike(b, gamma * alpha, y))))];
   },
 });
@@ -79,7 +79,7 @@ registerGrad({
   // x > 0: 1, else exp(x / alpha)
   grad: ({ b, node, dy: [g] }) => {
     const x = node.inputs[0];
-    const alpha = shapeAttr.attrF(node, 'alpha', 1);
+    const alpha = attrFloat(node, 'alpha', 1);
     return [where(b, greater(b, x, 0), g!, b.mul(g!, b.op('Exp', [b.mul(x, scalarLike(b, 1 / alpha, x))])))];
   },
 });
@@ -89,7 +89,7 @@ registerGrad({
   // alpha where 0 < alpha x + beta < 1, else 0 (torch: hardsigmoid_backward uses the open interval).
   grad: ({ b, node, dy: [g] }) => {
     const x = node.inputs[0];
-    const alpha = shapeAttr.attrF(node, 'alpha', 0.2), beta = shapeAttr.attrF(node, 'beta', 0.5);
+    const alpha = attrFloat(node, 'alpha', 0.2), beta = attrFloat(node, 'beta', 0.5);
     const z = b.add(b.mul(x, scalarLike(b, alpha, x)), scalarLike(b, beta, x));
     const inside = b.op('And', [greater(b, z, 0), less(b, z, 1)]);
     return [b.mul(g!, b.mul(mask(b, inside, x), scalarLike(b, alpha, x)))];
@@ -119,8 +119,8 @@ registerGrad({
     if (b.opset < 11) {
       // Clip-6: bounds are attributes.
       const a = node.attributes;
-      if (a.min) lo = scalarLike(b, shapeAttr.attrF(node, 'min', 0), x);
-      if (a.max) hi = scalarLike(b, shapeAttr.attrF(node, 'max', 0), x);
+      if (a.min) lo = scalarLike(b, attrFloat(node, 'min', 0), x);
+      if (a.max) hi = scalarLike(b, attrFloat(node, 'max', 0), x);
     }
     if (!lo && !hi) return [g, null, null];
     // Masks multiply (Mul by a cast comparison beats Where with a scalar branch on ORT CPU).

@@ -15,13 +15,13 @@
 //     AveragePool of a ones image divided by that number, so ORT's divisor convention at padded and
 //     ceil_mode edges is matched exactly without restating it.
 //   GlobalAveragePool: dY / (spatial size), expanded.
+import { attrInt, attrInts, spatialGeometry, type SpatialGeometry } from '../../onnx/attrs.js';
 import type { GraphBuilder } from '../../onnx/builder.js';
 import { numel, tensor, type Node } from '../../onnx/ir.js';
-import { shapeAttr } from '../../onnx/shapes.js';
 import { registerGrad } from '../rule.js';
 import { scalarLike } from '../helpers.js';
 import { extremumGrad } from './reductions.js';
-import { spatialGeometry, staticSpatial, transposeAttrs, type SpatialGeometry } from './conv.js';
+import { staticSpatial, transposeAttrs } from './conv.js';
 
 /** Flat zero tensor with as many elements as `x`. */
 function flatZeros(b: GraphBuilder, x: string): string {
@@ -45,7 +45,7 @@ function tapIndex(t: number, kernel: number[]): number[] {
 function maxPoolWindowsGrad(b: GraphBuilder, node: Node, x: string, g: string): string {
   const inDims = staticSpatial(b, x, node);
   const outDims = staticSpatial(b, g, node);
-  const kernel = shapeAttr.attrIs(node, 'kernel_shape')!;
+  const kernel = attrInts(node, 'kernel_shape')!;
   const geo = spatialGeometry(node, inDims, kernel);
   const sp = inDims.length;
   const K = numel(kernel);
@@ -80,7 +80,7 @@ registerGrad({
   grad: ({ b, node, dy: [g] }) => {
     const x = node.inputs[0];
     let indices = node.outputs[1];
-    if (!indices || shapeAttr.attrI(node, 'storage_order', 0) !== 0) {
+    if (!indices || attrInt(node, 'storage_order', 0) !== 0) {
       if (b.opset >= 11) return [maxPoolWindowsGrad(b, node, x, g!)];
       // Before opset 11 (Pad's value input): recompute the Indices.
       const attrs = Object.fromEntries(POOL_ATTRS.filter((k) => node.attributes[k]).map((k) => [k, node.attributes[k]]));
@@ -126,7 +126,7 @@ function averageWeights(b: GraphBuilder, node: Node, geo: SpatialGeometry, outDi
     for (let k = 0; k < valid.length; k++) valid[k] *= per[i][Math.floor(k / stride) % outDims[i]];
   }
   const K = numel(geo.kernel);
-  const includePad = shapeAttr.attrI(node, 'count_include_pad', 0) === 1;
+  const includePad = attrInt(node, 'count_include_pad', 0) === 1;
   const dt = b.dtype(like);
   if (!includePad) {
     if (valid.every((v) => v === valid[0])) return scalarLike(b, 1 / Math.max(valid[0], 1), like);
@@ -148,7 +148,7 @@ registerGrad({
     const g = gy!;
     const inDims = staticSpatial(b, x, node);
     const outDims = staticSpatial(b, g, node);
-    const kernel = shapeAttr.attrIs(node, 'kernel_shape')!;
+    const kernel = attrInts(node, 'kernel_shape')!;
     const geo = spatialGeometry(node, inDims, kernel);
     const scaled = b.mul(g, averageWeights(b, node, geo, outDims, x));
     // Spread each scaled gradient over its window: ConvTranspose of the (N*C, 1, ...) planes with a ones kernel.

@@ -3,23 +3,24 @@
 // and is broadcast over them:
 //   Sum: g;  Mean: g / count;  Max/Min: g to the inputs equal to the result, split evenly between
 //   ties (like torch.amax);  SumSquare: 2 x g;  L2: x g / y (0 where y = 0);  LogSumExp: exp(x - y) g
+import { attrInt, attrInts } from '../../onnx/attrs.js';
 import type { GraphBuilder } from '../../onnx/builder.js';
 import type { Node } from '../../onnx/ir.js';
-import { intValues, shapeAttr } from '../../onnx/shapes.js';
+import { intValues } from '../../onnx/shapes.js';
 import { registerGrad } from '../rule.js';
 import { normAxis, scalarLike } from '../helpers.js';
 
 /** The reduced axes of a Reduce* node (attribute or input form), normalised; all axes when absent. */
 export function reducedAxes(b: GraphBuilder, n: Node): number[] | 'noop' {
   const rank = b.rank(n.inputs[0]);
-  let axes = shapeAttr.attrIs(n, 'axes');
+  let axes = attrInts(n, 'axes');
   if (n.inputs[1]) {
     const v = intValues(b.fact(n.inputs[1]));
     if (!v) throw new Error(`${n.opType} "${n.name}": axes input must be constant to differentiate`);
     axes = v;
   }
   if (!axes || axes.length === 0) {
-    if (shapeAttr.attrI(n, 'noop_with_empty_axes', 0) === 1) return 'noop';
+    if (attrInt(n, 'noop_with_empty_axes', 0) === 1) return 'noop';
     return [...Array(rank).keys()];
   }
   return axes.map((a) => normAxis(a, rank)).sort((a, c) => a - c);
@@ -27,7 +28,7 @@ export function reducedAxes(b: GraphBuilder, n: Node): number[] | 'noop' {
 
 /** Gradient of a reduction's output, given back the input's full shape. */
 function expandBack(b: GraphBuilder, n: Node, g: string, axes: number[]): string {
-  const keep = shapeAttr.attrI(n, 'keepdims', 1) === 1;
+  const keep = attrInt(n, 'keepdims', 1) === 1;
   const gk = keep ? g : b.unsqueeze(g, axes);
   return b.op('Expand', [gk, b.shapeOf(n.inputs[0])]);
 }
@@ -57,7 +58,7 @@ registerGrad({
 
 /** Output (or its gradient) with the reduced axes restored as size-1 dims. */
 export const keepReduced = (b: GraphBuilder, n: Node, v: string, axes: number[]): string =>
-  shapeAttr.attrI(n, 'keepdims', 1) === 1 ? v : b.unsqueeze(v, axes);
+  attrInt(n, 'keepdims', 1) === 1 ? v : b.unsqueeze(v, axes);
 
 /**
  * The input gradient of a max (or min) over `axes`, given the result `y` and its gradient `g` with

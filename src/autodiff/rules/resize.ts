@@ -5,9 +5,10 @@
 // rounding modes. Models that resize their input (e.g. 28 -> 32 before a CIFAR-shaped network)
 // need this for attacks and training; the finite-difference tests check the matrices against
 // ORT's own Resize.
+import { attrInt, attrString } from '../../onnx/attrs.js';
 import { OnnxError } from '../../onnx/errors.js';
 import { tensor, type Node } from '../../onnx/ir.js';
-import { floatValues, intValues, shapeAttr } from '../../onnx/shapes.js';
+import { floatValues, intValues } from '../../onnx/shapes.js';
 import { registerGrad } from '../rule.js';
 
 /** Source coordinate of output index o (spec: coordinate_transformation_mode). */
@@ -61,12 +62,12 @@ registerGrad({
   grad: ({ b, node, dy: [g] }) => {
     if (b.opset < 11) throw unsupported(node, 'opset 10 Resize is not supported (re-export at opset 11 or newer)');
     const [x, , scalesIn, sizesIn] = node.inputs;
-    const mode = shapeAttr.attrS(node, 'mode', 'nearest');
+    const mode = attrString(node, 'mode', 'nearest');
     if (mode !== 'nearest' && mode !== 'linear') throw unsupported(node, `mode "${mode}" (nearest and linear are supported)`);
-    const coord = shapeAttr.attrS(node, 'coordinate_transformation_mode', 'half_pixel');
+    const coord = attrString(node, 'coordinate_transformation_mode', 'half_pixel');
     if (coord === 'tf_crop_and_resize') throw unsupported(node, 'coordinate_transformation_mode tf_crop_and_resize');
-    if (shapeAttr.attrI(node, 'exclude_outside', 0) !== 0) throw unsupported(node, 'exclude_outside');
-    if (node.attributes.axes || shapeAttr.attrS(node, 'keep_aspect_ratio_policy', 'stretch') !== 'stretch') throw unsupported(node, 'axes / keep_aspect_ratio_policy');
+    if (attrInt(node, 'exclude_outside', 0) !== 0) throw unsupported(node, 'exclude_outside');
+    if (node.attributes.axes || attrString(node, 'keep_aspect_ratio_policy', 'stretch') !== 'stretch') throw unsupported(node, 'axes / keep_aspect_ratio_policy');
     const xs = b.shape(x), ys = b.shape(node.outputs[0]);
     if (!xs || xs.length !== 4 || !ys || ys.length !== 4) throw unsupported(node, 'only 4-D [N, C, H, W] inputs with a known output shape are supported');
     const [hIn, wIn, hOut, wOut] = [xs[2], xs[3], ys[2], ys[3]];
@@ -75,7 +76,7 @@ registerGrad({
     const sizes = sizesIn ? intValues(b.fact(sizesIn)) : undefined;
     if (scales?.length === 4 && (scales[0] !== 1 || scales[1] !== 1)) throw unsupported(node, 'resizing the batch or channel axis');
     if (sizes?.length === 4 && (sizes[1] !== xs[1])) throw unsupported(node, 'resizing the channel axis');
-    const nearest = shapeAttr.attrS(node, 'nearest_mode', 'round_prefer_floor');
+    const nearest = attrString(node, 'nearest_mode', 'round_prefer_floor');
     const axis = (i: 0 | 1, inLen: number, outLen: number) => {
       const scale = scales?.length === 4 ? scales[i + 2] : outLen / inLen;
       return resizeMatrix({ mode, coord, nearest, inLen, outLen, scale });

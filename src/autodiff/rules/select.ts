@@ -1,7 +1,7 @@
 // Ops that select among their inputs: Where (to the two value inputs), elementwise variadic
 // Max/Min (to the selected input; ties share the gradient evenly, as torch.maximum), and TopK
 // (the values output's gradient is scattered back to the positions its indices name).
-import { shapeAttr } from '../../onnx/shapes.js';
+import { attrInt } from '../../onnx/attrs.js';
 import { registerGrad, type GradContext } from '../rule.js';
 import { unbroadcast, zerosLike } from '../helpers.js';
 
@@ -37,7 +37,7 @@ registerGrad({
   grad: ({ b, node, dy: [gv] }) => {
     if (!gv) return [null, null];
     const x = node.inputs[0];
-    const axis = shapeAttr.attrI(node, 'axis', -1);
+    const axis = attrInt(node, 'axis', -1);
     return [b.op('ScatterElements', [zerosLike(b, x), node.outputs[1], gv], { axis }), null];
   },
 });

@@ -1,14 +1,14 @@
 // Softmax and LogSoftmax. Opset 13+ normalises over one axis (default -1); before 13 the input is
 // coerced to 2-D at `axis` (default 1), i.e. normalised over all axes from `axis` on.
+import { attrInt } from '../../onnx/attrs.js';
 import type { GraphBuilder } from '../../onnx/builder.js';
 import type { Node } from '../../onnx/ir.js';
-import { shapeAttr } from '../../onnx/shapes.js';
 import { registerGrad } from '../rule.js';
 import { normAxis } from '../helpers.js';
 
 function softmaxAxes(b: GraphBuilder, n: Node): number[] {
   const r = b.rank(n.inputs[0]);
-  const axis = normAxis(shapeAttr.attrI(n, 'axis', b.opset >= 13 ? -1 : 1), r);
+  const axis = normAxis(attrInt(n, 'axis', b.opset >= 13 ? -1 : 1), r);
   return b.opset >= 13 ? [axis] : Array.from({ length: r - axis }, (_, i) => axis + i);
 }
 
