@@ -203,7 +203,7 @@ function learnedOperands(g: Graph, weights: Set<string>, origin: Map<string, str
     for (const i of n.inputs) {
       for (const name of origin.get(i) ?? []) {
         const t = g.initializers.get(name)!;
-        if (t.dims.reduce((a, d) => a * Number(d), 1) > 1) out.add(name);
+        if (numel(t.dims) > 1) out.add(name);
       }
     }
   }

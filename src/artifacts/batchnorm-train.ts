@@ -15,6 +15,7 @@
 // ONNX's training outputs keep the biased one.
 import { attrFloat, epsilonOf } from '../onnx/attrs.js';
 import type { GraphBuilder } from '../onnx/builder.js';
+import { elementCount } from '../autodiff/helpers.js';
 import { DataType, type Node } from '../onnx/ir.js';
 
 /** The node's momentum (0.9 by default), read as the decimal its float32 rounds (exporters write 1 - 0.1 as 0.89999998). */
@@ -44,11 +45,7 @@ export function batchNormTraining(b: GraphBuilder, n: Node, inputs: string[]): B
   const r = b.op('Reciprocal', [b.op('Sqrt', [b.add(flat(variance), k(epsilonOf(n)))])]);
   const y = b.add(b.mul(b.sub(x, mu), perChannel(b.mul(scale, r))), perChannel(bias));
 
-  const s = b.shape(x);
-  const per = axes.map((a) => s?.[a]);
-  const count = per.every((v) => typeof v === 'number')
-    ? k((per as number[]).reduce((p, v) => p * v, 1))
-    : b.div(b.cast(b.op('Size', [x]), dt), b.cast(b.op('Size', [mu]), dt));
+  const count = elementCount(b, x, mu, axes);
   const unbiased = b.div(b.mul(flat(variance), count), b.op('Max', [b.sub(count, k(1)), k(1)]));
   const m = momentumOf(n);
   const blend = (old: string, batch: string) => b.add(b.mul(k(m), old), b.mul(k(1 - m), batch));

@@ -3,7 +3,7 @@
 // the backward nodes to the same graph (so forward activations are shared, not recomputed).
 import { OnnxError } from '../onnx/errors.js';
 import type { GraphBuilder } from '../onnx/builder.js';
-import { DataType, isFloatType, type Node } from '../onnx/ir.js';
+import { DataType, isDefaultDomain, isFloatType, type Node } from '../onnx/ir.js';
 import { accumulate, scalarLike, zerosLike } from './helpers.js';
 import { getGradRule, missingRule } from './rule.js';
 import './rules/index.js';
@@ -64,7 +64,7 @@ export function buildGradient(b: GraphBuilder, opts: GradientOptions): Map<strin
       const dy = n.outputs.map((o) => (o && live.has(o) ? take(o) : null));
       if (dy.every((d) => d === null)) continue;
       const rule = getGradRule(n.opType);
-      if (!rule || (n.domain !== '' && n.domain !== 'ai.onnx')) throw missingRule(n);
+      if (!rule || !isDefaultDomain(n.domain)) throw missingRule(n);
       const needs = n.inputs.map((i) => !!i && live.has(i) && needed.has(i));
       const dx = rule.grad({ b, node: n, dy, needs });
       checkArity(n, dx, needs);

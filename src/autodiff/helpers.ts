@@ -2,7 +2,7 @@
 // zeros. Everything here emits standard ONNX ops through the builder.
 import { OnnxError } from '../onnx/errors.js';
 import type { GraphBuilder } from '../onnx/builder.js';
-import { DataType, tensor, type Node } from '../onnx/ir.js';
+import { DataType, isStatic, numel, tensor, type Node } from '../onnx/ir.js';
 import { intValues } from '../onnx/shapes.js';
 
 /** A scalar constant with the same float dtype as `like` (float64 graphs must stay float64). */
@@ -40,6 +40,18 @@ export function unbroadcast(b: GraphBuilder, g: string, target: string): string 
   let r = b.reduceSum(g, axes, 1);
   if (lead > 0) r = b.reshapeLike(r, target);
   return r;
+}
+
+/**
+ * The number of elements of `x` that each element of `reduced` (x reduced over `axes`, keepdims)
+ * summarises, as a scalar of x's dtype: a constant when those dims are static, else Size(x) / Size(reduced).
+ */
+export function elementCount(b: GraphBuilder, x: string, reduced: string, axes: number[]): string {
+  const s = b.shape(x);
+  const dims = s && axes.map((a) => s[a]);
+  if (isStatic(dims)) return scalarLike(b, numel(dims), x);
+  const dt = b.dtype(x);
+  return b.div(b.cast(b.op('Size', [x]), dt), b.cast(b.op('Size', [reduced]), dt));
 }
 
 /** Sums a list of gradient contributions (fan-out). */

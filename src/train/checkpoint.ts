@@ -10,6 +10,7 @@ import { constants as bufferConstants } from 'node:buffer';
 import { closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
 import { ort } from '../runtime/ort.js';
 import { FileReadError, readRegularFile } from '../util/files.js';
+import { numel } from '../util/dims.js';
 import { sha256 } from '../util/hash.js';
 
 const MAGIC = 'GENCKPT2';
@@ -101,7 +102,7 @@ function sizeBound(expect: LoadExpectations): number {
   if (!expect.tensors) return cap;
   let data = 0;
   for (const s of Object.values(expect.tensors)) {
-    const bytes = (CTORS[s.type]?.BYTES_PER_ELEMENT ?? 8) * s.dims.reduce((a, b) => a * b, 1);
+    const bytes = (CTORS[s.type]?.BYTES_PER_ELEMENT ?? 8) * numel(s.dims);
     data += bytes + pad8(bytes);
   }
   // Slack for a checkpoint of another optimizer (more slots): the config check names that change.
@@ -167,7 +168,7 @@ function checkHeader(h: unknown, dataLength: number, bad: (why: string) => Check
     const C = CTORS[e.type as ort.Tensor.Type];
     if (!C) throw bad(`tensor "${key}" has unsupported dtype ${JSON.stringify(e.type)}`);
     if (!Array.isArray(e.dims) || !e.dims.every(isCount)) throw bad(`tensor "${key}" has invalid dims ${JSON.stringify(e.dims)}`);
-    const elems = (e.dims as number[]).reduce((a, b) => a * b, 1);
+    const elems = numel(e.dims as number[]);
     if (!isCount(e.bytes) || e.bytes !== elems * C.BYTES_PER_ELEMENT) throw bad(`tensor "${key}": ${String(e.bytes)} bytes do not fit dims [${(e.dims as number[]).join(', ')}] of ${String(e.type)}`);
     if (!isCount(e.offset) || e.offset % 8 !== 0 || e.offset + e.bytes > dataLength) throw bad(`tensor "${key}": offset ${String(e.offset)} is not an aligned position inside the ${dataLength} data bytes`);
     spans.push([e.offset, e.offset + e.bytes, key]);

@@ -8,6 +8,7 @@ import { initialState } from '../artifacts/build.js';
 import { ensureArtifacts } from '../artifacts/store.js';
 import { resolveConfig } from '../config/index.js';
 import type { Model } from '../onnx/ir.js';
+import { numel } from '../util/dims.js';
 import { ArtifactRuntime } from '../runtime/artifact-runtime.js';
 import { Rng } from '../util/rng.js';
 import { FusedIteration } from './fused.js';
@@ -24,7 +25,7 @@ export async function measureTransfer(model: Model, dims: number[], opts: { cach
   const fused = await FusedIteration.open(parts, opts.cacheDir, { threads: opts.threads });
   const loop = await FusedIteration.open(parts, opts.cacheDir, { threads: opts.threads, loop: 8 });
   const rng = new Rng(0);
-  const n = dims[0], size = dims.reduce((a, v) => a * v, 1);
+  const n = dims[0], size = numel(dims);
   const batch = { x: rng.fillUniform(new Float32Array(size), 0, 1), y: BigInt64Array.from({ length: n }, (_, i) => BigInt(i % 10)), dims, size: n };
   const w0 = ArtifactRuntime.weightsFrom(initialState(model).values());
   const nets: Nets = { R: { weights: w0, slots: rt.initialSlots() }, N: { weights: w0, slots: rt.initialSlots() }, A: w0, S: w0, G: w0 };

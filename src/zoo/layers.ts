@@ -3,7 +3,7 @@
 // from the project's seeded Rng. Parameter names follow PyTorch state_dict keys
 // (`layer1.0.conv1.weight`, `layer1.0.bn1.running_mean`) so checkpoints map over one to one.
 import { GraphBuilder, f32 } from '../onnx/builder.js';
-import { DataType, type Model } from '../onnx/ir.js';
+import { DataType, numel, type Model } from '../onnx/ir.js';
 import { Rng } from '../util/rng.js';
 
 /** PyTorch BatchNorm2d defaults, in ONNX terms (ONNX momentum = 1 - PyTorch momentum). */
@@ -60,13 +60,13 @@ export class LayerBuilder {
 
   /** A float32 initializer filled with U(-bound, bound). */
   uniformParam(name: string, dims: number[], bound: number): string {
-    const data = new Float32Array(dims.reduce((a, d) => a * d, 1));
+    const data = new Float32Array(numel(dims));
     this.rng.fillUniform(data, -bound, bound);
     return this.b.initializer(name, f32(dims, data));
   }
   /** A float32 initializer filled with a constant. */
   constParam(name: string, dims: number[], value: number): string {
-    const data = new Float32Array(dims.reduce((a, d) => a * d, 1));
+    const data = new Float32Array(numel(dims));
     if (value !== 0) data.fill(value);
     return this.b.initializer(name, f32(dims, data));
   }

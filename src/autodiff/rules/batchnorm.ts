@@ -48,8 +48,7 @@ registerGrad({
     // The per-channel scale factors out of the shared normalisation backward (normalization.ts).
     const n = normalise(b, x, axes, epsilon);
     const { dx, sum, sumXhat } = normaliseBackward(b, n, g, axes, needs[0]);
-    const C = b.shape(scale)!;
-    const toC = (v: string) => b.reshape(v, C.every((d) => typeof d === 'number') ? (C as number[]) : b.shapeOf(scale));
+    const toC = (v: string) => b.reshapeLike(v, scale);
     if (needs[1]) out[1] = toC(sumXhat);
     if (needs[2]) out[2] = toC(sum);
     if (dx) out[0] = b.mul(dx, perChannel(b, scale, rank));

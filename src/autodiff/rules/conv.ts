@@ -12,7 +12,7 @@
 import { attrInt, spatialGeometry, type SpatialGeometry } from '../../onnx/attrs.js';
 import { OnnxError } from '../../onnx/errors.js';
 import type { GraphBuilder } from '../../onnx/builder.js';
-import { numel, tensor, type Node } from '../../onnx/ir.js';
+import { isStatic, numel, tensor, type Node } from '../../onnx/ir.js';
 import { registerGrad } from '../rule.js';
 import { convInputGrad } from './conv_input_grad.js';
 
@@ -26,10 +26,10 @@ export const convGradForm: { input: 'conv' | 'convtranspose' } = { input: 'conv'
 export function staticSpatial(b: GraphBuilder, x: string, node: Node): number[] {
   const s = b.shape(x);
   const sp = s?.slice(2);
-  if (!sp || sp.some((d) => typeof d !== 'number')) {
+  if (!isStatic(sp)) {
     throw new OnnxError('SHAPE', `${node.opType} "${node.name}": the gradient needs static spatial dims of "${x}", got [${s ?? '?'}]`);
   }
-  return sp as number[];
+  return sp;
 }
 
 /**

@@ -11,9 +11,9 @@
 import { attrFloat, attrInt, epsilonOf } from '../../onnx/attrs.js';
 import type { GraphBuilder } from '../../onnx/builder.js';
 import { OnnxError } from '../../onnx/errors.js';
-import { numel, tensor } from '../../onnx/ir.js';
+import { tensor } from '../../onnx/ir.js';
 import { registerGrad } from '../rule.js';
-import { normAxis, scalarLike, unbroadcast } from '../helpers.js';
+import { elementCount, normAxis, scalarLike, unbroadcast } from '../helpers.js';
 
 export interface Normalised { xhat: string; r: string; count: string }
 
@@ -23,11 +23,7 @@ export function normalise(b: GraphBuilder, x: string, axes: number[], eps: numbe
   const xc = b.sub(x, mu);
   const v = b.reduceMean(b.mul(xc, xc), axes, 1);
   const r = b.op('Reciprocal', [b.op('Sqrt', [b.add(v, scalarLike(b, eps, x))])]);
-  const s = b.shape(x);
-  const dims = axes.map((a) => s?.[a]);
-  const count = dims.every((d) => typeof d === 'number')
-    ? scalarLike(b, numel(dims as number[]), x)
-    : b.div(b.cast(b.op('Size', [x]), b.dtype(x)), b.cast(b.op('Size', [mu]), b.dtype(x)));
+  const count = elementCount(b, x, mu, axes);
   return { xhat: b.mul(xc, r), r, count };
 }
 

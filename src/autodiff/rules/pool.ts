@@ -17,7 +17,7 @@
 //   GlobalAveragePool: dY / (spatial size), expanded.
 import { attrInt, attrInts, spatialGeometry, type SpatialGeometry } from '../../onnx/attrs.js';
 import type { GraphBuilder } from '../../onnx/builder.js';
-import { numel, tensor, type Node } from '../../onnx/ir.js';
+import { isStatic, numel, tensor, type Node } from '../../onnx/ir.js';
 import { registerGrad } from '../rule.js';
 import { scalarLike } from '../helpers.js';
 import { extremumGrad } from './reductions.js';
@@ -165,8 +165,8 @@ registerGrad({
     const x = node.inputs[0];
     const s = b.shape(x);
     const sp = s?.slice(2);
-    const count = sp && sp.every((d) => typeof d === 'number')
-      ? scalarLike(b, numel(sp as number[]), x)
+    const count = isStatic(sp)
+      ? scalarLike(b, numel(sp), x)
       : b.cast(b.op('ReduceProd', [b.op('Slice', [b.shapeOf(x), b.constI64([2]), b.constI64([1 << 30])])], { keepdims: 0 }), b.dtype(x));
     return [b.op('Expand', [b.div(g!, count), b.shapeOf(x)])];
   },

@@ -5,7 +5,7 @@
 //   ties (like torch.amax);  SumSquare: 2 x g;  L2: x g / y (0 where y = 0);  LogSumExp: exp(x - y) g
 import { attrInt, attrInts } from '../../onnx/attrs.js';
 import type { GraphBuilder } from '../../onnx/builder.js';
-import type { Node } from '../../onnx/ir.js';
+import { isStatic, numel, type Node } from '../../onnx/ir.js';
 import { intValues } from '../../onnx/shapes.js';
 import { registerGrad } from '../rule.js';
 import { normAxis, scalarLike } from '../helpers.js';
@@ -50,7 +50,7 @@ registerGrad({
     const s = b.shape(x)!;
     const dims = axes.map((a) => s[a]);
     let count: string;
-    if (dims.every((d) => typeof d === 'number')) count = scalarLike(b, (dims as number[]).reduce((p, d) => p * d, 1), x);
+    if (isStatic(dims)) count = scalarLike(b, numel(dims), x);
     else count = b.cast(b.op('ReduceProd', [b.op('Gather', [b.shapeOf(x), b.constI64(axes)])], { keepdims: 0 }), b.dtype(x));
     return [b.div(expandBack(b, node, g!, axes), count), null];
   },

@@ -7,7 +7,7 @@
 // ORT's own Resize.
 import { attrInt, attrString } from '../../onnx/attrs.js';
 import { OnnxError } from '../../onnx/errors.js';
-import { tensor, type Node } from '../../onnx/ir.js';
+import { isStatic, tensor, type Node } from '../../onnx/ir.js';
 import { floatValues, intValues } from '../../onnx/shapes.js';
 import { registerGrad } from '../rule.js';
 
@@ -70,8 +70,9 @@ registerGrad({
     if (node.attributes.axes || attrString(node, 'keep_aspect_ratio_policy', 'stretch') !== 'stretch') throw unsupported(node, 'axes / keep_aspect_ratio_policy');
     const xs = b.shape(x), ys = b.shape(node.outputs[0]);
     if (!xs || xs.length !== 4 || !ys || ys.length !== 4) throw unsupported(node, 'only 4-D [N, C, H, W] inputs with a known output shape are supported');
-    const [hIn, wIn, hOut, wOut] = [xs[2], xs[3], ys[2], ys[3]];
-    if (![hIn, wIn, hOut, wOut].every((d) => typeof d === 'number')) throw unsupported(node, 'the spatial dims must be static');
+    const dims = [xs[2], xs[3], ys[2], ys[3]];
+    if (!isStatic(dims)) throw unsupported(node, 'the spatial dims must be static');
+    const [hIn, wIn, hOut, wOut] = dims;
     const scales = scalesIn ? floatValues(b.fact(scalesIn)) : undefined;
     const sizes = sizesIn ? intValues(b.fact(sizesIn)) : undefined;
     if (scales?.length === 4 && (scales[0] !== 1 || scales[1] !== 1)) throw unsupported(node, 'resizing the batch or channel axis');
@@ -81,12 +82,12 @@ registerGrad({
       const scale = scales?.length === 4 ? scales[i + 2] : outLen / inLen;
       return resizeMatrix({ mode, coord, nearest, inLen, outLen, scale });
     };
-    const ah = axis(0, hIn as number, hOut as number); // [hOut, hIn]
-    const aw = axis(1, wIn as number, wOut as number); // [wOut, wIn]
+    const ah = axis(0, hIn, hOut); // [hOut, hIn]
+    const aw = axis(1, wIn, wOut); // [wOut, wIn]
     const dt = b.dtype(x);
     const transposed = (m: number[], rows: number, cols: number) => Array.from({ length: rows * cols }, (_, k) => m[(k % rows) * cols + Math.floor(k / rows)]);
-    const awC = b.constant(tensor('', dt, [wOut as number, wIn as number], aw), 'resize_aw');
-    const ahT = b.constant(tensor('', dt, [hIn as number, hOut as number], transposed(ah, hOut as number, hIn as number)), 'resize_ahT');
+    const awC = b.constant(tensor('', dt, [wOut, wIn], aw), 'resize_aw');
+    const ahT = b.constant(tensor('', dt, [hIn, hOut], transposed(ah, hOut, hIn)), 'resize_ahT');
     // dx = A_h^T (dy A_w): [hIn, hOut] @ [N, C, hOut, wIn]
     return [b.matmul(ahT, b.matmul(g!, awC)), null, null, null];
   },
