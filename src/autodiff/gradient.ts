@@ -66,7 +66,11 @@ export function buildGradient(b: GraphBuilder, opts: GradientOptions): Map<strin
       const rule = getGradRule(n.opType);
       if (!rule || !isDefaultDomain(n.domain)) throw missingRule(n);
       const needs = n.inputs.map((i) => !!i && live.has(i) && needed.has(i));
-      const dx = rule.grad({ b, node: n, dy, needs });
+      let all: string[];
+      if (rule.allOutputs) all = dy.map((d, k) => d ?? zerosLike(b, n.outputs[k]));
+      else if (dy[0]) all = [dy[0]];
+      else continue; // only outputs the rule does not differentiate (statistics, indices) have a gradient
+      const dx = rule.grad({ b, node: n, g: all[0], dy: all, needs });
       checkArity(n, dx, needs);
       n.inputs.forEach((i, k) => {
         if (!needs[k] || !dx[k]) return;

@@ -1,7 +1,11 @@
 // What a gradient rule is. One rule per ONNX op, registered by op name from the rules/ file of its
 // family (rules/index.ts lists them).
-// A rule receives the forward node, the incoming gradient of each output, and a builder that
-// appends backward nodes to the same graph; it returns one gradient (or null) per input.
+// A rule receives the forward node, the incoming gradient, and a builder that appends backward
+// nodes to the same graph; it returns one gradient (or null) per input, which the engine checks.
+// Most rules differentiate the first output only: they get its gradient as `g`, never null (the
+// engine does not call them when it has none), and other outputs are statistics or indices that
+// carry no gradient (BatchNormalization's running stats, MaxPool's and TopK's indices, Dropout's
+// mask). A rule registered with `allOutputs` (Split) reads every output's gradient from `dy`.
 import { OnnxError } from '../onnx/errors.js';
 import type { GraphBuilder } from '../onnx/builder.js';
 import type { Node } from '../onnx/ir.js';
@@ -10,19 +14,23 @@ export interface GradContext {
   /** Appends backward nodes; its facts know every forward value's dtype and shape. */
   b: GraphBuilder;
   node: Node;
-  /** Gradient of the loss w.r.t. each output of `node`; null where none flows. */
-  dy: (string | null)[];
+  /** Gradient of the loss w.r.t. the node's first output. */
+  g: string;
+  /** With `allOutputs`: the gradient of each output, zeros where none flows. Otherwise [g]. */
+  dy: string[];
   /** Which inputs need a gradient (on a path from a wrt tensor, float-typed, not stopped). */
   needs: boolean[];
 }
 
-export type GradFn = (ctx: GradContext) => (string | null | undefined)[];
+/** One gradient (or null, or undefined: none) per input of the node. */
+export type InputGrads = (string | null | undefined)[];
+export type GradFn = (ctx: GradContext) => InputGrads;
 
 export interface GradRule {
   op: string;
-  /** Forward values the backward pass reads: documentation, and what a memory planner keeps. */
-  saves: string;
   grad: GradFn;
+  /** The rule uses the gradients of all outputs, not only the first (Split). */
+  allOutputs?: boolean;
 }
 
 const RULES = new Map<string, GradRule>();

@@ -150,7 +150,7 @@ describe('buildGradient engine', () => {
   });
 
   it('a rule that returns fewer gradients than the inputs needing one is an error naming the op', () => {
-    registerGrad({ op: 'TestShortRule', saves: 'nothing', grad: () => [] });
+    registerGrad({ op: 'TestShortRule', grad: () => [] });
     const b = new GraphBuilder();
     const x = b.input('x', DataType.FLOAT, [2, 3]);
     const [loss] = b.node('TestShortRule', [b.op('Tanh', [x])], {}, { name: 'short' });

@@ -12,40 +12,40 @@ const normalPdf = (b: GraphBuilder, x: string): string =>
   b.mul(b.op('Exp', [b.mul(b.mul(x, x), scalarLike(b, -0.5, x))]), scalarLike(b, 1 / Math.sqrt(2 * Math.PI), x));
 
 registerGrad({
-  op: 'Sigmoid', saves: 'the output',
-  grad: ({ b, node, dy: [g] }) => {
+  op: 'Sigmoid',
+  grad: ({ b, node, g }) => {
     const y = node.outputs[0];
-    return [b.mul(g!, b.mul(y, b.sub(scalarLike(b, 1, y), y)))];
+    return [b.mul(g, b.mul(y, b.sub(scalarLike(b, 1, y), y)))];
   },
 });
 
 registerGrad({
-  op: 'Tanh', saves: 'the output',
-  grad: ({ b, node, dy: [g] }) => {
+  op: 'Tanh',
+  grad: ({ b, node, g }) => {
     const y = node.outputs[0];
-    return [b.mul(g!, b.sub(scalarLike(b, 1, y), b.mul(y, y)))];
+    return [b.mul(g, b.sub(scalarLike(b, 1, y), b.mul(y, y)))];
   },
 });
 
 registerGrad({
-  op: 'Softplus', saves: 'the input',
-  grad: ({ b, node, dy: [g] }) => [b.mul(g!, b.op('Sigmoid', [node.inputs[0]]))],
+  op: 'Softplus',
+  grad: ({ b, node, g }) => [b.mul(g, b.op('Sigmoid', [node.inputs[0]]))],
 });
 
 registerGrad({
-  op: 'Softsign', saves: 'the input',
+  op: 'Softsign',
   // 1 / (1 + |x|)^2
-  grad: ({ b, node, dy: [g] }) => {
+  grad: ({ b, node, g }) => {
     const x = node.inputs[0];
     const d = b.add(scalarLike(b, 1, x), b.op('Abs', [x]));
-    return [b.div(g!, b.mul(d, d))];
+    return [b.div(g, b.mul(d, d))];
   },
 });
 
 registerGrad({
-  op: 'Gelu', saves: 'the input',
+  op: 'Gelu',
   // exact: Phi(x) + x phi(x); tanh: 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 k x^2), t = tanh(sqrt(2/pi) (x + k x^3))
-  grad: ({ b, node, dy: [g] }) => {
+  grad: ({ b, node, g }) => {
     const x = node.inputs[0];
     const s = (v: number) => scalarLike(b, v, x);
     if (attrString(node, 'approximate', 'none') === 'tanh') {
@@ -54,20 +54,20 @@ registerGrad({
       const t = b.op('Tanh', [b.mul(s(c), b.add(x, b.mul(s(k), b.mul(x2, x))))]);
       const left = b.mul(s(0.5), b.add(s(1), t));
       const right = b.mul(b.mul(s(0.5 * c), x), b.mul(b.sub(s(1), b.mul(t, t)), b.add(s(1), b.mul(s(3 * k), x2))));
-      return [b.mul(g!, b.add(left, right))];
+      return [b.mul(g, b.add(left, right))];
     }
     const cdf = b.mul(s(0.5), b.add(s(1), b.op('Erf', [b.mul(x, s(Math.SQRT1_2))])));
-    return [b.mul(g!, b.add(cdf, b.mul(x, normalPdf(b, x))))];
+    return [b.mul(g, b.add(cdf, b.mul(x, normalPdf(b, x))))];
   },
 });
 
 registerGrad({
-  op: 'Mish', saves: 'the input',
+  op: 'Mish',
   // y = x tanh(sp), sp = softplus(x): dy = tanh(sp) + x (1 - tanh(sp)^2) sigmoid(x)
-  grad: ({ b, node, dy: [g] }) => {
+  grad: ({ b, node, g }) => {
     const x = node.inputs[0];
     const t = b.op('Tanh', [b.op('Softplus', [x])]);
     const d = b.add(t, b.mul(b.mul(x, b.sub(scalarLike(b, 1, x), b.mul(t, t))), b.op('Sigmoid', [x])));
-    return [b.mul(g!, d)];
+    return [b.mul(g, d)];
   },
 });

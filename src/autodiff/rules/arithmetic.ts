@@ -9,45 +9,45 @@ import { registerGrad } from '../rule.js';
 import { scalarLike, unbroadcast } from '../helpers.js';
 
 registerGrad({
-  op: 'Add', saves: 'input shapes',
-  grad: ({ b, node, dy: [g], needs }) => node.inputs.map((x, i) => (needs[i] ? unbroadcast(b, g!, x) : null)),
+  op: 'Add',
+  grad: ({ b, node, g, needs }) => node.inputs.map((x, i) => (needs[i] ? unbroadcast(b, g, x) : null)),
 });
 registerGrad({
-  op: 'Sub', saves: 'input shapes',
-  grad: ({ b, node, dy: [g], needs }) => [needs[0] ? unbroadcast(b, g!, node.inputs[0]) : null, needs[1] ? unbroadcast(b, b.neg(g!), node.inputs[1]) : null],
+  op: 'Sub',
+  grad: ({ b, node, g, needs }) => [needs[0] ? unbroadcast(b, g, node.inputs[0]) : null, needs[1] ? unbroadcast(b, b.neg(g), node.inputs[1]) : null],
 });
 registerGrad({
-  op: 'Mul', saves: 'both inputs',
-  grad: ({ b, node, dy: [g], needs }) => {
+  op: 'Mul',
+  grad: ({ b, node, g, needs }) => {
     const [x, y] = node.inputs;
-    return [needs[0] ? unbroadcast(b, b.mul(g!, y), x) : null, needs[1] ? unbroadcast(b, b.mul(g!, x), y) : null];
+    return [needs[0] ? unbroadcast(b, b.mul(g, y), x) : null, needs[1] ? unbroadcast(b, b.mul(g, x), y) : null];
   },
 });
 registerGrad({
-  op: 'Div', saves: 'both inputs and the output',
-  grad: ({ b, node, dy: [g], needs }) => {
+  op: 'Div',
+  grad: ({ b, node, g, needs }) => {
     const [x, y] = node.inputs;
-    const dx = needs[0] ? unbroadcast(b, b.div(g!, y), x) : null;
+    const dx = needs[0] ? unbroadcast(b, b.div(g, y), x) : null;
     // d(x/y)/dy = -(x/y)/y
-    const dyv = needs[1] ? unbroadcast(b, b.neg(b.div(b.mul(g!, node.outputs[0]), y)), y) : null;
+    const dyv = needs[1] ? unbroadcast(b, b.neg(b.div(b.mul(g, node.outputs[0]), y)), y) : null;
     return [dx, dyv];
   },
 });
-registerGrad({ op: 'Neg', saves: 'nothing', grad: ({ b, dy: [g] }) => [b.neg(g!)] });
+registerGrad({ op: 'Neg', grad: ({ b, g }) => [b.neg(g)] });
 
 registerGrad({
-  op: 'Reciprocal', saves: 'the output',
+  op: 'Reciprocal',
   // -y^2
-  grad: ({ b, node, dy: [g] }) => {
+  grad: ({ b, node, g }) => {
     const y = node.outputs[0];
-    return [b.neg(b.mul(g!, b.mul(y, y)))];
+    return [b.neg(b.mul(g, b.mul(y, y)))];
   },
 });
 
 registerGrad({
-  op: 'Pow', saves: 'the input and the exponent',
+  op: 'Pow',
   // y = x^p with p constant (no gradient flows to it): dx = g * p * x^(p-1).
-  grad: ({ b, node, dy: [g], needs }) => {
+  grad: ({ b, node, g, needs }) => {
     const [x, p] = node.inputs;
     if (needs[1]) {
       throw new OnnxError('UNSUPPORTED_OP', `cannot differentiate node "${node.name}" (Pow) with respect to its exponent "${p}": only a constant exponent is supported`);
@@ -56,26 +56,26 @@ registerGrad({
     const dt = b.dtype(x);
     const pv = floatValues(b.fact(p));
     let local: string;
-    if (pv && pv.length === 1 && pv[0] === 1) local = g!;
-    else if (pv && pv.length === 1 && pv[0] === 2) local = b.mul(g!, b.mul(x, scalarLike(b, 2, x)));
-    else if (pv && pv.length === 1 && pv[0] === 0) local = b.mul(g!, scalarLike(b, 0, x));
+    if (pv && pv.length === 1 && pv[0] === 1) local = g;
+    else if (pv && pv.length === 1 && pv[0] === 2) local = b.mul(g, b.mul(x, scalarLike(b, 2, x)));
+    else if (pv && pv.length === 1 && pv[0] === 0) local = b.mul(g, scalarLike(b, 0, x));
     else {
       const pf = b.dtype(p) === dt ? p : b.cast(p, dt);
-      local = b.mul(g!, b.mul(pf, b.op('Pow', [x, b.sub(pf, scalarLike(b, 1, x))])));
+      local = b.mul(g, b.mul(pf, b.op('Pow', [x, b.sub(pf, scalarLike(b, 1, x))])));
     }
     return [unbroadcast(b, local, x), null];
   },
 });
 
 registerGrad({
-  op: 'Sum', saves: 'input shapes',
-  grad: ({ b, node, dy: [g], needs }) => node.inputs.map((x, i) => (needs[i] ? unbroadcast(b, g!, x) : null)),
+  op: 'Sum',
+  grad: ({ b, node, g, needs }) => node.inputs.map((x, i) => (needs[i] ? unbroadcast(b, g, x) : null)),
 });
 
 registerGrad({
-  op: 'Mean', saves: 'input shapes',
-  grad: ({ b, node, dy: [g], needs }) => {
-    const share = b.mul(g!, scalarLike(b, 1 / node.inputs.length, g!));
+  op: 'Mean',
+  grad: ({ b, node, g, needs }) => {
+    const share = b.mul(g, scalarLike(b, 1 / node.inputs.length, g));
     return node.inputs.map((x, i) => (needs[i] ? unbroadcast(b, share, x) : null));
   },
 });

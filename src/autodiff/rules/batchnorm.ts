@@ -18,10 +18,8 @@ function perChannel(b: GraphBuilder, v: string, rank: number): string {
 }
 
 registerGrad({
-  op: 'BatchNormalization', saves: 'x, scale (and mean/var in inference mode)',
-  grad: ({ b, node, dy: [gy], needs }) => {
-    if (!gy) return [null, null, null, null, null];
-    const g = gy;
+  op: 'BatchNormalization',
+  grad: ({ b, node, g, needs }) => {
     const [x, scale, , mean, variance] = node.inputs;
     const rank = b.rank(x);
     const axes = [0, ...Array.from({ length: rank - 2 }, (_, i) => i + 2)];

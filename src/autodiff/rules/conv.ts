@@ -63,10 +63,9 @@ function im2colWeights(b: GraphBuilder, channels: number, kernel: number[], like
 }
 
 registerGrad({
-  op: 'Conv', saves: 'the input X (for dW) and the weights W (for dX)',
-  grad: ({ b, node, dy: [gy], needs }) => {
+  op: 'Conv',
+  grad: ({ b, node, g, needs }) => {
     const [x, w, bias] = node.inputs;
-    const g = gy!;
     const inDims = staticSpatial(b, x, node);
     const ws = b.staticShape(w);
     const kernel = ws.slice(2);

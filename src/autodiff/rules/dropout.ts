@@ -8,8 +8,8 @@ import { registerGrad } from '../rule.js';
 import { scalarLike } from '../helpers.js';
 
 registerGrad({
-  op: 'Dropout', saves: 'the mask output (training mode)',
-  grad: ({ b, node, dy: [g] }) => {
+  op: 'Dropout',
+  grad: ({ b, node, g }) => {
     const [x, ratio, training] = node.inputs;
     if (b.opset < 12 || !training) return [g, null, null];
     const tv = floatValues(b.fact(training));
@@ -26,8 +26,8 @@ registerGrad({
       const r = b.dtype(ratio) === dt ? ratio : b.cast(ratio, dt);
       scale = b.div(scalarLike(b, 1, x), b.sub(scalarLike(b, 1, x), r));
     }
-    const dTrain = b.mul(b.mul(g!, b.cast(mask, dt)), scale);
+    const dTrain = b.mul(b.mul(g, b.cast(mask, dt)), scale);
     if (tv) return [dTrain, null, null];
-    return [b.op('Where', [training, dTrain, g!]), null, null];
+    return [b.op('Where', [training, dTrain, g]), null, null];
   },
 });

@@ -23,8 +23,8 @@ export function parseEinsum(equation: string, nodeName: string): Parsed {
 }
 
 registerGrad({
-  op: 'Einsum', saves: 'the other operands',
-  grad: ({ b, node, dy: [g], needs }) => {
+  op: 'Einsum',
+  grad: ({ b, node, g, needs }) => {
     const { inputs: subs, output } = parseEinsum(attrString(node, 'equation', ''), node.name);
     if (subs.length !== node.inputs.length) throw new OnnxError('UNSUPPORTED_OP', `Einsum "${node.name}": ${subs.length} operand subscripts for ${node.inputs.length} inputs`);
     return node.inputs.map((x, k) => {
@@ -32,7 +32,7 @@ registerGrad({
       const others = subs.flatMap((s, i) => (i === k ? [] : [s]));
       const available = new Set([...others.join(''), ...output]);
       const kept = [...subs[k]].filter((c) => available.has(c)).join('');
-      const operands = [...node.inputs.filter((_, i) => i !== k), g!];
+      const operands = [...node.inputs.filter((_, i) => i !== k), g];
       let d = b.op('Einsum', operands, { equation: `${[...others, output].join(',')}->${kept}` });
       const missing = [...subs[k]].map((c, axis) => (available.has(c) ? -1 : axis)).filter((a) => a >= 0);
       if (missing.length) d = b.op('Expand', [b.unsqueeze(d, missing), b.shapeOf(x)]);

@@ -26,8 +26,8 @@ function scatterAddAxis(b: GraphBuilder, g: string, axis: number, map: number[],
 const INT64_MIN = -(2 ** 63);
 
 registerGrad({
-  op: 'Slice', saves: 'the input shape',
-  grad: ({ b, node, dy: [gy] }) => {
+  op: 'Slice',
+  grad: ({ b, node, g: gy }) => {
     const x = node.inputs[0];
     const r = b.rank(x);
     const attrForm = node.inputs.length < 3;
@@ -47,7 +47,7 @@ registerGrad({
       return { a, d, step, n, abs, first: step > 0 ? s : s - (n - 1) * abs };
     });
     if (plan.some((p) => p.n === 0)) return [zerosLike(b, x), null, null, null, null];
-    let g = gy!;
+    let g = gy;
     const pads = new Array<number>(2 * r).fill(0);
     for (const { a, d, step, n, abs, first } of plan) {
       if (step < 0) g = b.op('Slice', [g, b.constI64([-1]), b.constI64([INT64_MIN]), b.constI64([a]), b.constI64([-1])], {}, { name: 'slice_rev' });
@@ -88,10 +88,9 @@ function padMap(mode: string, d: number, before: number, after: number): number[
 
 
 registerGrad({
-  op: 'Pad', saves: 'the pads',
-  grad: ({ b, node, dy: [gy], needs }) => {
+  op: 'Pad',
+  grad: ({ b, node, g, needs }) => {
     const x = node.inputs[0];
-    const g = gy!;
     const r = b.rank(x);
     const mode = attrString(node, 'mode', 'constant');
     const attrForm = node.inputs.length < 2;
@@ -127,8 +126,8 @@ registerGrad({
 });
 
 registerGrad({
-  op: 'Gather', saves: 'the indices',
-  grad: ({ b, node, dy: [gy] }) => {
+  op: 'Gather',
+  grad: ({ b, node, g }) => {
     const [x, ind] = node.inputs;
     const xs = b.shape(x);
     if (!xs) throw new OnnxError('SHAPE', `Gather "${node.name}": the rank of "${x}" is unknown`);
@@ -143,7 +142,7 @@ registerGrad({
     const prod = (ds: Dim[]): Dim => (isStatic(ds) ? numel(ds) : null);
     const P = prod(pre);
     const R = prod(post);
-    const g3 = b.reshape(gy!, reshapeTarget([P, Q, R], `Gather "${node.name}" gradient`));
+    const g3 = b.reshape(g, reshapeTarget([P, Q, R], `Gather "${node.name}" gradient`));
     // Indices normalised to [0, d) and laid out as [1, Q, 1], expanded to g3's shape.
     const known = intValues(b.fact(ind));
     let idx: string;

@@ -5,46 +5,46 @@
 import { attrInt, attrInts } from '../../onnx/attrs.js';
 import { OnnxError } from '../../onnx/errors.js';
 import { registerGrad } from '../rule.js';
-import { constInts, normAxis, reshapeTarget, staticDim, unbroadcast, zerosLike } from '../helpers.js';
+import { constInts, normAxis, reshapeTarget, staticDim, unbroadcast } from '../helpers.js';
 
-registerGrad({ op: 'Identity', saves: 'nothing', grad: ({ dy: [g] }) => [g] });
+registerGrad({ op: 'Identity', grad: ({ g }) => [g] });
 
 registerGrad({
-  op: 'Reshape', saves: 'the input shape',
-  grad: ({ b, node, dy: [g] }) => [b.reshape(g!, b.shapeOf(node.inputs[0])), null],
+  op: 'Reshape',
+  grad: ({ b, node, g }) => [b.reshape(g, b.shapeOf(node.inputs[0])), null],
 });
 
 registerGrad({
-  op: 'Flatten', saves: 'the input shape',
-  grad: ({ b, node, dy: [g] }) => [b.reshapeLike(g!, node.inputs[0])],
+  op: 'Flatten',
+  grad: ({ b, node, g }) => [b.reshapeLike(g, node.inputs[0])],
 });
 
 registerGrad({
-  op: 'Transpose', saves: 'nothing',
-  grad: ({ b, node, dy: [g] }) => {
+  op: 'Transpose',
+  grad: ({ b, node, g }) => {
     const r = b.rank(node.inputs[0]);
     const perm = attrInts(node, 'perm') ?? Array.from({ length: r }, (_, i) => r - 1 - i);
     const inv = new Array<number>(r);
     perm.forEach((p, i) => (inv[p] = i));
-    return [b.transpose(g!, inv)];
+    return [b.transpose(g, inv)];
   },
 });
 
 for (const op of ['Squeeze', 'Unsqueeze']) {
   registerGrad({
-    op, saves: 'the input shape',
-    grad: ({ b, node, dy: [g] }) => [b.reshapeLike(g!, node.inputs[0]), null],
+    op,
+    grad: ({ b, node, g }) => [b.reshapeLike(g, node.inputs[0]), null],
   });
 }
 
 registerGrad({
-  op: 'Expand', saves: 'the input shape',
-  grad: ({ b, node, dy: [g] }) => [unbroadcast(b, g!, node.inputs[0]), null],
+  op: 'Expand',
+  grad: ({ b, node, g }) => [unbroadcast(b, g, node.inputs[0]), null],
 });
 
 registerGrad({
-  op: 'Tile', saves: 'the input shape and repeats',
-  grad: ({ b, node, dy: [g] }) => {
+  op: 'Tile',
+  grad: ({ b, node, g }) => {
     const x = node.inputs[0];
     const xs = b.shape(x);
     const reps = constInts(b, node, 1, 'repeats')!;
@@ -52,30 +52,30 @@ registerGrad({
     if (reps.every((v) => v === 1)) return [g, null];
     // Output axis i is laid out [repeat, d_i]: view as [r0, d0, r1, d1, ...] and sum the repeat axes.
     const view = xs.flatMap((dim, i) => [reps[i], dim]);
-    const summed = b.reduceSum(b.reshape(g!, reshapeTarget(view, `Tile "${node.name}" gradient`)), xs.map((_, i) => 2 * i), 0);
+    const summed = b.reduceSum(b.reshape(g, reshapeTarget(view, `Tile "${node.name}" gradient`)), xs.map((_, i) => 2 * i), 0);
     return [summed, null];
   },
 });
 
 registerGrad({
-  op: 'Concat', saves: 'the input sizes along the axis',
-  grad: ({ b, node, dy: [g], needs }) => {
+  op: 'Concat',
+  grad: ({ b, node, g, needs }) => {
     const r = b.rank(node.inputs[0]);
     const axis = normAxis(attrInt(node, 'axis', 0), r);
     const sizes = node.inputs.map((x) => staticDim(b, node, x, axis));
     if (!needs.some(Boolean)) return node.inputs.map(() => null);
     if (node.inputs.length === 1) return [g];
-    const parts = b.node('Split', [g!, b.constI64(sizes)], { axis }, { outputs: sizes.length, name: 'concat_dx' });
+    const parts = b.node('Split', [g, b.constI64(sizes)], { axis }, { outputs: sizes.length, name: 'concat_dx' });
     return parts.map((p, i) => (needs[i] ? p : null));
   },
 });
 
 registerGrad({
-  op: 'Split', saves: 'the output shapes',
-  grad: ({ b, node, dy }) => {
+  op: 'Split',
+  allOutputs: true,
+  grad: ({ b, node, dy: parts }) => {
     const r = b.rank(node.inputs[0]);
     const axis = normAxis(attrInt(node, 'axis', 0), r);
-    const parts = node.outputs.map((o, i) => dy[i] ?? zerosLike(b, o));
     return [parts.length === 1 ? parts[0] : b.op('Concat', parts, { axis }, { name: 'split_dx' }), null];
   },
 });

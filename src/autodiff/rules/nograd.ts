@@ -15,20 +15,20 @@ const NO_GRADIENT = [
 ];
 
 for (const op of NO_GRADIENT) {
-  registerGrad({ op, saves: 'nothing (no gradient)', grad: ({ node }) => node.inputs.map(() => null) });
+  registerGrad({ op, grad: ({ node }) => node.inputs.map(() => null) });
 }
 
 registerGrad({
-  op: 'OneHot', saves: 'the indices and depth',
+  op: 'OneHot',
   // y = off + (on - off) * onehot(indices): d off = sum(g * (1 - onehot)), d on = sum(g * onehot).
-  grad: ({ b, node, dy: [g], needs }) => {
+  grad: ({ b, node, g, needs }) => {
     const [indices, depth, values] = node.inputs;
     if (!needs[2]) return [null, null, null];
     const dt = b.dtype(values);
     const unit = b.constant(tensor('', dt, [2], [0, 1]), 'onehot_unit');
     const mask = b.op('OneHot', [indices, depth, unit], { axis: attrInt(node, 'axis', -1) });
-    const on = b.reduceSum(b.mul(g!, mask), undefined, 0);
-    const all = b.reduceSum(g!, undefined, 0);
+    const on = b.reduceSum(b.mul(g, mask), undefined, 0);
+    const all = b.reduceSum(g, undefined, 0);
     const off = b.sub(all, on);
     return [null, null, b.op('Concat', [b.unsqueeze(off, [0]), b.unsqueeze(on, [0])], { axis: 0 })];
   },

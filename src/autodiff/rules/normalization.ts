@@ -40,9 +40,8 @@ export function normaliseBackward(b: GraphBuilder, n: Normalised, dz: string, ax
 }
 
 registerGrad({
-  op: 'LayerNormalization', saves: 'x and scale (the statistics are recomputed)',
-  grad: ({ b, node, dy: [g], needs }) => {
-    if (!g) return [null, null, null];
+  op: 'LayerNormalization',
+  grad: ({ b, node, g, needs }) => {
     const [x, scale, bias] = node.inputs;
     const rank = b.rank(x);
     const axis = normAxis(attrInt(node, 'axis', -1), rank);
@@ -57,10 +56,9 @@ registerGrad({
 });
 
 registerGrad({
-  op: 'InstanceNormalization', saves: 'x and scale (the statistics are recomputed)',
+  op: 'InstanceNormalization',
   // x is [N, C, d1..dk]; statistics per (n, c) over d1..dk; scale and bias are [C].
-  grad: ({ b, node, dy: [g], needs }) => {
-    if (!g) return [null, null, null];
+  grad: ({ b, node, g, needs }) => {
     const [x, scale] = node.inputs;
     const spatial = Array.from({ length: b.rank(x) - 2 }, (_, i) => i + 2);
     const n = normalise(b, x, spatial, epsilonOf(node));
@@ -86,10 +84,10 @@ function channelWindowSum(b: GraphBuilder, v: string, channels: number, lo: numb
 }
 
 registerGrad({
-  op: 'LRN', saves: 'the input and the output',
+  op: 'LRN',
   // y = x s^-beta, s = bias + alpha/size * sum_{window(c)} x^2, window(c) = [c - floor((size-1)/2), c + ceil((size-1)/2)]
   // dx_c = g_c s_c^-beta - (2 alpha beta / size) x_c sum_{j : c in window(j)} g_j y_j / s_j
-  grad: ({ b, node, dy: [g] }) => {
+  grad: ({ b, node, g }) => {
     const x = node.inputs[0], y = node.outputs[0];
     const size = attrInt(node, 'size', 1);
     const alpha = attrFloat(node, 'alpha', 1e-4), beta = attrFloat(node, 'beta', 0.75), bias = attrFloat(node, 'bias', 1);
@@ -98,8 +96,8 @@ registerGrad({
     const lo = Math.floor((size - 1) / 2), hi = Math.ceil((size - 1) / 2);
     const k = (v: number) => scalarLike(b, v, x);
     const s = b.add(k(bias), b.mul(k(alpha / size), channelWindowSum(b, b.mul(x, x), channels, lo, hi)));
-    const back = channelWindowSum(b, b.div(b.mul(g!, y), s), channels, hi, lo);
-    const direct = b.mul(g!, b.op('Pow', [s, k(-beta)]));
+    const back = channelWindowSum(b, b.div(b.mul(g, y), s), channels, hi, lo);
+    const direct = b.mul(g, b.op('Pow', [s, k(-beta)]));
     return [b.sub(direct, b.mul(k((2 * alpha * beta) / size), b.mul(x, back)))];
   },
 });

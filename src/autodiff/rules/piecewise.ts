@@ -13,105 +13,105 @@ const less = (b: GraphBuilder, x: string, v: number): string => b.op('Less', [x,
 const mask = (b: GraphBuilder, cond: string, like: string): string => b.cast(cond, b.dtype(like));
 
 registerGrad({
-  op: 'Relu', saves: 'the output',
+  op: 'Relu',
   // Gradient passes where the output is positive (0 at the kink, as PyTorch). Mul by the cast mask
   // is the fastest exact form on ORT CPU (Where with a scalar branch is ~10x slower, Sign ~2x).
-  grad: ({ b, node, dy: [g] }) => {
+  grad: ({ b, node, g }) => {
     const y = node.outputs[0];
-    return [b.mul(g!, b.cast(b.op('Greater', [y, scalarLike(b, 0, y)]), b.dtype(y)))];
+    return [b.mul(g, b.cast(b.op('Greater', [y, scalarLike(b, 0, y)]), b.dtype(y)))];
   },
 });
 
 registerGrad({
-  op: 'LeakyRelu', saves: 'the input',
+  op: 'LeakyRelu',
   // x > 0 ? g : alpha * g (the slope at 0 is alpha, as torch).
-  grad: ({ b, node, dy: [g] }) => {
+  grad: ({ b, node, g }) => {
     const x = node.inputs[0];
     const alpha = attrFloat(node, 'alpha', 0.01);
     const zero = scalarLike(b, 0, x);
-    return [b.op('Where', [b.op('Greater', [x, zero]), g!, b.mul(g!, scalarLike(b, alpha, x))])];
+    return [b.op('Where', [b.op('Greater', [x, zero]), g, b.mul(g, scalarLike(b, alpha, x))])];
   },
 });
 
 registerGrad({
-  op: 'PRelu', saves: 'the input and the slope',
+  op: 'PRelu',
   // x > 0: g, else slope g; the slope gets x g where x <= 0, summed over its broadcast axes.
-  grad: ({ b, node, dy: [g], needs }) => {
+  grad: ({ b, node, g, needs }) => {
     const [x, slope] = node.inputs;
     const pos = greater(b, x, 0);
-    const dx = needs[0] ? where(b, pos, g!, b.mul(g!, slope)) : null;
-    const dslope = needs[1] ? unbroadcast(b, where(b, pos, scalarLike(b, 0, x), b.mul(g!, x)), slope) : null;
+    const dx = needs[0] ? where(b, pos, g, b.mul(g, slope)) : null;
+    const dslope = needs[1] ? unbroadcast(b, where(b, pos, scalarLike(b, 0, x), b.mul(g, x)), slope) : null;
     return [dx, dslope];
   },
 });
 
 registerGrad({
-  op: 'ThresholdedRelu', saves: 'the input',
-  grad: ({ b, node, dy: [g] }) => {
+  op: 'ThresholdedRelu',
+  grad: ({ b, node, g }) => {
     const x = node.inputs[0];
-    return [b.mul(g!, mask(b, greater(b, x, attrFloat(node, 'alpha', 1)), x))];
+    return [b.mul(g, mask(b, greater(b, x, attrFloat(node, 'alpha', 1)), x))];
   },
 });
 
 registerGrad({
-  op: 'Elu', saves: 'the input and the output',
+  op: 'Elu',
   // x > 0: 1, else y + alpha (= alpha e^x)
-  grad: ({ b, node, dy: [g] }) => {
+  grad: ({ b, node, g }) => {
     const x = node.inputs[0], y = node.outputs[0];
     const alpha = attrFloat(node, 'alpha', 1);
-    return [where(b, greater(b, x, 0), g!, b.mul(g!, b.add(y, scalarLike(b, alpha, y))))];
+    return [where(b, greater(b, x, 0), g, b.mul(g, b.add(y, scalarLike(b, alpha, y))))];
   },
 });
 
 registerGrad({
-  op: 'Selu', saves: 'the input and the output',
+  op: 'Selu',
   // x > 0: gamma, else y + gamma alpha (= gamma alpha e^x)
-  grad: ({ b, node, dy: [g] }) => {
+  grad: ({ b, node, g }) => {
     const x = node.inputs[0], y = node.outputs[0];
     const alpha = attrFloat(node, 'alpha', 1.67326319217681884765625);
     const gamma = attrFloat(node, 'gamma', 1.05070102214813232421875);
-    return [where(b, greater(b, x, 0), b.mul(g!, scalarLike(b, gamma, x)), b.mul(g!, b.add(y, scalarLike(b, gamma * alpha, y))))];
+    return [where(b, greater(b, x, 0), b.mul(g, scalarLike(b, gamma, x)), b.mul(g, b.add(y, scalarLike(b, gamma * alpha, y))))];
   },
 });
 
 registerGrad({
-  op: 'Celu', saves: 'the input',
+  op: 'Celu',
   // x > 0: 1, else exp(x / alpha)
-  grad: ({ b, node, dy: [g] }) => {
+  grad: ({ b, node, g }) => {
     const x = node.inputs[0];
     const alpha = attrFloat(node, 'alpha', 1);
-    return [where(b, greater(b, x, 0), g!, b.mul(g!, b.op('Exp', [b.mul(x, scalarLike(b, 1 / alpha, x))])))];
+    return [where(b, greater(b, x, 0), g, b.mul(g, b.op('Exp', [b.mul(x, scalarLike(b, 1 / alpha, x))])))];
   },
 });
 
 registerGrad({
-  op: 'HardSigmoid', saves: 'the input',
+  op: 'HardSigmoid',
   // alpha where 0 < alpha x + beta < 1, else 0 (torch: hardsigmoid_backward uses the open interval).
-  grad: ({ b, node, dy: [g] }) => {
+  grad: ({ b, node, g }) => {
     const x = node.inputs[0];
     const alpha = attrFloat(node, 'alpha', 0.2), beta = attrFloat(node, 'beta', 0.5);
     const z = b.add(b.mul(x, scalarLike(b, alpha, x)), scalarLike(b, beta, x));
     const inside = b.op('And', [greater(b, z, 0), less(b, z, 1)]);
-    return [b.mul(g!, b.mul(mask(b, inside, x), scalarLike(b, alpha, x)))];
+    return [b.mul(g, b.mul(mask(b, inside, x), scalarLike(b, alpha, x)))];
   },
 });
 
 registerGrad({
-  op: 'HardSwish', saves: 'the input',
+  op: 'HardSwish',
   // x < -3: 0; -3 <= x <= 3: x/3 + 1/2; x > 3: 1 (torch's hardswish_backward).
-  grad: ({ b, node, dy: [g] }) => {
+  grad: ({ b, node, g }) => {
     const x = node.inputs[0];
     const mid = b.add(b.mul(x, scalarLike(b, 1 / 3, x)), scalarLike(b, 0.5, x));
     const d = where(b, less(b, x, -3), scalarLike(b, 0, x), where(b, greater(b, x, 3), scalarLike(b, 1, x), mid));
-    return [b.mul(g!, d)];
+    return [b.mul(g, d)];
   },
 });
 
 registerGrad({
-  op: 'Clip', saves: 'the input and the bounds',
+  op: 'Clip',
   // Gradient passes where min <= x <= max (torch.clamp), is zero outside; a tensor bound gets the
   // gradient of the positions it clipped.
-  grad: ({ b, node, dy: [g], needs }) => {
+  grad: ({ b, node, g, needs }) => {
     const x = node.inputs[0];
     const dt = b.dtype(x);
     let lo: string | undefined = node.inputs[1] || undefined;
@@ -124,7 +124,7 @@ registerGrad({
     }
     if (!lo && !hi) return [g, null, null];
     // Masks multiply (Mul by a cast comparison beats Where with a scalar branch on ORT CPU).
-    const masked = (cond: string) => b.mul(g!, b.cast(cond, dt));
+    const masked = (cond: string) => b.mul(g, b.cast(cond, dt));
     let dx: string | null = null;
     if (needs[0]) {
       // GreaterOrEqual/LessOrEqual are opset 12; older graphs negate the strict comparison.

@@ -76,27 +76,27 @@ function maxPoolWindowsGrad(b: GraphBuilder, node: Node, x: string, g: string): 
 }
 
 registerGrad({
-  op: 'MaxPool', saves: 'the Indices output when the forward emits it, else the input',
-  grad: ({ b, node, dy: [g] }) => {
+  op: 'MaxPool',
+  grad: ({ b, node, g }) => {
     const x = node.inputs[0];
     let indices = node.outputs[1];
     if (!indices || attrInt(node, 'storage_order', 0) !== 0) {
-      if (b.opset >= 11) return [maxPoolWindowsGrad(b, node, x, g!)];
+      if (b.opset >= 11) return [maxPoolWindowsGrad(b, node, x, g)];
       // Before opset 11 (Pad's value input): recompute the Indices.
       const attrs = Object.fromEntries(POOL_ATTRS.filter((k) => node.attributes[k]).map((k) => [k, node.attributes[k]]));
       indices = b.node('MaxPool', [x], attrs, { outputs: 2, name: 'maxpool_idx' })[1];
     }
-    const flat = b.op('ScatterElements', [flatZeros(b, x), b.reshape(indices, [-1]), b.reshape(g!, [-1])], { axis: 0, reduction: 'add' }, { name: 'maxpool_dx' });
+    const flat = b.op('ScatterElements', [flatZeros(b, x), b.reshape(indices, [-1]), b.reshape(g, [-1])], { axis: 0, reduction: 'add' }, { name: 'maxpool_dx' });
     return [b.reshapeLike(flat, x)];
   },
 });
 
 registerGrad({
-  op: 'GlobalMaxPool', saves: 'the input and the output',
+  op: 'GlobalMaxPool',
   // Like ReduceMax over the spatial axes: the gradient goes to the maxima, split evenly between ties.
-  grad: ({ b, node, dy: [g] }) => {
+  grad: ({ b, node, g }) => {
     const x = node.inputs[0];
-    return [extremumGrad(b, x, node.outputs[0], g!, Array.from({ length: b.rank(x) - 2 }, (_, i) => i + 2))];
+    return [extremumGrad(b, x, node.outputs[0], g, Array.from({ length: b.rank(x) - 2 }, (_, i) => i + 2))];
   },
 });
 
@@ -142,10 +142,9 @@ function averageWeights(b: GraphBuilder, node: Node, geo: SpatialGeometry, outDi
 }
 
 registerGrad({
-  op: 'AveragePool', saves: 'the input shape',
-  grad: ({ b, node, dy: [gy] }) => {
+  op: 'AveragePool',
+  grad: ({ b, node, g }) => {
     const x = node.inputs[0];
-    const g = gy!;
     const inDims = staticSpatial(b, x, node);
     const outDims = staticSpatial(b, g, node);
     const kernel = attrInts(node, 'kernel_shape')!;
@@ -160,14 +159,14 @@ registerGrad({
 });
 
 registerGrad({
-  op: 'GlobalAveragePool', saves: 'the input shape',
-  grad: ({ b, node, dy: [g] }) => {
+  op: 'GlobalAveragePool',
+  grad: ({ b, node, g }) => {
     const x = node.inputs[0];
     const s = b.shape(x);
     const sp = s?.slice(2);
     const count = isStatic(sp)
       ? scalarLike(b, numel(sp), x)
       : b.cast(b.op('ReduceProd', [b.op('Slice', [b.shapeOf(x), b.constI64([2]), b.constI64([1 << 30])])], { keepdims: 0 }), b.dtype(x));
-    return [b.op('Expand', [b.div(g!, count), b.shapeOf(x)])];
+    return [b.op('Expand', [b.div(g, count), b.shapeOf(x)])];
   },
 });

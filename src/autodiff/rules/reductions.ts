@@ -34,16 +34,16 @@ function expandBack(b: GraphBuilder, n: Node, g: string, axes: number[]): string
 }
 
 registerGrad({
-  op: 'ReduceSum', saves: 'the input shape',
-  grad: ({ b, node, dy: [g] }) => {
+  op: 'ReduceSum',
+  grad: ({ b, node, g }) => {
     const axes = reducedAxes(b, node);
-    return [axes === 'noop' ? g : expandBack(b, node, g!, axes), null];
+    return [axes === 'noop' ? g : expandBack(b, node, g, axes), null];
   },
 });
 
 registerGrad({
-  op: 'ReduceMean', saves: 'the input shape',
-  grad: ({ b, node, dy: [g] }) => {
+  op: 'ReduceMean',
+  grad: ({ b, node, g }) => {
     const axes = reducedAxes(b, node);
     if (axes === 'noop') return [g, null];
     const x = node.inputs[0];
@@ -52,7 +52,7 @@ registerGrad({
     let count: string;
     if (isStatic(dims)) count = scalarLike(b, numel(dims), x);
     else count = b.cast(b.op('ReduceProd', [b.op('Gather', [b.shapeOf(x), b.constI64(axes)])], { keepdims: 0 }), b.dtype(x));
-    return [b.div(expandBack(b, node, g!, axes), count), null];
+    return [b.div(expandBack(b, node, g, axes), count), null];
   },
 });
 
@@ -72,47 +72,47 @@ export function extremumGrad(b: GraphBuilder, x: string, y: string, g: string, a
 
 for (const op of ['ReduceMax', 'ReduceMin']) {
   registerGrad({
-    op, saves: 'the input and the output',
-    grad: ({ b, node, dy: [g] }) => {
+    op,
+    grad: ({ b, node, g }) => {
       const axes = reducedAxes(b, node);
       if (axes === 'noop') return [g, null];
-      return [extremumGrad(b, node.inputs[0], keepReduced(b, node, node.outputs[0], axes), keepReduced(b, node, g!, axes), axes), null];
+      return [extremumGrad(b, node.inputs[0], keepReduced(b, node, node.outputs[0], axes), keepReduced(b, node, g, axes), axes), null];
     },
   });
 }
 
 registerGrad({
-  op: 'ReduceSumSquare', saves: 'the input',
-  grad: ({ b, node, dy: [g] }) => {
+  op: 'ReduceSumSquare',
+  grad: ({ b, node, g }) => {
     const axes = reducedAxes(b, node);
     const x = node.inputs[0];
-    if (axes === 'noop') return [b.mul(g!, b.mul(x, scalarLike(b, 2, x))), null];
-    return [b.mul(b.mul(x, scalarLike(b, 2, x)), keepReduced(b, node, g!, axes)), null];
+    if (axes === 'noop') return [b.mul(g, b.mul(x, scalarLike(b, 2, x))), null];
+    return [b.mul(b.mul(x, scalarLike(b, 2, x)), keepReduced(b, node, g, axes)), null];
   },
 });
 
 registerGrad({
-  op: 'ReduceL2', saves: 'the input and the output',
+  op: 'ReduceL2',
   // dx = g * x / y, and 0 where y = 0 (torch.norm's subgradient).
-  grad: ({ b, node, dy: [g] }) => {
+  grad: ({ b, node, g }) => {
     const axes = reducedAxes(b, node);
     const x = node.inputs[0];
-    if (axes === 'noop') return [b.mul(g!, b.op('Sign', [x])), null];
+    if (axes === 'noop') return [b.mul(g, b.op('Sign', [x])), null];
     const y = keepReduced(b, node, node.outputs[0], axes);
     // y = 0 only where every x of the slice is 0, so x * g / (y + [y = 0]) is already 0 there.
     const safe = b.add(y, b.cast(b.op('Equal', [y, scalarLike(b, 0, x)]), b.dtype(x)));
-    return [b.mul(x, b.div(keepReduced(b, node, g!, axes), safe)), null];
+    return [b.mul(x, b.div(keepReduced(b, node, g, axes), safe)), null];
   },
 });
 
 registerGrad({
-  op: 'ReduceLogSumExp', saves: 'the input and the output',
+  op: 'ReduceLogSumExp',
   // dx = g * exp(x - y)
-  grad: ({ b, node, dy: [g] }) => {
+  grad: ({ b, node, g }) => {
     const axes = reducedAxes(b, node);
     if (axes === 'noop') return [g, null];
     const x = node.inputs[0];
     const y = keepReduced(b, node, node.outputs[0], axes);
-    return [b.mul(b.op('Exp', [b.sub(x, y)]), keepReduced(b, node, g!, axes)), null];
+    return [b.mul(b.op('Exp', [b.sub(x, y)]), keepReduced(b, node, g, axes)), null];
   },
 });

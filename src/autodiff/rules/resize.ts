@@ -58,8 +58,8 @@ function unsupported(node: Node, what: string): OnnxError {
 }
 
 registerGrad({
-  op: 'Resize', saves: 'nothing (the interpolation matrices are constants)',
-  grad: ({ b, node, dy: [g] }) => {
+  op: 'Resize',
+  grad: ({ b, node, g }) => {
     if (b.opset < 11) throw unsupported(node, 'opset 10 Resize is not supported (re-export at opset 11 or newer)');
     const [x, , scalesIn, sizesIn] = node.inputs;
     const mode = attrString(node, 'mode', 'nearest');
@@ -89,6 +89,6 @@ registerGrad({
     const awC = b.constant(tensor('', dt, [wOut, wIn], aw), 'resize_aw');
     const ahT = b.constant(tensor('', dt, [hIn, hOut], transposed(ah, hOut, hIn)), 'resize_ahT');
     // dx = A_h^T (dy A_w): [hIn, hOut] @ [N, C, hOut, wIn]
-    return [b.matmul(ahT, b.matmul(g!, awC)), null, null, null];
+    return [b.matmul(ahT, b.matmul(g, awC)), null, null, null];
   },
 });

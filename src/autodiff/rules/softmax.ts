@@ -13,21 +13,21 @@ function softmaxAxes(b: GraphBuilder, n: Node): number[] {
 }
 
 registerGrad({
-  op: 'Softmax', saves: 'the output',
+  op: 'Softmax',
   // dx = y * (g - sum(g * y))
-  grad: ({ b, node, dy: [g] }) => {
+  grad: ({ b, node, g }) => {
     const y = node.outputs[0];
-    const s = b.reduceSum(b.mul(g!, y), softmaxAxes(b, node), 1);
-    return [b.mul(y, b.sub(g!, s))];
+    const s = b.reduceSum(b.mul(g, y), softmaxAxes(b, node), 1);
+    return [b.mul(y, b.sub(g, s))];
   },
 });
 
 registerGrad({
-  op: 'LogSoftmax', saves: 'the output',
+  op: 'LogSoftmax',
   // dx = g - exp(y) * sum(g)
-  grad: ({ b, node, dy: [g] }) => {
+  grad: ({ b, node, g }) => {
     const y = node.outputs[0];
-    const s = b.reduceSum(g!, softmaxAxes(b, node), 1);
-    return [b.sub(g!, b.mul(b.op('Exp', [y]), s))];
+    const s = b.reduceSum(g, softmaxAxes(b, node), 1);
+    return [b.sub(g, b.mul(b.op('Exp', [y]), s))];
   },
 });
