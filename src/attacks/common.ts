@@ -92,7 +92,7 @@ export function marginRow(logits: Float32Array, C: number, i: number, y: number)
 }
 export const isCorrect = (logits: Float32Array, C: number, i: number, y: number): boolean => argmaxRow(logits, C, i) === y;
 
-const clamp01 = (v: number): number => (v < 0 ? 0 : v > 1 ? 1 : v);
+export const clamp01 = (v: number): number => (v < 0 ? 0 : v > 1 ? 1 : v);
 
 /** Projects row `i` of `v` (in place) onto the L-inf ball of radius eps around row `i` of `x0`, then onto [0, 1]. */
 export function projectLinfRow(v: Float32Array, x0: Float32Array, D: number, i: number, eps: number): void {

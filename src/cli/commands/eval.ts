@@ -1,7 +1,7 @@
 // generalist eval: robustness of any ONNX classifier under FGSM / PGD / CW / APGD / Square /
 // AutoAttack, on the first n test images of a dataset. Table on stdout, progress with ETA on
 // stderr, optional JSON report and adversarial images.
-import { AttackModelError, AttackNameError, ATTACK_FORMS, evaluateRobustness, formatReport, parseAttackList, reportToJson, type EvalProgress } from '../../attacks/index.js';
+import { AttackModelError, AttackNameError, ATTACK_FORMS, evaluateRobustness, formatReport, parseAttackList, reportToJson, type EvalProgress, type Norm } from '../../attacks/index.js';
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { DATASET_NAMES, isDatasetName, loadRawDataset } from '../../data/index.js';
@@ -45,6 +45,69 @@ function progressPrinter(io: CliIO): (p: EvalProgress) => void {
     if (tty) process.stderr.write(`\r${line}\x1b[K${final ? '\n' : ''}`);
     else io.err(line);
   };
+}
+
+type EvalValues = Partial<Record<'model' | 'dataset' | 'data-dir' | 'eps' | 'attacks' | 'n' | 'norm' | 'seed' | 'batch-size' | 'restarts' | 'step-size' | 'apgd-steps' | 'square-queries' | 'json' | 'html' | 'save-adv' | 'provider' | 'threads' | 'mean' | 'std', string>>;
+
+/** The evaluation's options from the command line, each checked, in the order the flags are listed. */
+function evalOptions(values: EvalValues) {
+  if (!values.model) throw new UsageError('--model is required', 'eval');
+  if (!values.dataset) throw new UsageError('--dataset is required', 'eval');
+  if (!isDatasetName(values.dataset)) throw new UsageError(`unknown dataset "${values.dataset}"; known: ${DATASET_NAMES.join(', ')}`, 'eval');
+  if (values.eps === undefined) throw new UsageError('--eps is required (e.g. --eps 0.3)', 'eval');
+  const eps = floatOption(values.eps, 'eps', { min: 0 })!;
+  const norm = values.norm ?? 'linf';
+  if (norm !== 'linf' && norm !== 'l2') throw new UsageError(`--norm must be linf or l2, got "${norm}"`, 'eval');
+  if (norm === 'linf' && eps > 1) throw new UsageError(`--eps ${eps} is larger than the pixel range [0, 1]`, 'eval');
+  const attacks = values.attacks ?? 'autoattack';
+  try {
+    parseAttackList(attacks);
+  } catch (e) {
+    if (e instanceof AttackNameError) throw new UsageError(e.message, 'eval');
+    throw e;
+  }
+  const provider = (values.provider ?? 'cpu') as Provider;
+  if (!['cpu', 'cuda', 'webgpu'].includes(provider)) throw new UsageError(`--provider must be cpu, cuda or webgpu, got "${provider}"`, 'eval');
+  return {
+    model: values.model, dataset: values.dataset, eps, norm: norm as Norm, attacks, provider,
+    n: intOption(values.n, 'n', 'eval', { min: 1 }) ?? 1000,
+    seed: intOption(values.seed, 'seed', 'eval', { min: 0 }) ?? 0,
+    batchSize: intOption(values['batch-size'], 'batch-size', 'eval', { min: 1 }),
+    restarts: intOption(values.restarts, 'restarts', 'eval', { min: 1 }),
+    apgdSteps: intOption(values['apgd-steps'], 'apgd-steps', 'eval', { min: 1 }),
+    squareQueries: intOption(values['square-queries'], 'square-queries', 'eval', { min: 1 }),
+    threads: intOption(values.threads, 'threads', 'eval', { min: 0 }),
+    stepSize: floatOption(values['step-size'], 'step-size', { min: 0 }),
+  };
+}
+
+/** The model to attack: the file, or (--mean/--std) the file with (x - mean) / std in front. */
+function modelToAttack(values: EvalValues, file: string, imageShape: number[]): string | Model {
+  if ((values.mean === undefined) !== (values.std === undefined)) throw new UsageError('--mean and --std go together', 'eval');
+  if (values.mean === undefined) return file;
+  const list = (flag: 'mean' | 'std') => values[flag]!.split(',').map((t) => {
+    const v = Number(t.trim());
+    if (t.trim() === '' || !Number.isFinite(v)) throw new UsageError(`--${flag} must be comma-separated numbers, got "${values[flag]}"`, 'eval');
+    return v;
+  });
+  const m = loadModelFile(file);
+  let layout: InputLayout = 'nchw';
+  try { layout = inputLayoutFor(classifierIo(m).input, imageShape); } catch { /* the evaluation reports the mismatch */ }
+  try {
+    return withInputNormalization(m, { mean: list('mean'), std: list('std') }, layout);
+  } catch (e) {
+    throw new UsageError((e as Error).message, 'eval');
+  }
+}
+
+/** Writes `text` to the file of `flag`, saying so on stderr. */
+function writeOutput(io: CliIO, path: string, text: string | Uint8Array): void {
+  try {
+    writeFileAtomic(path, text);
+  } catch (e) {
+    throw new CliError(`cannot write ${path}: ${(e as Error).message}`);
+  }
+  io.err(`wrote ${path}`);
 }
 
 export const evalCommand: Command = {
@@ -93,60 +156,18 @@ Options:
       'save-adv': { type: 'string' }, provider: { type: 'string' }, threads: { type: 'string' },
       mean: { type: 'string' }, std: { type: 'string' },
     }, { min: 0, max: 0, what: '' });
-    if (!values.model) throw new UsageError('--model is required', 'eval');
-    if (!values.dataset) throw new UsageError('--dataset is required', 'eval');
-    if (!isDatasetName(values.dataset)) throw new UsageError(`unknown dataset "${values.dataset}"; known: ${DATASET_NAMES.join(', ')}`, 'eval');
-    if (values.eps === undefined) throw new UsageError('--eps is required (e.g. --eps 0.3)', 'eval');
-    const eps = floatOption(values.eps, 'eps', { min: 0 })!;
-    const norm = values.norm ?? 'linf';
-    if (norm !== 'linf' && norm !== 'l2') throw new UsageError(`--norm must be linf or l2, got "${norm}"`, 'eval');
-    if (norm === 'linf' && eps > 1) throw new UsageError(`--eps ${eps} is larger than the pixel range [0, 1]`, 'eval');
-    const attacksText = values.attacks ?? 'autoattack';
-    try {
-      parseAttackList(attacksText);
-    } catch (e) {
-      if (e instanceof AttackNameError) throw new UsageError(e.message, 'eval');
-      throw e;
-    }
-    const provider = (values.provider ?? 'cpu') as Provider;
-    if (!['cpu', 'cuda', 'webgpu'].includes(provider)) throw new UsageError(`--provider must be cpu, cuda or webgpu, got "${provider}"`, 'eval');
-    const n = intOption(values.n, 'n', 'eval', { min: 1 }) ?? 1000;
-    const seed = intOption(values.seed, 'seed', 'eval', { min: 0 }) ?? 0;
-    const batchSize = intOption(values['batch-size'], 'batch-size', 'eval', { min: 1 });
-    const restarts = intOption(values.restarts, 'restarts', 'eval', { min: 1 });
-    const apgdSteps = intOption(values['apgd-steps'], 'apgd-steps', 'eval', { min: 1 });
-    const squareQueries = intOption(values['square-queries'], 'square-queries', 'eval', { min: 1 });
-    const threads = intOption(values.threads, 'threads', 'eval', { min: 0 });
-    const stepSize = floatOption(values['step-size'], 'step-size', { min: 0 });
-
+    const { model: file, dataset, provider, threads, attacks, n, ...o } = evalOptions(values);
     for (const flag of ['json', 'html', 'save-adv'] as const) {
       const f = values[flag];
       if (f !== undefined && !existsSync(dirname(resolve(f)))) throw new CliError(`--${flag} ${f}: the folder ${dirname(resolve(f))} does not exist`);
     }
-    const { test } = loadRawDataset(values.dataset, { dir: values['data-dir'] });
-    if (n > test.n) throw new UsageError(`--n ${n} is larger than the ${values.dataset} test set (${test.n} images)`, 'eval');
-    if ((values.mean === undefined) !== (values.std === undefined)) throw new UsageError('--mean and --std go together', 'eval');
-    let model: string | Model = values.model;
-    if (values.mean !== undefined) {
-      const list = (flag: 'mean' | 'std') => values[flag]!.split(',').map((t) => {
-        const v = Number(t.trim());
-        if (t.trim() === '' || !Number.isFinite(v)) throw new UsageError(`--${flag} must be comma-separated numbers, got "${values[flag]}"`, 'eval');
-        return v;
-      });
-      const m = loadModelFile(values.model);
-      let layout: InputLayout = 'nchw';
-      try { layout = inputLayoutFor(classifierIo(m).input, test.shape); } catch { /* the evaluation reports the mismatch */ }
-      try {
-        model = withInputNormalization(m, { mean: list('mean'), std: list('std') }, layout);
-      } catch (e) {
-        throw new UsageError((e as Error).message, 'eval');
-      }
-    }
+    const { test } = loadRawDataset(dataset, { dir: values['data-dir'] });
+    if (n > test.n) throw new UsageError(`--n ${n} is larger than the ${dataset} test set (${test.n} images)`, 'eval');
+    const model = modelToAttack(values, file, test.shape);
     let report;
     try {
       report = await evaluateRobustness(model, test, {
-        eps, norm, attacks: attacksText, n, seed, batchSize, restarts, apgdSteps, squareQueries, stepSize,
-        saveAdv: values['save-adv'], onProgress: progressPrinter(io), modelSource: values.model, datasetName: `${values.dataset}/test`,
+        ...o, attacks, n, saveAdv: values['save-adv'], onProgress: progressPrinter(io), modelSource: file, datasetName: `${dataset}/test`,
         session: { provider, threads, allowCpuFallback: false },
       });
     } catch (e) {
@@ -154,23 +175,10 @@ Options:
       throw e;
     }
     io.out(formatReport(report));
-    if (values.json) {
-      try {
-        writeFileAtomic(values.json, reportToJson(report));
-      } catch (e) {
-        throw new CliError(`cannot write ${values.json}: ${(e as Error).message}`);
-      }
-      io.err(`wrote ${values.json}`);
-    }
+    if (values.json) writeOutput(io, values.json, reportToJson(report));
     if (values.html) {
       const { robustnessPage } = await import('../../report/robustness-html.js');
-      const html = await robustnessPage(report);
-      try {
-        writeFileAtomic(values.html, html);
-      } catch (e) {
-        throw new CliError(`cannot write ${values.html}: ${(e as Error).message}`);
-      }
-      io.err(`wrote ${values.html}`);
+      writeOutput(io, values.html, await robustnessPage(report));
     }
     if (values['save-adv']) io.err(`wrote ${values['save-adv']} ([${n}, ${report.model.inputShape.join(', ')}] float32)`);
     return 0;
