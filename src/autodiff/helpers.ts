@@ -4,6 +4,7 @@ import { OnnxError } from '../onnx/errors.js';
 import type { GraphBuilder } from '../onnx/builder.js';
 import { DataType, isStatic, numel, tensor, type Node } from '../onnx/ir.js';
 import { intValues } from '../onnx/shapes.js';
+import { registerGrad } from './rule.js';
 
 /** A scalar constant with the same float dtype as `like` (float64 graphs must stay float64). */
 export function scalarLike(b: GraphBuilder, value: number, like: string): string {
@@ -61,6 +62,14 @@ export function accumulate(b: GraphBuilder, parts: string[]): string {
 }
 
 export { normAxis } from '../util/dims.js';
+
+/**
+ * Registers the rule of a one-input pointwise op whose gradient is g times its derivative, written
+ * by `derivative` on the input x, the output y and the node (for attributes).
+ */
+export function pointwise(op: string, derivative: (b: GraphBuilder, x: string, y: string, node: Node) => string): void {
+  registerGrad({ op, grad: ({ b, node, g }) => [b.mul(g, derivative(b, node.inputs[0], node.outputs[0], node))] });
+}
 
 /** Reshape target for static dims with at most one unknown dim (written as -1). */
 export function reshapeTarget(dims: (number | string | null)[], what: string): number[] {

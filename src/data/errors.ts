@@ -1,6 +1,8 @@
 // Every problem with a dataset on disk surfaces as a DatasetError with a stable code, so callers
 // (and tests) can tell "file missing" from "truncated file" without parsing prose. Messages name
 // the file involved and say what was expected.
+import { CodedError } from '../util/errors.js';
+
 export type DatasetErrorCode =
   | 'NOT_FOUND' // a file or folder is missing
   | 'NOT_INSTALLED' // a dataset that comes from a system package is absent
@@ -13,11 +15,6 @@ export type DatasetErrorCode =
   | 'BAD_GZIP' // a .gz file that does not decompress
   | 'BAD_ARGUMENT'; // a caller error: unknown dataset name, split larger than the data, ...
 
-export class DatasetError extends Error {
-  readonly code: DatasetErrorCode;
-  constructor(code: DatasetErrorCode, message: string) {
-    super(message);
-    this.name = 'DatasetError';
-    this.code = code;
-  }
+export class DatasetError extends CodedError<DatasetErrorCode> {
+  constructor(code: DatasetErrorCode, message: string) { super('DatasetError', code, message); }
 }

@@ -1,5 +1,7 @@
 // Every problem with a model the user hands us surfaces as an OnnxError with a stable code, so
 // callers (and tests) can tell "truncated file" from "cycle in the graph" without parsing prose.
+import { CodedError } from '../util/errors.js';
+
 export type OnnxErrorCode =
   | 'NOT_ONNX'
   | 'TRUNCATED'
@@ -17,11 +19,6 @@ export type OnnxErrorCode =
   | 'SHAPE'
   | 'IO';
 
-export class OnnxError extends Error {
-  readonly code: OnnxErrorCode;
-  constructor(code: OnnxErrorCode, message: string) {
-    super(message);
-    this.name = 'OnnxError';
-    this.code = code;
-  }
+export class OnnxError extends CodedError<OnnxErrorCode> {
+  constructor(code: OnnxErrorCode, message: string) { super('OnnxError', code, message); }
 }

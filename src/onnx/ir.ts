@@ -80,23 +80,18 @@ export interface Model {
 }
 
 interface DTypeInfo { name: string; bytes: number; make: (n: number) => TensorData; fromBuffer: (b: ArrayBuffer, off: number, n: number) => TensorData }
-const info = (name: string, bytes: number, C: { new (n: number): TensorData; new (b: ArrayBuffer, o: number, n: number): TensorData }): DTypeInfo => ({
-  name, bytes, make: (n) => new C(n), fromBuffer: (b, o, n) => new C(b, o, n),
-});
-const DTYPES: Partial<Record<DataType, DTypeInfo>> = {
-  [DataType.FLOAT]: info('float32', 4, Float32Array as never),
-  [DataType.DOUBLE]: info('float64', 8, Float64Array as never),
-  [DataType.FLOAT16]: info('float16', 2, Uint16Array as never),
-  [DataType.INT64]: info('int64', 8, BigInt64Array as never),
-  [DataType.UINT64]: info('uint64', 8, BigUint64Array as never),
-  [DataType.INT32]: info('int32', 4, Int32Array as never),
-  [DataType.UINT32]: info('uint32', 4, Uint32Array as never),
-  [DataType.INT16]: info('int16', 2, Int16Array as never),
-  [DataType.UINT16]: info('uint16', 2, Uint16Array as never),
-  [DataType.INT8]: info('int8', 1, Int8Array as never),
-  [DataType.UINT8]: info('uint8', 1, Uint8Array as never),
-  [DataType.BOOL]: info('bool', 1, Uint8Array as never),
-};
+type TypedArrayClass = { BYTES_PER_ELEMENT: number; new (n: number): TensorData; new (b: ArrayBuffer, o: number, n: number): TensorData };
+/** The supported dtypes: name and the typed array that holds them (float16 as raw bits, bool as 0/1 bytes). */
+const DTYPES: Partial<Record<DataType, DTypeInfo>> = {};
+for (const [dtype, name, C] of [
+  [DataType.FLOAT, 'float32', Float32Array], [DataType.DOUBLE, 'float64', Float64Array], [DataType.FLOAT16, 'float16', Uint16Array],
+  [DataType.INT64, 'int64', BigInt64Array], [DataType.UINT64, 'uint64', BigUint64Array], [DataType.INT32, 'int32', Int32Array],
+  [DataType.UINT32, 'uint32', Uint32Array], [DataType.INT16, 'int16', Int16Array], [DataType.UINT16, 'uint16', Uint16Array],
+  [DataType.INT8, 'int8', Int8Array], [DataType.UINT8, 'uint8', Uint8Array], [DataType.BOOL, 'bool', Uint8Array],
+] as [DataType, string, unknown][]) {
+  const T = C as TypedArrayClass;
+  DTYPES[dtype] = { name, bytes: T.BYTES_PER_ELEMENT, make: (n) => new T(n), fromBuffer: (b, o, n) => new T(b, o, n) };
+}
 
 function dtypeInfo(dtype: DataType, where = ''): DTypeInfo {
   const d = DTYPES[dtype];

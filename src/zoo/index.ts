@@ -25,36 +25,15 @@ export interface ZooEntry {
   build(opts?: ZooBuildOptions): Model;
 }
 
-export const ZOO: Record<string, ZooEntry> = {
-  smallcnn: {
-    name: 'smallcnn',
-    description: 'MNIST SmallCNN (TRADES): 4 conv3x3 + 2 max-pool + 3 FC, 312,202 parameters',
-    inputShape: [1, 28, 28],
-    classes: 10,
-    build: (opts = {}) => buildSmallCnn(opts),
-  },
-  resnet18: {
-    name: 'resnet18',
-    description: 'CIFAR ResNet-18 (3x3 stem, no max-pool, BasicBlocks [2,2,2,2]), 11,173,962 parameters',
-    inputShape: [3, 32, 32],
-    classes: 10,
-    build: (opts = {}) => buildResNet18(opts),
-  },
-  preactresnet18: {
-    name: 'preactresnet18',
-    description: 'CIFAR PreAct ResNet-18 (BN-ReLU-conv blocks, final BN-ReLU), 11,172,170 parameters',
-    inputShape: [3, 32, 32],
-    classes: 10,
-    build: (opts = {}) => buildPreActResNet18(opts),
-  },
-  'wrn-34-10': {
-    name: 'wrn-34-10',
-    description: 'CIFAR WideResNet-34-10 (TRADES/Madry layout, pre-activation blocks), 46,160,474 parameters',
-    inputShape: [3, 32, 32],
-    classes: 10,
-    build: (opts = {}) => buildWrn34x10(opts),
-  },
-};
+/** A CIFAR-shaped entry: [3, 32, 32] images, 10 classes. */
+const cifar = (name: string, description: string, build: (opts?: ZooBuildOptions) => Model): ZooEntry => ({ name, description, inputShape: [3, 32, 32], classes: 10, build });
+
+export const ZOO: Record<string, ZooEntry> = Object.fromEntries([
+  { name: 'smallcnn', description: 'MNIST SmallCNN (TRADES): 4 conv3x3 + 2 max-pool + 3 FC, 312,202 parameters', inputShape: [1, 28, 28], classes: 10, build: buildSmallCnn },
+  cifar('resnet18', 'CIFAR ResNet-18 (3x3 stem, no max-pool, BasicBlocks [2,2,2,2]), 11,173,962 parameters', buildResNet18),
+  cifar('preactresnet18', 'CIFAR PreAct ResNet-18 (BN-ReLU-conv blocks, final BN-ReLU), 11,172,170 parameters', buildPreActResNet18),
+  cifar('wrn-34-10', 'CIFAR WideResNet-34-10 (TRADES/Madry layout, pre-activation blocks), 46,160,474 parameters', buildWrn34x10),
+].map((e): [string, ZooEntry] => [e.name, e as ZooEntry]));
 
 export const zooNames = (): string[] => Object.keys(ZOO);
 

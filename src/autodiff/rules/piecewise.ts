@@ -5,22 +5,16 @@ import { attrFloat } from '../../onnx/attrs.js';
 import { isFloatType } from '../../onnx/ir.js';
 import type { GraphBuilder } from '../../onnx/builder.js';
 import { registerGrad } from '../rule.js';
-import { scalarLike, unbroadcast } from '../helpers.js';
+import { pointwise, scalarLike, unbroadcast } from '../helpers.js';
 
 const where = (b: GraphBuilder, c: string, t: string, f: string): string => b.op('Where', [c, t, f]);
 const greater = (b: GraphBuilder, x: string, v: number): string => b.op('Greater', [x, scalarLike(b, v, x)]);
 const less = (b: GraphBuilder, x: string, v: number): string => b.op('Less', [x, scalarLike(b, v, x)]);
 const mask = (b: GraphBuilder, cond: string, like: string): string => b.cast(cond, b.dtype(like));
 
-registerGrad({
-  op: 'Relu',
-  // Gradient passes where the output is positive (0 at the kink, as PyTorch). Mul by the cast mask
-  // is the fastest exact form on ORT CPU (Where with a scalar branch is ~10x slower, Sign ~2x).
-  grad: ({ b, node, g }) => {
-    const y = node.outputs[0];
-    return [b.mul(g, b.cast(b.op('Greater', [y, scalarLike(b, 0, y)]), b.dtype(y)))];
-  },
-});
+// Gradient passes where the output is positive (0 at the kink, as PyTorch). Mul by the cast mask
+// is the fastest exact form on ORT CPU (Where with a scalar branch is ~10x slower, Sign ~2x).
+pointwise('Relu', (b, _x, y) => b.cast(b.op('Greater', [y, scalarLike(b, 0, y)]), b.dtype(y)));
 
 registerGrad({
   op: 'LeakyRelu',
@@ -45,13 +39,7 @@ registerGrad({
   },
 });
 
-registerGrad({
-  op: 'ThresholdedRelu',
-  grad: ({ b, node, g }) => {
-    const x = node.inputs[0];
-    return [b.mul(g, mask(b, greater(b, x, attrFloat(node, 'alpha', 1)), x))];
-  },
-});
+pointwise('ThresholdedRelu', (b, x, _y, node) => mask(b, greater(b, x, attrFloat(node, 'alpha', 1)), x));
 
 registerGrad({
   op: 'Elu',
@@ -84,27 +72,18 @@ registerGrad({
   },
 });
 
-registerGrad({
-  op: 'HardSigmoid',
-  // alpha where 0 < alpha x + beta < 1, else 0 (torch: hardsigmoid_backward uses the open interval).
-  grad: ({ b, node, g }) => {
-    const x = node.inputs[0];
-    const alpha = attrFloat(node, 'alpha', 0.2), beta = attrFloat(node, 'beta', 0.5);
-    const z = b.add(b.mul(x, scalarLike(b, alpha, x)), scalarLike(b, beta, x));
-    const inside = b.op('And', [greater(b, z, 0), less(b, z, 1)]);
-    return [b.mul(g, b.mul(mask(b, inside, x), scalarLike(b, alpha, x)))];
-  },
+// alpha where 0 < alpha x + beta < 1, else 0 (torch: hardsigmoid_backward uses the open interval).
+pointwise('HardSigmoid', (b, x, _y, node) => {
+  const alpha = attrFloat(node, 'alpha', 0.2), beta = attrFloat(node, 'beta', 0.5);
+  const z = b.add(b.mul(x, scalarLike(b, alpha, x)), scalarLike(b, beta, x));
+  const inside = b.op('And', [greater(b, z, 0), less(b, z, 1)]);
+  return b.mul(mask(b, inside, x), scalarLike(b, alpha, x));
 });
 
-registerGrad({
-  op: 'HardSwish',
-  // x < -3: 0; -3 <= x <= 3: x/3 + 1/2; x > 3: 1 (torch's hardswish_backward).
-  grad: ({ b, node, g }) => {
-    const x = node.inputs[0];
-    const mid = b.add(b.mul(x, scalarLike(b, 1 / 3, x)), scalarLike(b, 0.5, x));
-    const d = where(b, less(b, x, -3), scalarLike(b, 0, x), where(b, greater(b, x, 3), scalarLike(b, 1, x), mid));
-    return [b.mul(g, d)];
-  },
+// x < -3: 0; -3 <= x <= 3: x/3 + 1/2; x > 3: 1 (torch's hardswish_backward).
+pointwise('HardSwish', (b, x) => {
+  const mid = b.add(b.mul(x, scalarLike(b, 1 / 3, x)), scalarLike(b, 0.5, x));
+  return where(b, less(b, x, -3), scalarLike(b, 0, x), where(b, greater(b, x, 3), scalarLike(b, 1, x), mid));
 });
 
 registerGrad({

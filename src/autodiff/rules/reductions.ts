@@ -26,39 +26,12 @@ export function reducedAxes(b: GraphBuilder, n: Node): number[] | 'noop' {
   return axes.map((a) => normAxis(a, rank)).sort((a, c) => a - c);
 }
 
-/** Gradient of a reduction's output, given back the input's full shape. */
-function expandBack(b: GraphBuilder, n: Node, g: string, axes: number[]): string {
-  const keep = attrInt(n, 'keepdims', 1) === 1;
-  const gk = keep ? g : b.unsqueeze(g, axes);
-  return b.op('Expand', [gk, b.shapeOf(n.inputs[0])]);
-}
-
-registerGrad({
-  op: 'ReduceSum',
-  grad: ({ b, node, g }) => {
-    const axes = reducedAxes(b, node);
-    return [axes === 'noop' ? g : expandBack(b, node, g, axes), null];
-  },
-});
-
-registerGrad({
-  op: 'ReduceMean',
-  grad: ({ b, node, g }) => {
-    const axes = reducedAxes(b, node);
-    if (axes === 'noop') return [g, null];
-    const x = node.inputs[0];
-    const s = b.shape(x)!;
-    const dims = axes.map((a) => s[a]);
-    let count: string;
-    if (isStatic(dims)) count = scalarLike(b, numel(dims), x);
-    else count = b.cast(b.op('ReduceProd', [b.op('Gather', [b.shapeOf(x), b.constI64(axes)])], { keepdims: 0 }), b.dtype(x));
-    return [b.div(expandBack(b, node, g, axes), count), null];
-  },
-});
-
 /** Output (or its gradient) with the reduced axes restored as size-1 dims. */
 export const keepReduced = (b: GraphBuilder, n: Node, v: string, axes: number[]): string =>
   attrInt(n, 'keepdims', 1) === 1 ? v : b.unsqueeze(v, axes);
+
+/** Gradient of a reduction's output, given back the input's full shape. */
+const expandBack = (b: GraphBuilder, n: Node, g: string, axes: number[]): string => b.op('Expand', [keepReduced(b, n, g, axes), b.shapeOf(n.inputs[0])]);
 
 /**
  * The input gradient of a max (or min) over `axes`, given the result `y` and its gradient `g` with
@@ -70,49 +43,47 @@ export function extremumGrad(b: GraphBuilder, x: string, y: string, g: string, a
   return b.mul(mask, b.div(g, b.reduceSum(mask, axes, 1)));
 }
 
-for (const op of ['ReduceMax', 'ReduceMin']) {
+/** What a reduction's gradient is written from; `kept` restores the reduced axes as size-1 dims (keepdims=0). */
+interface Reduction { b: GraphBuilder; node: Node; x: string; y: string; g: string; axes: number[]; kept: (v: string) => string }
+
+/**
+ * Registers the rule of a reduction: `grad` writes dx from the reduced axes; `noop` is dx when
+ * noop_with_empty_axes leaves x as it is (default: g itself).
+ */
+function reduction(op: string, grad: (r: Reduction) => string, noop: (b: GraphBuilder, x: string, g: string) => string = (_b, _x, g) => g): void {
   registerGrad({
     op,
     grad: ({ b, node, g }) => {
       const axes = reducedAxes(b, node);
-      if (axes === 'noop') return [g, null];
-      return [extremumGrad(b, node.inputs[0], keepReduced(b, node, node.outputs[0], axes), keepReduced(b, node, g, axes), axes), null];
+      const x = node.inputs[0];
+      if (axes === 'noop') return [noop(b, x, g), null];
+      return [grad({ b, node, x, y: node.outputs[0], g, axes, kept: (v) => keepReduced(b, node, v, axes) }), null];
     },
   });
 }
 
-registerGrad({
-  op: 'ReduceSumSquare',
-  grad: ({ b, node, g }) => {
-    const axes = reducedAxes(b, node);
-    const x = node.inputs[0];
-    if (axes === 'noop') return [b.mul(g, b.mul(x, scalarLike(b, 2, x))), null];
-    return [b.mul(b.mul(x, scalarLike(b, 2, x)), keepReduced(b, node, g, axes)), null];
-  },
+reduction('ReduceSum', ({ b, node, g, axes }) => expandBack(b, node, g, axes));
+
+reduction('ReduceMean', ({ b, node, x, g, axes }) => {
+  const s = b.shape(x)!;
+  const dims = axes.map((a) => s[a]);
+  let count: string;
+  if (isStatic(dims)) count = scalarLike(b, numel(dims), x);
+  else count = b.cast(b.op('ReduceProd', [b.op('Gather', [b.shapeOf(x), b.constI64(axes)])], { keepdims: 0 }), b.dtype(x));
+  return b.div(expandBack(b, node, g, axes), count);
 });
 
-registerGrad({
-  op: 'ReduceL2',
-  // dx = g * x / y, and 0 where y = 0 (torch.norm's subgradient).
-  grad: ({ b, node, g }) => {
-    const axes = reducedAxes(b, node);
-    const x = node.inputs[0];
-    if (axes === 'noop') return [b.mul(g, b.op('Sign', [x])), null];
-    const y = keepReduced(b, node, node.outputs[0], axes);
-    // y = 0 only where every x of the slice is 0, so x * g / (y + [y = 0]) is already 0 there.
-    const safe = b.add(y, b.cast(b.op('Equal', [y, scalarLike(b, 0, x)]), b.dtype(x)));
-    return [b.mul(x, b.div(keepReduced(b, node, g, axes), safe)), null];
-  },
-});
+for (const op of ['ReduceMax', 'ReduceMin']) reduction(op, ({ b, x, y, g, axes, kept }) => extremumGrad(b, x, kept(y), kept(g), axes));
 
-registerGrad({
-  op: 'ReduceLogSumExp',
-  // dx = g * exp(x - y)
-  grad: ({ b, node, g }) => {
-    const axes = reducedAxes(b, node);
-    if (axes === 'noop') return [g, null];
-    const x = node.inputs[0];
-    const y = keepReduced(b, node, node.outputs[0], axes);
-    return [b.mul(b.op('Exp', [b.sub(x, y)]), keepReduced(b, node, g, axes)), null];
-  },
-});
+reduction('ReduceSumSquare', ({ b, x, g, kept }) => b.mul(b.mul(x, scalarLike(b, 2, x)), kept(g)), (b, x, g) => b.mul(g, b.mul(x, scalarLike(b, 2, x))));
+
+// dx = g * x / y, and 0 where y = 0 (torch.norm's subgradient).
+reduction('ReduceL2', ({ b, x, y, g, kept }) => {
+  const yk = kept(y);
+  // y = 0 only where every x of the slice is 0, so x * g / (y + [y = 0]) is already 0 there.
+  const safe = b.add(yk, b.cast(b.op('Equal', [yk, scalarLike(b, 0, x)]), b.dtype(x)));
+  return b.mul(x, b.div(kept(g), safe));
+}, (b, x, g) => b.mul(g, b.op('Sign', [x])));
+
+// dx = g * exp(x - y)
+reduction('ReduceLogSumExp', ({ b, x, y, g, kept }) => b.mul(b.op('Exp', [b.sub(x, kept(y))]), kept(g)));

@@ -3,9 +3,9 @@
 //   d exp = g y;  d log = g / x;  d sqrt = g / (2 y);  d |x| = g sign(x) (0 at 0, as torch);
 //   d erf = g 2/sqrt(pi) exp(-x^2)
 import { registerGrad } from '../rule.js';
-import { scalarLike } from '../helpers.js';
+import { pointwise, scalarLike } from '../helpers.js';
 
-registerGrad({ op: 'Exp', grad: ({ b, node, g }) => [b.mul(g, node.outputs[0])] });
+pointwise('Exp', (_b, _x, y) => y);
 registerGrad({ op: 'Log', grad: ({ b, node, g }) => [b.div(g, node.inputs[0])] });
 registerGrad({
   op: 'Sqrt',
@@ -14,17 +14,5 @@ registerGrad({
     return [b.div(b.mul(g, scalarLike(b, 0.5, y)), y)];
   },
 });
-registerGrad({
-  op: 'Abs',
-  // sign(x) * g: 0 at x = 0, as torch.
-  grad: ({ b, node, g }) => [b.mul(g, b.op('Sign', [node.inputs[0]]))],
-});
-
-registerGrad({
-  op: 'Erf',
-  // d erf(x) = 2/sqrt(pi) exp(-x^2)
-  grad: ({ b, node, g }) => {
-    const x = node.inputs[0];
-    return [b.mul(g, b.mul(b.op('Exp', [b.neg(b.mul(x, x))]), scalarLike(b, 2 / Math.sqrt(Math.PI), x)))];
-  },
-});
+pointwise('Abs', (b, x) => b.op('Sign', [x]));
+pointwise('Erf', (b, x) => b.mul(b.op('Exp', [b.neg(b.mul(x, x))]), scalarLike(b, 2 / Math.sqrt(Math.PI), x)));
