@@ -1,4 +1,5 @@
-// The public, typed library API of onnx-generalist. The CLI (src/cli) is a thin layer over it.
+// src/: the public, typed library API of onnx-generalist; the CLI (src/cli) is a thin layer over it.
+// Re-exports the folders below; the charting of src/report stays out (loaded on demand).
 
 // ONNX model I/O and validation
 export { loadModel, loadModelFile, DEFAULT_LIMITS, type LoadOptions, type LoadLimits } from './onnx/load.js';

@@ -1,3 +1,6 @@
+// src/artifacts: an inference classifier analysed and turned into training artifacts (ONNX graphs),
+// cached on disk. Imports src/autodiff, src/onnx and src/util.
+//
 // Turns an inference classifier into training artifacts: ONNX graphs of standard ops for one SGD/Adam
 // step, a whole K-step PGD attack, evaluation, and the EMA/blend update of the Generalist method.
 // Hyper-parameters are graph inputs, so schedules never rebuild a graph.

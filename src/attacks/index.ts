@@ -1,5 +1,5 @@
-// Robustness evaluation of any ONNX classifier: FGSM, PGD, CW-inf, APGD-CE / APGD-T, Square and an
-// AutoAttack-style ensemble, every result verified (docs/EVAL.md). Imports onnx, autodiff, artifacts, runtime and util.
+// src/attacks: robustness evaluation of any ONNX classifier: FGSM, PGD, CW, APGD-CE/T, Square, an
+// AutoAttack-style ensemble, every result verified (docs/EVAL.md). Imports onnx, autodiff, artifacts, runtime, util.
 //
 // Why evaluation's attacks run here, step by step in TypeScript, while training's PGD is one
 // in-graph artifact (artifacts/build.ts buildAttack): training applies a fixed K-step attack to

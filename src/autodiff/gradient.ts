@@ -1,3 +1,6 @@
+// src/autodiff: reverse-mode autodiff over ONNX graphs: this engine, the rule registry (rule.ts),
+// rules/ (one file per op family) and losses. Imports src/onnx and src/util.
+//
 // Reverse-mode autodiff over an ONNX graph. Walks the nodes between the wrt tensors and the loss
 // in reverse topological order, asks each op's rule for input gradients, sums fan-out, and appends
 // the backward nodes to the same graph (so forward activations are shared, not recomputed).

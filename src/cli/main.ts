@@ -1,3 +1,6 @@
+// src/cli: the `generalist` command line, a thin layer over the library: this dispatcher, the shared
+// helpers (command.ts) and commands/. Imports any folder of src.
+//
 // `generalist`: the command-line interface. A table of commands (one file each in ./commands);
 // this file only dispatches, answers --help, and turns errors into messages and exit codes:
 // 0 ok, 1 failure (an expected one prints `error: <message>`, anything else its stack), 2 bad usage.
@@ -13,29 +16,10 @@ import { ArtifactError } from '../artifacts/store.js';
 import { OrtError } from '../runtime/ort-error.js';
 import { AttackModelError } from '../attacks/model.js';
 import { ReportError } from '../report/run-data.js';
-import { CliError, UsageError, table, type CliIO, type Command } from './command.js';
-import { modelsCommand } from './commands/models.js';
-import { exportModelCommand } from './commands/export-model.js';
-import { inspectCommand } from './commands/inspect.js';
-import { artifactsCommand } from './commands/artifacts.js';
-import { trainCommand } from './commands/train.js';
-import { exportCommand } from './commands/export.js';
-import { evalCommand } from './commands/eval.js';
-import { tradeoffCommand } from './commands/tradeoff.js';
-import { reportCommand } from './commands/report.js';
+import { CliError, UsageError, table, type CliIO } from './command.js';
+import { COMMANDS } from './commands/index.js';
 
-/** Every command, in help order. Adding a command: one file in ./commands and one line here. */
-export const COMMANDS: Command[] = [
-  modelsCommand,
-  exportModelCommand,
-  inspectCommand,
-  artifactsCommand,
-  trainCommand,
-  exportCommand,
-  tradeoffCommand,
-  evalCommand,
-  reportCommand,
-];
+export { COMMANDS };
 
 /** Errors that are the user's input being wrong, not a bug: printed without a stack trace. */
 export const EXPECTED_ERRORS: (new (...args: never[]) => Error)[] = [OnnxError, DatasetError, CliError, ConfigError, CheckpointError, ProviderError, ArtifactError, TrainError, OrtError, AttackModelError, ReportError];

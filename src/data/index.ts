@@ -1,3 +1,6 @@
+// src/data: datasets (MNIST, Fashion-MNIST, CIFAR, .npy folders) read and checked, splits, batches
+// and augmentation. Imports only src/util.
+//
 // loadDataset: one call from a dataset name to train / validation / test splits in memory.
 import { defaultAugment, type Augment } from './batch.js';
 import { loadCifar10, loadCifar100 } from './cifar.js';

@@ -1,3 +1,6 @@
+// src/onnx: the ONNX model in memory (this file), load/save, validation, shape inference, typed
+// attributes and GraphBuilder. Imports only src/util.
+//
 // The in-memory ONNX graph every part of the project works on: plain objects, typed arrays for
 // tensor data, nothing protobuf-specific. load.ts/save.ts translate to and from the wire format.
 import { OnnxError } from './errors.js';

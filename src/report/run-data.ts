@@ -5,7 +5,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { REPORT_SCHEMA, type RobustnessReport } from '../attacks/report.js';
 import type { Config } from '../config/types.js';
-import { describeModel, type ModelReport } from '../cli/commands/inspect.js';
+import { describeModel, type ModelReport } from '../artifacts/describe.js';
 import { loadModelFile } from '../onnx/load.js';
 import type { Accuracy } from '../train/evaluate.js';
 import type { EpochMetrics } from '../train/trainer.js';

@@ -1,9 +1,12 @@
+// src/report: how a run is shown: TensorBoard event files, the HTML run and robustness reports, the
+// test table. Imports onnx, artifacts, attacks, config, util; from src/train its types only.
+//
 // `generalist report RUN`: the HTML report of a run folder (also written at the end of training):
 // config and model, per-epoch curves, schedules, the test table, the clean-vs-robust trade-off,
 // robustness reports found in the folder, and the commands that reproduce the run.
 import { join, relative } from 'node:path';
 import type { Config } from '../config/types.js';
-import { formatInt } from '../cli/command.js';
+import { formatInt } from '../util/format.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { robustnessBody } from './robustness-html.js';
 import { accCell, esc, facts, figure, page, section, table } from './html.js';

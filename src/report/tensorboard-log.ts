@@ -7,7 +7,7 @@ import type { IterationInfo, TrainObserver } from '../train/observer.js';
 import type { Run } from '../train/run.js';
 import type { RunState } from '../train/state.js';
 import type { EpochMetrics, TrainResult } from '../train/trainer.js';
-import { formatTable } from '../train/trainer.js';
+import { formatTable } from './test-table.js';
 import { EventWriter } from './events.js';
 
 /** Per-iteration scalars of one iteration: the experts' training numbers and the schedules' values. */

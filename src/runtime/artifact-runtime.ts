@@ -1,3 +1,6 @@
+// src/runtime: ONNX Runtime sessions, execution providers, and the artifacts run on them. Imports
+// src/artifacts, src/onnx and src/util.
+//
 // ArtifactCore on onnxruntime-node: artifacts opened from a folder (manifest.json and the four
 // .onnx files) on the CPU, CUDA or WebGPU provider.
 import { readFileSync } from 'node:fs';

@@ -1,3 +1,6 @@
+// src/train: the Generalist orchestrator and baselines: run setup, iterations, checkpoints, export,
+// trade-off. Imports every folder but src/cli; from src/report only its two default observers.
+//
 // The training loop of the Generalist orchestrator and the single-model baselines: epochs of
 // iterations (iteration.ts), then per epoch the validation metrics, the best model and a checkpoint;
 // at the end the export and the test table. Setting up is run.ts; the state and its checkpoints,
@@ -307,8 +310,4 @@ export async function train(config: Config, opts: TrainOptions = {}): Promise<Tr
   return result;
 }
 
-/** The final table as text. */
-export function formatTable(final: Record<string, Accuracy>, pgdSteps: number, eps: number): string {
-  const rows = Object.entries(final).map(([k, a]) => `| ${k.padEnd(6)} | ${(100 * a.clean).toFixed(2).padStart(6)}% | ${(100 * a.robust).toFixed(2).padStart(6)}% |`);
-  return [`test set, ${Object.values(final)[0]?.n ?? 0} images, eps ${eps}`, `| model  |  clean  | PGD-${pgdSteps} |`, '|--------|---------|---------|', ...rows].join('\n');
-}
+export { formatTable } from '../report/test-table.js';

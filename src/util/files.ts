@@ -1,7 +1,8 @@
 // Reading a path the user named, safely: only a regular file is read (a directory, FIFO, socket or
 // device such as /dev/zero is refused before a byte is read, so nothing hangs), and only up to a
 // size bound. The file is opened non-blocking and checked with fstat on the open descriptor, so a
-// FIFO cannot block the open and a path swapped between check and read is still caught.
+// FIFO cannot block the open and a path swapped between check and read is still caught. Node's fs
+// only; imports nothing of the project.
 import { accessSync, closeSync, constants, fstatSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 

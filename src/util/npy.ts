@@ -1,7 +1,7 @@
 // NumPy .npy files (format version 1.0 written; 1.x / 2.x read) for float32 / float64 / int64 /
 // int32 / uint8 arrays, without numpy: the magic "\x93NUMPY", the version, a little-endian header
 // length, then an ASCII dict header padded with spaces and a newline so that the data starts at a
-// multiple of 64 bytes, then the raw little-endian C-order data.
+// multiple of 64 bytes, then the raw little-endian C-order data. Imports only util/fs and util/dims.
 import { readFileSync } from 'node:fs';
 import { writeFileAtomic } from './fs.js';
 import { numel } from './dims.js';

@@ -1,6 +1,6 @@
 // The one seeded random source of the project (shuffling, augmentation, attack noise, weight init).
 // xoshiro128** on four uint32 words: fast, and its whole state is four numbers, so a checkpoint can
-// save and restore it exactly.
+// save and restore it exactly. Imports nothing of the project.
 export type RngState = [number, number, number, number];
 
 export class Rng {

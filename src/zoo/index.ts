@@ -1,4 +1,6 @@
-// The model zoo: named ONNX classifier builders with seeded PyTorch-default initial weights.
+// src/zoo: the model zoo, named ONNX classifier builders with seeded PyTorch-default initial weights.
+// Imports src/onnx, src/util and (for parameter counts) src/artifacts.
+//
 // Every model takes `input` ['N', C, H, W] float32 in [0, 1] and returns `logits` ['N', classes].
 import type { Model } from '../onnx/ir.js';
 import type { ImageShape } from './layers.js';
@@ -48,7 +50,7 @@ export function buildZooModel(name: string, opts: ZooBuildOptions = {}): Model {
   return getZooEntry(name).build(opts);
 }
 
-export { countParameters, trainableParameters } from './params.js';
+export { countParameters, trainableParameters } from '../artifacts/params.js';
 export { LayerBuilder, INPUT_NAME, OUTPUT_NAME, BN_EPSILON, BN_MOMENTUM, defaultInitBound, type ImageShape } from './layers.js';
 export { buildSmallCnn } from './smallcnn.js';
 export { buildResNet18, buildPreActResNet18 } from './resnet.js';

@@ -1,4 +1,5 @@
-// Importing this module registers every gradient rule, one file per family of ops.
+// src/autodiff/rules: one gradient rule per ONNX op, a file per family; importing this registers
+// them all. Imports src/onnx and ../rule, ../helpers only.
 import './arithmetic.js';
 import './unary.js';
 import './activations.js';

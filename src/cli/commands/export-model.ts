@@ -1,7 +1,8 @@
 // generalist export-model <name> -o file.onnx: writes a freshly initialised zoo model.
 import { ZOO, buildZooModel, countParameters, saveModel } from '../../index.js';
 import { writeFileAtomic } from '../../util/fs.js';
-import { CliError, UsageError, formatBytes, formatInt, intOption, parseCommandArgs, type Command } from '../command.js';
+import { CliError, UsageError, intOption, parseCommandArgs, type Command } from '../command.js';
+import { formatBytes, formatInt } from '../../util/format.js';
 
 export const exportModelCommand: Command = {
   name: 'export-model',

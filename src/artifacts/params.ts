@@ -3,9 +3,9 @@
 // model.parameters())): every float initializer but the BatchNorm running statistics
 // (artifacts/statistics.ts), which torch keeps as buffers. For the zoo the two are the same tensors.
 import { isFloatType, numel, type Model, type Tensor } from '../onnx/ir.js';
-import { analyzeModel } from '../artifacts/analyze.js';
-import { normalizeImport } from '../artifacts/import.js';
-import { bnStatisticNames } from '../artifacts/statistics.js';
+import { analyzeModel } from './analyze.js';
+import { normalizeImport } from './import.js';
+import { bnStatisticNames } from './statistics.js';
 
 /** The tensors training updates, in initializer order (throws where analyzeModel does). */
 export const trainableParameters = (model: Model): Tensor[] => analyzeModel(normalizeImport(model)).params;
