@@ -1,25 +1,37 @@
-"""The torchvision fixture corpus: `make-torch-fixture.py zoo [--small] [--out DIR] [--models a,b]`.
+"""The torchvision fixture corpus: `make-torch-fixture.py zoo [--small] [--out DIR] [--models a,b] [--exports op17,op17f]`.
 
 Each model (32x32 RGB inputs, 10 classes, every Dropout and stochastic depth at 0 so torch's
-reference is deterministic) is exported by torch.onnx.export in eval mode with its BatchNorm
-layers kept (training=PRESERVE, do_constant_folding=False) and written as CASE.onnx, with torch's
-references in CASE.json (an index) and CASE.bin (float32 little-endian arrays at the index's
-offsets). A case is MODEL_FORM_EXPORT:
+reference is deterministic) is exported by torch.onnx.export in eval mode and written as
+CASE.onnx, with torch's references in CASE.json (an index) and CASE.bin (float32 little-endian
+arrays at the index's offsets). A case is MODEL_FORM_EXPORT:
 
   form    fresh    the constructor's initial weights: BN weights all 1, biases and running
                    means 0, running variances 1, so the exporter deduplicates equal initializers
                    behind Identity nodes;
           trained  every parameter and BN statistic perturbed, so no two are equal.
-  export  op17     opset 17;   op13: opset 13 (BatchNormalization-9 forms).
+  export  op17     opset 17, BatchNorm kept (training=PRESERVE, do_constant_folding=False: the
+                   form ORT's training docs ask for);   op13: the same at opset 13;
+          op17f    the exporter's eval-mode defaults (training=EVAL, constant folding): every BN
+                   after a conv is folded into it. torch's reference is then the same model
+                   folded (fuse_conv_bn_eval) at the exported values; BNs that follow no conv
+                   (DenseNet's) stay and train with batch statistics.   op13f: at opset 13.
+  Every model at op17; the EXTRA table adds a few op13 and folded exports.
 
 References (batch of 8, fixed seed):
-  loss64, loss32        train-mode mean cross-entropy in float64 and in float32
+  loss64, loss32        train-mode mean cross-entropy in float64 and in float32 (default kernels)
+  loss32_err            torch's float32 error of the loss: max |loss - loss64| over float32_ways
   params[]              every parameter torch trains: its name (the ONNX initializer or Identity
                         output it is exported as), shape, the float64 gradient of loss64 (stored
-                        as float32) and `err32`, torch's own float32 error max|g32 - g64|
+                        as float32), `err32`, torch's own float32 error max |g32 - g64| over the
+                        float32 ways, and `err32_default` (the default kernels' alone)
   stats[]               BN running statistics after that one train-mode forward (float64), with
                         momentum and the unbiased batch variance as torch updates them, and err32
   grad_x_eval           d sum(CE) / d x in eval mode (float64), and grad_x_eval_err32
+torch's float32 error is the spread over the float32 ways (float32_ways: default kernels,
+channels-last, oneDNN off, Monte Carlo runs at rounding-level jitter), not one run's: on
+RegNet-X-400MF, DenseNet-121 and MNASNet-0.5 at 32x32 the last stages are 1x1 with batch 8, ReLU
+inputs lie within float32's forward error of 0, and torch's own channels-last run is as far from
+float64 as ours (e.g. 4.7e-2 relative on a RegNet BN bias where the default run is 3.6e-5).
 --small writes the narrow variants the tests use (same building blocks, a few thousand to
 ~100k parameters); the default writes the full-size torchvision models.
 """
@@ -30,6 +42,7 @@ import os
 
 import numpy as np
 import onnx
+import onnx.numpy_helper
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -151,20 +164,120 @@ def perturb(m, gen):
                 mod.running_var.copy_(torch.rand(mod.running_var.shape, generator=gen) + 0.5)
 
 
-def train_refs(model, x, y, dtype):
-    m = copy.deepcopy(model).to(dtype).train()
-    loss = F.cross_entropy(m(x.to(dtype)), y)
-    loss.backward()
+MC_RUNS = 6
+
+
+def float32_ways():
+    """The float32 computations whose spread is torch's own float32 error: the default kernels,
+    channels-last memory (other convolution kernels and summation orders), oneDNN off, and
+    MC_RUNS Monte Carlo runs with the input and every parameter moved by a random relative 2^-24
+    (within their float32 rounding: stochastic arithmetic's estimate of the achievable precision).
+    One run alone underestimates it wherever an activation's kink (ReLU at 0) lies within the
+    float32 forward error: which side an input falls on is then decided by rounding, and the
+    gradient of everything behind it moves by far more than one run's error shows."""
+    yield 'default', {}
+    yield 'channels_last', {'channels_last': True}
+    yield 'no_mkldnn', {'mkldnn': False}
+    gen = torch.Generator().manual_seed(123)
+    for k in range(MC_RUNS):
+        yield 'mc%d' % k, {'jitter': gen}
+
+
+def jittered(t, gen):
+    return t * (1 + (torch.rand(t.shape, generator=gen, dtype=t.dtype) * 2 - 1) * 2.0 ** -24)
+
+
+def prepare(model, x, dtype, channels_last=False, jitter=None):
+    m = copy.deepcopy(model).to(dtype)
+    xx = x.to(dtype)
+    if jitter is not None:
+        xx = jittered(xx, jitter)
+        with torch.no_grad():
+            for p in m.parameters():
+                p.copy_(jittered(p, jitter))
+    if channels_last:
+        m, xx = m.to(memory_format=torch.channels_last), xx.contiguous(memory_format=torch.channels_last)
+    return m, xx
+
+
+def train_refs(model, x, y, dtype, mkldnn=True, **kw):
+    m, xx = prepare(model, x, dtype, **kw)
+    m.train()
+    with torch.backends.mkldnn.flags(enabled=mkldnn):
+        loss = F.cross_entropy(m(xx), y)
+        loss.backward()
     grads = {k: p.grad.detach().double() for k, p in m.named_parameters() if p.requires_grad}
     stats = {k: v.detach().double() for k, v in m.state_dict().items() if k.endswith('running_mean') or k.endswith('running_var')}
     return float(loss), grads, stats
 
 
-def eval_grad_x(model, x, y, dtype):
-    m = copy.deepcopy(model).to(dtype).eval()
-    xx = x.to(dtype).clone().requires_grad_(True)
-    F.cross_entropy(m(xx), y, reduction='sum').backward()
-    return xx.grad
+def eval_grad_x(model, x, y, dtype, mkldnn=True, **kw):
+    m, xx = prepare(model, x, dtype, **kw)
+    m.eval()
+    xx = xx.clone().requires_grad_(True)
+    with torch.backends.mkldnn.flags(enabled=mkldnn):
+        F.cross_entropy(m(xx), y, reduction='sum').backward()
+    return xx.grad.contiguous()
+
+
+def fold_bn(model, x):
+    """The model as an eval-mode export with constant folding sees it: every BatchNorm that directly
+    follows a convolution (and is its only reader) folded into it (torch's fuse_conv_bn_eval);
+    other BatchNorms stay."""
+    m = copy.deepcopy(model).eval()
+    calls, outs = [], {}  # calls keeps every tensor alive, so no id is reused
+    def record(name):
+        def hook(mod, inp, out):
+            calls.append((name, mod, inp[0], out))
+            outs[id(out)] = name
+        return hook
+    hooks = [mod.register_forward_hook(record(name)) for name, mod in m.named_modules() if isinstance(mod, (nn.Conv2d, nn.BatchNorm2d))]
+    with torch.no_grad():
+        m(x)
+    for h in hooks:
+        h.remove()
+    pairs = [(outs.get(id(inp)), name, mod) for name, mod, inp, _ in calls if isinstance(mod, nn.BatchNorm2d)]
+    mods = dict(m.named_modules())
+    def put(path, new):
+        parent, _, leaf = path.rpartition('.')
+        setattr(mods[parent] if parent else m, leaf, new)
+    for conv, bn, mod in pairs:
+        if conv and isinstance(mods[conv], nn.Conv2d):
+            put(conv, torch.nn.utils.fusion.fuse_conv_bn_eval(mods[conv], mod))
+            put(bn, nn.Identity())
+    return m
+
+
+def onnx_names(model, x, path):
+    """torch name -> the value the ONNX export feeds in its place, for every parameter and BN
+    statistic, by matching Conv/Gemm/BatchNormalization nodes to the modules in call order; the
+    torch tensors take the exported values (the exporter's folding rounds as it does)."""
+    order = []
+    hooks = [mod.register_forward_hook(lambda mod, i, o, name=name: order.append((name, mod)))
+             for name, mod in model.named_modules() if isinstance(mod, (nn.Conv2d, nn.Linear, nn.BatchNorm2d))]
+    with torch.no_grad():
+        model.eval()(x)
+    for h in hooks:
+        h.remove()
+    g = onnx.load(path).graph
+    inits = {t.name: t for t in g.initializer}
+    source = {n.output[0]: n.input[0] for n in g.node if n.op_type == 'Identity' and n.input[0] in inits}
+    nodes = [n for n in g.node if n.op_type in ('Conv', 'Gemm', 'BatchNormalization')]
+    assert len(nodes) == len(order), 'ONNX has %d Conv/Gemm/BN nodes, torch called %d modules' % (len(nodes), len(order))
+    slots = {'Conv': ['weight', 'bias'], 'Gemm': ['weight', 'bias'], 'BatchNormalization': ['weight', 'bias', 'running_mean', 'running_var']}
+    names = {}
+    for n, (mn, mod) in zip(nodes, order):
+        for k, attr in enumerate(slots[n.op_type], start=1):
+            t = getattr(mod, attr, None)
+            if t is None:
+                continue
+            v = n.input[k]
+            data = torch.from_numpy(onnx.numpy_helper.to_array(inits[source.get(v, v)]).copy())
+            assert data.shape == t.shape and torch.allclose(data, t.detach(), rtol=1e-4, atol=1e-6), '%s.%s does not match %s' % (mn, attr, v)
+            with torch.no_grad():
+                t.copy_(data)
+            names['%s.%s' % (mn, attr)] = v
+    return names
 
 
 class Blob:
@@ -185,29 +298,41 @@ def rel(a, b):
     return float((a - b).abs().max() / b.abs().max().clamp_min(1e-300))
 
 
-def export_case(model, name, form, opset, out, x, y):
-    case = '%s_%s_op%d' % (name, form, opset)
+def export_case(model, name, form, export, out, x, y):
+    """export: op17 / op13 (BatchNorm kept, no constant folding) or op17f / op13f (the exporter's
+    defaults in eval mode: constant folding, every BN after a conv folded into it)."""
+    case = '%s_%s_%s' % (name, form, export)
+    opset, folded = int(export[2:].rstrip('f')), export.endswith('f')
     path = os.path.join(out, case + '.onnx')
     model.eval()
-    torch.onnx.export(model, x, path, opset_version=opset, do_constant_folding=False, training=torch.onnx.TrainingMode.PRESERVE,
+    mode = torch.onnx.TrainingMode.EVAL if folded else torch.onnx.TrainingMode.PRESERVE
+    torch.onnx.export(model, x, path, opset_version=opset, do_constant_folding=folded, training=mode,
                       input_names=['input'], output_names=['logits'], dynamic_axes={'input': {0: 'N'}, 'logits': {0: 'N'}})
     onnx.checker.check_model(onnx.load(path))
+    if folded:
+        model = fold_bn(model, x)
+        names = onnx_names(model, x, path)
     loss64, g64, s64 = train_refs(model, x, y, torch.float64)
-    loss32, g32, s32 = train_refs(model, x, y, torch.float32)
-    gx64, gx32 = eval_grad_x(model, x, y, torch.float64), eval_grad_x(model, x, y, torch.float32)
+    gx64 = eval_grad_x(model, x, y, torch.float64)
+    runs = {way: (train_refs(model, x, y, torch.float32, **kw), eval_grad_x(model, x, y, torch.float32, **kw)) for way, kw in float32_ways()}
+    (loss32, g32, s32), gx32 = runs['default']
+    err = lambda pick, ref, k: max(float((pick(r)[k] - ref).abs().max()) for r in runs.values())
+    rename = (lambda k: names[k]) if folded else (lambda k: k)
     blob = Blob()
-    params = [{'name': k, 'shape': list(g.shape), 'grad': blob.add(g), 'err32': float((g32[k] - g).abs().max())} for k, g in g64.items()]
-    stats = [{'name': k, 'shape': list(v.shape), 'value': blob.add(v), 'err32': float((s32[k] - v).abs().max())} for k, v in s64.items()]
+    params = [{'name': rename(k), 'shape': list(g.shape), 'grad': blob.add(g), 'err32': err(lambda r: r[0][1], g, k),
+               'err32_default': float((g32[k] - g).abs().max())} for k, g in g64.items()]
+    stats = [{'name': rename(k), 'shape': list(v.shape), 'value': blob.add(v), 'err32': err(lambda r: r[0][2], v, k)} for k, v in s64.items()]
     momenta = {}
     for mn, mod in model.named_modules():
         if isinstance(mod, nn.modules.batchnorm._BatchNorm):
             momenta[mn] = mod.momentum
     ref = {
-        'case': case, 'model': name, 'form': form, 'opset': opset, 'torch': torch.__version__,
+        'case': case, 'model': name, 'form': form, 'opset': opset, 'folded': folded, 'torch': torch.__version__,
         'input_shape': list(SHAPE), 'classes': CLASSES, 'x': blob.add(x), 'y': y.tolist(),
-        'loss64': loss64, 'loss32': loss32, 'params': params, 'stats': stats,
+        'loss64': loss64, 'loss32': loss32, 'loss32_err': max(abs(r[0][0] - loss64) for r in runs.values()),
+        'float32_ways': list(runs), 'params': params, 'stats': stats,
         'num_params': sum(p.numel() for p in model.parameters()),
-        'grad_x_eval': blob.add(gx64), 'grad_x_eval_err32': float((gx32 - gx64).abs().max()),
+        'grad_x_eval': blob.add(gx64), 'grad_x_eval_err32': max(float((r[1] - gx64).abs().max()) for r in runs.values()),
         'bn_momentum': sorted(set(momenta.values())),
     }
     with open(os.path.join(out, case + '.bin'), 'wb') as f:
@@ -220,13 +345,21 @@ def export_case(model, name, form, opset, out, x, y):
         case, ref['num_params'], os.path.getsize(path) / 1e6, blob.size * 4 / 1e6, worst), flush=True)
 
 
+# Exports per model beyond op17 (BatchNorm kept): a few at opset 13, a few folded (op17f / op13f).
+EXTRA = {
+    'resnet18': ['op13', 'op17f', 'op13f'], 'mobilenet_v3_small': ['op13'], 'convnext_tiny': ['op13'],
+    'mobilenet_v2': ['op17f'], 'efficientnet_b0': ['op17f'], 'densenet121': ['op17f'],
+    'resnet': ['op13', 'op17f'], 'mobilenet_v3': ['op13'], 'convnext': ['op13'], 'densenet': ['op17f'],
+}
+
+
 def zoo_main(argv):
     ap = argparse.ArgumentParser(prog='make-torch-fixture.py zoo')
     ap.add_argument('--small', action='store_true', help='the narrow variants the tests use')
     ap.add_argument('--out', default=None)
     ap.add_argument('--models', default='', help='comma-separated subset')
     ap.add_argument('--forms', default='fresh,trained')
-    ap.add_argument('--opsets', default='17')
+    ap.add_argument('--exports', default='', help='comma-separated (op17, op13, op17f, ...); default op17 and the EXTRA table')
     args = ap.parse_args(argv)
     table = SMALL if args.small else FULL
     here = os.path.dirname(os.path.abspath(__file__))
@@ -235,7 +368,7 @@ def zoo_main(argv):
     names = [n for n in args.models.split(',') if n] or list(table)
     for name in names:
         for form in args.forms.split(','):
-            for opset in [int(o) for o in args.opsets.split(',')]:
+            for export in [e for e in args.exports.split(',') if e] or ['op17', *EXTRA.get(name, [])]:
                 torch.manual_seed(0)
                 model = deterministic(table[name]())
                 if form == 'trained':
@@ -243,4 +376,4 @@ def zoo_main(argv):
                 g = torch.Generator().manual_seed(1)
                 x = torch.rand(BATCH, *SHAPE, generator=g)
                 y = torch.randint(0, CLASSES, (BATCH,), generator=g)
-                export_case(model, name, form, opset, out, x, y)
+                export_case(model, name, form, export, out, x, y)

@@ -3,15 +3,18 @@
 // torch 1.13): narrow variants of torchvision's ResNet, MobileNet-V2/V3, EfficientNet, DenseNet,
 // ShuffleNet-V2, SqueezeNet, RegNet-X, ConvNeXt and MNASNet (their own building blocks, 32x32
 // inputs, 10 classes), each exported by torch.onnx.export at opset 17 (three also at 13) with
-// BatchNorm kept and no constant folding, in two forms: fresh (torch deduplicates the equal BN initializers behind
-// Identity nodes) and trained-like (every tensor distinct). Per case, against torch's references:
+// BatchNorm kept and no constant folding, and three also with the exporter's eval-mode defaults
+// (every BN after a conv folded into it; torch's reference is the same model folded), in two
+// forms: fresh (torch deduplicates equal initializers behind Identity nodes) and trained-like
+// (every tensor distinct). Per case, against torch's references (torch's float32 error is the
+// spread of its float32 ways, see scripts/torch_zoo.py):
 //   - the train step's loss equals torch's (1e-5 relative, or 3x torch's own float32 error);
 //   - we train exactly the tensors torch trains;
 //   - each gradient is within 3x torch's own float32 error or 1e-4 relative, whichever is larger;
 //   - the BatchNorm running statistics after one step equal torch's (momentum, unbiased variance);
 //   - the eval-mode input gradient has torch's signs wherever |g| is not tiny.
 // The full-size models are checked by scripts/torch-zoo-check.ts (see its header).
-import { readdirSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { analyzeModel } from '../src/artifacts/analyze.js';
@@ -32,10 +35,13 @@ const CASES = readdirSync(DIR).filter((f) => f.endsWith('.onnx')).map((f) => f.s
 
 describe('the torchvision corpus trains as torch does', () => {
   it('covers every architecture in both forms and stays small', () => {
-    const models = new Set(CASES.map((c) => c.replace(/_(fresh|trained)_op\d+$/, '')));
+    const models = new Set(CASES.map((c) => c.replace(/_(fresh|trained)_op\d+f?$/, '')));
     expect([...models].sort()).toEqual(['convnext', 'densenet', 'efficientnet', 'mnasnet', 'mobilenet_v2', 'mobilenet_v3', 'regnet_x', 'resnet', 'shufflenet_v2', 'squeezenet']);
     for (const m of models) for (const form of ['fresh', 'trained']) expect(CASES).toContain(`${m}_${form}_op17`);
     for (const m of ['resnet', 'mobilenet_v3', 'convnext']) for (const form of ['fresh', 'trained']) expect(CASES).toContain(`${m}_${form}_op13`);
+    for (const m of ['resnet', 'mobilenet_v2', 'densenet']) for (const form of ['fresh', 'trained']) expect(CASES).toContain(`${m}_${form}_op17f`);
+    const bytes = readdirSync(DIR).reduce((s, f) => s + statSync(join(DIR, f)).size, 0);
+    expect(bytes).toBeLessThan(20e6);
   });
 
   describe.each(CASES)('%s', (name) => {

@@ -56,16 +56,18 @@ describe('pointwise activations', () => {
     });
   }
 
-  it('Clip gives exactly zero gradient outside [min, max]', async () => {
+  it('Clip gives exactly zero gradient outside (min, max) and at the bounds (torch\'s ReLU6/hardtanh)', async () => {
+    // At x = min or max the gradient is 0, as torch's hardtanh/ReLU6 and TF's relu6 have it (and
+    // Relu's at 0): a fresh torchvision MobileNet-V2 exported with folded BN feeds ReLU6 exact zeros.
     const b = new GraphBuilder();
-    const x = b.input('x', DataType.FLOAT, [5]);
+    const x = b.input('x', DataType.FLOAT, [7]);
     const y = b.clip(x, b.constF(-1), b.constF(1));
-    const loss = b.reduceSum(b.mul(y, b.constF([1, 2, 3, 4, 5])), undefined, 0);
+    const loss = b.reduceSum(b.mul(y, b.constF([1, 2, 3, 4, 5, 6, 7])), undefined, 0);
     b.output(loss, 'loss');
     b.output(buildGradient(b, { loss, wrt: [x] }).get(x)!, 'dx');
     const s = await createSession(b.build());
-    const r = await s.run({ x: toOrt(tensor('x', DataType.FLOAT, [5], [-3, -0.5, 0, 0.5, 2])) });
-    expect(Array.from(r.dx.data as Float32Array)).toEqual([0, 2, 3, 4, 0]);
+    const r = await s.run({ x: toOrt(tensor('x', DataType.FLOAT, [7], [-3, -1, -0.5, 0, 0.5, 1, 2])) });
+    expect(Array.from(r.dx.data as Float32Array)).toEqual([0, 0, 3, 4, 5, 0, 0]);
     await s.release();
   });
 

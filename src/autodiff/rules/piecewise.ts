@@ -88,8 +88,11 @@ pointwise('HardSwish', (b, x) => {
 
 registerGrad({
   op: 'Clip',
-  // Gradient passes where min <= x <= max (torch.clamp), is zero outside; a tensor bound gets the
-  // gradient of the positions it clipped.
+  // Gradient passes where min < x < max, is zero outside and at the bounds themselves: the
+  // convention of torch's hardtanh/ReLU6 and TF's relu6 (the Clips classifiers export) and of Relu
+  // here (0 at the kink). (torch.clamp passes it at the bounds too; a fresh export with folded
+  // BatchNorm puts exact zeros on ReLU6's kink: depthwise windows of zeros plus a zero bias.)
+  // A tensor bound gets the gradient of the positions it clipped.
   grad: ({ b, node, g, needs }) => {
     const x = node.inputs[0];
     const dt = b.dtype(x);
@@ -106,12 +109,9 @@ registerGrad({
     const masked = (cond: string) => b.mul(g, b.cast(cond, dt));
     let dx: string | null = null;
     if (needs[0]) {
-      // GreaterOrEqual/LessOrEqual are opset 12; older graphs negate the strict comparison.
-      const orEqual = (op: 'GreaterOrEqual' | 'LessOrEqual', v: string) =>
-        b.opset >= 12 ? b.op(op, [x, v]) : b.op('Not', [b.op(op === 'GreaterOrEqual' ? 'Less' : 'Greater', [x, v])]);
-      const atLeast = lo ? orEqual('GreaterOrEqual', lo) : undefined;
-      const atMost = hi ? orEqual('LessOrEqual', hi) : undefined;
-      dx = masked(atLeast && atMost ? b.op('And', [atLeast, atMost]) : (atLeast ?? atMost)!);
+      const above = lo ? b.op('Greater', [x, lo]) : undefined;
+      const below = hi ? b.op('Less', [x, hi]) : undefined;
+      dx = masked(above && below ? b.op('And', [above, below]) : (above ?? below)!);
     }
     const bound = (op: 'Less' | 'Greater', v: string | undefined, k: number): string | null => {
       if (!needs[k] || !v) return null;
