@@ -1,5 +1,5 @@
 // src/autodiff/rules: one gradient rule per ONNX op, a file per family; importing this registers
-// them all. Imports src/onnx and ../rule, ../helpers only.
+// them all. Imports src/onnx, ../rule, ../helpers and sibling rule files only.
 import './arithmetic.js';
 import './unary.js';
 import './activations.js';
