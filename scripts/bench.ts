@@ -33,10 +33,11 @@ const threads = Number(values.threads), steps = Number(values.steps);
 const spec = benchModel(values.model!, values.batch);
 
 /** Formulations to compare: how the gradient rules write the graphs, and ORT session settings. */
-interface Variant { convInput?: typeof convGradForm.input; tuning?: OpenOptions['tuning'] }
+interface Variant { convInput?: typeof convGradForm.input; convWeight?: typeof convGradForm.weight; tuning?: OpenOptions['tuning'] }
 const VARIANTS: Record<string, Variant> = {
   default: {},
   'dx-transpose': { convInput: 'convtranspose' },
+  'dw-per-image': { convWeight: 'per-image' },
   'no-spin': { tuning: { extra: { session: { intra_op: { allow_spinning: '0' } } } } },
   'denormal-zero': { tuning: { extra: { session: { set_denormal_as_zero: '1' } } } },
   'no-mem-pattern': { tuning: { enableMemPattern: false } },
@@ -50,10 +51,11 @@ type Phases = Record<(typeof PHASES)[number], number>;
 async function openVariant(name: string, s: BenchModel) {
   const v = VARIANTS[name];
   if (!v) throw new Error(`unknown variant "${name}"; known: ${Object.keys(VARIANTS).join(', ')}`);
-  const saved = convGradForm.input;
-  convGradForm.input = v.convInput ?? saved;
+  const saved = { ...convGradForm };
+  convGradForm.input = v.convInput ?? saved.input;
+  convGradForm.weight = v.convWeight ?? saved.weight;
   const { dir } = ensureArtifacts(s.model, { optimizer: 'sgd', pgdSteps: steps }, mkdtempSync(join(tmpdir(), 'bench-')));
-  convGradForm.input = saved;
+  Object.assign(convGradForm, saved);
   const rt = await ArtifactRuntime.open(dir, { threads, tuning: v.tuning });
   const rng = new Rng(0);
   const { x, y, eps, stepSize } = benchInputs(s, rng);

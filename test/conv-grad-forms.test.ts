@@ -1,6 +1,8 @@
-// The Conv input gradient's two formulations (a Conv of dY, the default, and the earlier
-// ConvTranspose) give the same train step, attack and input gradient on a fixed batch, to float32
-// rounding: SmallCNN (stride 1, unpadded) and PreAct ResNet-18 (padded, stride-2 3x3 and 1x1).
+// Conv's gradient formulations, today's (input gradient as a Conv of dY; weight gradient with the
+// batch folded into the MatMul on deep layers) and the earlier ones (ConvTranspose; per-image
+// products summed over the batch), give the same train step, attack and input gradient on a fixed
+// batch, to float32 rounding: SmallCNN (stride 1, unpadded) and PreAct ResNet-18 (padded, stride-2
+// 3x3 and 1x1, up to 512 channels on 4x4).
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,6 +28,7 @@ function relDiff(a: Float32Array, b: Float32Array): number {
 
 async function runForm(zoo: string, batch: number, form: Form) {
   convGradForm.input = form;
+  convGradForm.weight = form === 'conv' ? 'auto' : 'per-image';
   const model = buildZooModel(zoo, { seed: 5 });
   const built = buildArtifacts(model, { optimizer: 'sgd', pgdSteps: 2 });
   const ops = built.models.attack.graph.nodes.map((n) => n.opType);
@@ -49,8 +52,8 @@ async function runForm(zoo: string, batch: number, form: Form) {
   return { ops, weights, loss: step.loss, xAdv, grad: g };
 }
 
-describe('Conv input gradient: Conv form against the ConvTranspose form', () => {
-  afterEach(() => { convGradForm.input = 'conv'; });
+describe('Conv gradients: the current forms against the earlier ones', () => {
+  afterEach(() => { Object.assign(convGradForm, { input: 'conv', weight: 'auto' }); });
 
   for (const [zoo, batch] of [['smallcnn', 6], ['preactresnet18', 2]] as const) {
     it(`${zoo}: same train step, attack and input gradient to float32 rounding`, async () => {

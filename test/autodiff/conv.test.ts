@@ -6,6 +6,7 @@ import { buildGradient } from '../../src/autodiff/gradient.js';
 import { GraphBuilder } from '../../src/onnx/builder.js';
 import { DataType, tensor, type Dim } from '../../src/onnx/ir.js';
 import { createSession, toOrt } from '../../src/runtime/ort.js';
+import { convGradForm } from '../../src/autodiff/rules/conv.js';
 import '../../src/autodiff/rules/index.js';
 
 interface ConvConfig {
@@ -73,6 +74,44 @@ describe('Conv gradient', () => {
   it('1x1 stride-1 conv (im2col is x itself)', async () => {
     await checkGradient(opCase('Conv', [{ name: 'x', shape: [2, 3, 4, 3] }, { name: 'w', shape: [5, 3, 1, 1] }, { name: 'b', shape: [5] }], {}, { seed: 65, eps: 1e-2 }));
     await checkGradient(opCase('Conv', [{ name: 'x', shape: [2, 4, 5] }, { name: 'w', shape: [4, 2, 1] }], { group: 2 }, { seed: 66, eps: 1e-2 }));
+  });
+
+  it('more output channels than output positions (the batch folded into the weight-gradient MatMul)', async () => {
+    // Cog > L: 6 channels on 2x2 outputs, grouped 5 per group on 2x1, strided 4 on 1x2, with bias.
+    await checkGradient(opCase('Conv', [{ name: 'x', shape: [3, 2, 2, 2] }, { name: 'w', shape: [6, 2, 3, 3] }], { pads: [1, 1, 1, 1] }, { seed: 67, eps: 1e-2 }));
+    await checkGradient(opCase('Conv', [{ name: 'x', shape: [2, 4, 3, 1] }, { name: 'w', shape: [10, 2, 2, 1] }, { name: 'b', shape: [10] }], { group: 2 }, { seed: 68, eps: 1e-2 }));
+    await checkGradient(opCase('Conv', [{ name: 'x', shape: [2, 3, 3, 4] }, { name: 'w', shape: [4, 3, 3, 3] }], { strides: [2, 2] }, { seed: 69, eps: 1e-2, wrt: ['w'] }));
+  });
+
+  it('the batch-folded weight gradient equals the per-image form to float32 rounding', async () => {
+    // A deep-layer shape (64 channels on 4x4 outputs, as PreAct ResNet's layer4 at 32x32 inputs).
+    const dw = async (form: typeof convGradForm.weight) => {
+      const rng = new Rng(70);
+      const rand = (dims: number[]) => tensor('', DataType.FLOAT, dims, Array.from({ length: dims.reduce((a, v) => a * v, 1) }, () => rng.normal()));
+      const saved = convGradForm.weight;
+      convGradForm.weight = form;
+      try {
+        const b = new GraphBuilder();
+        const x = b.input('x', DataType.FLOAT, [8, 32, 8, 8]);
+        const w = b.input('w', DataType.FLOAT, [64, 32, 3, 3]);
+        const y = b.op('Conv', [x, w], { strides: [2, 2], pads: [1, 1, 1, 1] });
+        b.output(b.reduceSum(b.mul(y, b.initializer('R', rand([8, 64, 4, 4]))), undefined, 0), 'loss');
+        b.output(buildGradient(b, { loss: 'loss', wrt: ['w'] }).get('w')!, 'dw');
+        const ops = b.graph.nodes.map((n) => n.opType);
+        const sess = await createSession(b.build(), { optimization: 'disabled', threads: 1 });
+        const out = await sess.run({ x: toOrt(rand([8, 32, 8, 8])), w: toOrt(rand([64, 32, 3, 3])) });
+        await sess.release();
+        return { ops, dw: out.dw.data as Float32Array };
+      } finally {
+        convGradForm.weight = saved;
+      }
+    };
+    const [now, before] = [await dw('auto'), await dw('per-image')];
+    // The earlier form sums per-image products over the batch; the new one has no such ReduceSum.
+    expect(before.ops.filter((o) => o === 'ReduceSum').length).toBe(now.ops.filter((o) => o === 'ReduceSum').length + 1);
+    let worst = 0;
+    for (let i = 0; i < now.dw.length; i++) worst = Math.max(worst, Math.abs(now.dw[i] - before.dw[i]) / (1 + Math.abs(before.dw[i])));
+    expect(worst).toBeLessThan(1e-5);
   });
 
   it('a small CNN with a symbolic batch dim gives the same gradients as with a static one', async () => {

@@ -7,6 +7,9 @@
 //       same strides/pads/dilations as the forward), then a batched MatMul with dY and a ReduceSum
 //       over the batch. On ORT CPU this was the fastest correct formulation we measured (about
 //       1.5-3x faster than "transpose N<->C, Conv, transpose" on a 128x32x26x26 3x3 layer).
+//       Where a layer has more output channels per group than output positions, the batch moves
+//       into the MatMul's inner dimension instead (one [Cog, N*L] x [N*L, Cig*K] product): the
+//       per-image products would be larger than the columns themselves.
 //   dB: ReduceSum of dY over batch and spatial axes.
 // Only the gradients in `needs` are built (a first layer needs no dX, an attack needs no dW).
 import { attrInt, spatialGeometry, type SpatialGeometry } from '../../onnx/attrs.js';
@@ -17,10 +20,12 @@ import { registerGrad } from '../rule.js';
 import { convInputGrad } from './conv_input_grad.js';
 
 /**
- * How Conv's input gradient is written: 'conv' (a Conv of dY where the geometry allows it, the
- * default) or 'convtranspose' everywhere (the earlier form; tests and benchmarks compare the two).
+ * How Conv's gradients are written. input: 'conv' (a Conv of dY where the geometry allows it, the
+ * default) or 'convtranspose' everywhere (the earlier form). weight: 'auto' (the batch folded into
+ * the MatMul where Cog > L, the default) or 'per-image' everywhere (the earlier form). Tests and
+ * benchmarks compare the forms.
  */
-export const convGradForm: { input: 'conv' | 'convtranspose' } = { input: 'conv' };
+export const convGradForm: { input: 'conv' | 'convtranspose'; weight: 'auto' | 'per-image' } = { input: 'conv', weight: 'auto' };
 
 /** Spatial dims of `x` (NC...), which must be static for a conv/pool gradient. */
 export function staticSpatial(b: GraphBuilder, x: string, node: Node): number[] {
@@ -98,10 +103,17 @@ registerGrad({
         // One output channel per group (depthwise): an elementwise product beats G tiny matmuls.
         const s = b.reduceSum(b.mul(cols4, g4), [0, 3], 0); // [G, Cig*K]
         dw = b.reshape(s, ws);
-      } else {
+      } else if (Cog <= L || convGradForm.weight === 'per-image') {
         const prod = b.matmul(cols4, b.transpose(g4, [0, 1, 3, 2])); // [N, G, Cig*K, Cog]
         const s = b.reduceSum(prod, [0], 0); // [G, Cig*K, Cog]
         dw = b.reshape(b.transpose(s, [0, 2, 1]), ws);
+      } else {
+        // More output channels than positions (deep layers: 512 channels on 4x4): the per-image
+        // products above would be Cog/L times the columns (288 MiB for PreAct ResNet-18's layer4
+        // at batch 32) with an inner dimension of only L. Fold the batch into the inner dimension.
+        const gT = b.reshape(b.transpose(g4, [1, 2, 0, 3]), [group, Cog, -1]); // [G, Cog, N*L]
+        const colsT = b.reshape(b.transpose(cols4, [1, 0, 3, 2]), [group, -1, Cig * K]); // [G, N*L, Cig*K]
+        dw = b.reshape(b.matmul(gT, colsT), ws); // [G, Cog, Cig*K] is W's layout
       }
     }
 
