@@ -29,7 +29,8 @@ export interface ZooRef {
 }
 
 /** rel: our error, floor: torch's float32 error over its float32 ways, floorDefault: its default kernels' alone; each relative to the gradient's scale. */
-export interface ParamResult { name: string; rel: number; floor: number; floorDefault: number; ok: boolean }
+/** ok: within what is allowed; okDefault: the same against the default kernels' error alone (for comparison only). */
+export interface ParamResult { name: string; rel: number; floor: number; floorDefault: number; ok: boolean; okDefault: boolean }
 export interface CaseResult {
   case: string;
   /** |ours - torch float64| / torch float64, and the same for torch's float32 loss (largest over its float32 ways). */
@@ -105,7 +106,8 @@ export async function compareCase(dir: string, name: string): Promise<CaseResult
     // relative to the gradient's scale, at least 1e-6 of the largest (a BN bias followed by
     // another BN has a gradient that is zero but for rounding).
     const scale = Math.max(maxAbs(g64), 1e-6 * G);
-    params.push({ name: p.name, rel: err / scale, floor: p.err32 / scale, floorDefault: p.err32_default / scale, ok: err <= Math.max(3 * p.err32, 1e-4 * maxAbs(g64)) });
+    const within = (floor: number) => err <= Math.max(3 * floor, 1e-4 * maxAbs(g64));
+    params.push({ name: p.name, rel: err / scale, floor: p.err32 / scale, floorDefault: p.err32_default / scale, ok: within(p.err32), okDefault: within(p.err32_default) });
     torchFloor = Math.max(torchFloor, p.err32 / scale);
     torchFloorDefault = Math.max(torchFloorDefault, p.err32_default / scale);
   }
