@@ -12,6 +12,7 @@ import { ensureArtifacts } from '../src/artifacts/store.js';
 import { loadModelFile } from '../src/onnx/load.js';
 import { buildZooModel } from '../src/zoo/index.js';
 import { ort } from '../src/runtime/ort.js';
+import { gradFormsFor } from '../src/runtime/providers.js';
 
 const ARTIFACTS = ['train_step', 'attack', 'eval', 'ema'] as const;
 
@@ -52,7 +53,7 @@ async function main(): Promise<void> {
   for (const name of models) {
     const model = existsSync(name) ? loadModelFile(name) : buildZooModel(name, { seed: 0 });
     const loss = values.loss === 'trades' ? 'trades' : 'ce';
-    const { dir, manifest } = ensureArtifacts(model, { loss, pgdSteps: 2, maxPoolGrad: 'windows' }, cache);
+    const { dir, manifest } = ensureArtifacts(model, { loss, pgdSteps: 2, ...gradFormsFor('webgpu') }, cache);
     for (const k of ARTIFACTS) {
       const r = spawnSync(process.execPath, ['--import', 'tsx', process.argv[1], '--place', join(dir, manifest.artifacts[k].file)], { encoding: 'utf8', maxBuffer: 1 << 28 });
       if (r.status !== 0) throw new Error(`${name} ${k}: the WebGPU session did not open:\n${(r.stderr ?? '').split('\n').filter((l) => !l.includes('[V:')).slice(-5).join('\n')}`);

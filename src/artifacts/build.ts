@@ -36,10 +36,12 @@ export interface ArtifactOptions {
   inputLayout: InputLayout;
   /** MaxPool backward: through the Indices output (fastest on the CPU) or by windows (WebGPU has no Indices). */
   maxPoolGrad: MaxPoolGrad;
+  /** Conv's dW im2col: one grouped Conv (fastest on the CPU) or a batched group-1 Conv (WebGPU; autodiff GradForms). */
+  convWeightGrad: 'grouped' | 'batched';
 }
 
 export const DEFAULT_ARTIFACT_OPTIONS: ArtifactOptions = {
-  loss: 'ce', optimizer: 'sgd', nesterov: false, pgdSteps: 10, attackLoss: 'ce', attackForm: 'unrolled', labelSmoothing: 0, inputLayout: 'nchw', maxPoolGrad: 'indices',
+  loss: 'ce', optimizer: 'sgd', nesterov: false, pgdSteps: 10, attackLoss: 'ce', attackForm: 'unrolled', labelSmoothing: 0, inputLayout: 'nchw', maxPoolGrad: 'indices', convWeightGrad: 'grouped',
 };
 
 export interface IoSpec { name: string; dtype: string; shape: Dim[] }
@@ -118,7 +120,7 @@ export function buildTrainStep(model: Model, a: ModelAnalysis, o: ArtifactOption
     statUpdates = adv.statUpdates;
     dropout.push(...adv.dropout);
   }
-  const grads = buildGradient(b, { loss, wrt: a.params.map((p) => p.name) });
+  const grads = buildGradient(b, { loss, wrt: a.params.map((p) => p.name), forms: { convWeight: o.convWeightGrad } });
   for (const p of a.params) {
     const g0 = grads.get(p.name)!;
     if (o.optimizer === 'sgd') {

@@ -8,7 +8,7 @@ import { OnnxError } from '../onnx/errors.js';
 import type { GraphBuilder } from '../onnx/builder.js';
 import { DataType, isDefaultDomain, isFloatType, type Node } from '../onnx/ir.js';
 import { accumulate, scalarLike, zerosLike } from './helpers.js';
-import { getGradRule, missingRule } from './rule.js';
+import { getGradRule, missingRule, type GradForms } from './rule.js';
 import './rules/index.js';
 
 export interface GradientOptions {
@@ -22,6 +22,8 @@ export interface GradientOptions {
   seed?: string;
   /** Prefix for backward value names. */
   prefix?: string;
+  /** Backward formulations where a rule has several (per provider). */
+  forms?: GradForms;
 }
 
 /** Returns the gradient value name for each wrt tensor (zeros where the loss does not depend on it). */
@@ -73,7 +75,7 @@ export function buildGradient(b: GraphBuilder, opts: GradientOptions): Map<strin
       if (rule.allOutputs) all = dy.map((d, k) => d ?? zerosLike(b, n.outputs[k]));
       else if (dy[0]) all = [dy[0]];
       else continue; // only outputs the rule does not differentiate (statistics, indices) have a gradient
-      const dx = rule.grad({ b, node: n, g: all[0], dy: all, needs });
+      const dx = rule.grad({ b, node: n, g: all[0], dy: all, needs, forms: opts.forms ?? {} });
       checkArity(n, dx, needs);
       n.inputs.forEach((i, k) => {
         if (!needs[k] || !dx[k]) return;

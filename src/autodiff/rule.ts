@@ -10,6 +10,19 @@ import { OnnxError } from '../onnx/errors.js';
 import type { GraphBuilder } from '../onnx/builder.js';
 import type { Node } from '../onnx/ir.js';
 
+/**
+ * Choices between equivalent backward formulations, made per execution provider
+ * (runtime/providers.ts: gradFormsFor) and recorded in the artifact options.
+ */
+export interface GradForms {
+  /**
+   * Conv's dW im2col: 'grouped', one grouped one-hot Conv (group = C; the fastest on ORT's CPU), or
+   * 'batched', the channels as a batch of one-channel images through a group-1 Conv (WebGPU: its
+   * grouped Conv computes wrong values when a group has 5-7, 9-11, ... output channels).
+   */
+  convWeight?: 'grouped' | 'batched';
+}
+
 export interface GradContext {
   /** Appends backward nodes; its facts know every forward value's dtype and shape. */
   b: GraphBuilder;
@@ -20,6 +33,8 @@ export interface GradContext {
   dy: string[];
   /** Which inputs need a gradient (on a path from a wrt tensor, float-typed, not stopped). */
   needs: boolean[];
+  /** The formulations asked for (default: each rule's first). */
+  forms: GradForms;
 }
 
 /** One gradient (or null, or undefined: none) per input of the node. */

@@ -18,7 +18,7 @@ import { writeFileAtomic } from '../util/fs.js';
 import { ArtifactRuntime } from '../runtime/artifact-runtime.js';
 import { ensureWritableDirectory } from '../util/files.js';
 import { FusedIteration } from './fused.js';
-import { maxPoolGradFor } from '../runtime/providers.js';
+import { gradFormsFor } from '../runtime/providers.js';
 import { TrainError } from './errors.js';
 import type { EvalSettings } from './evaluate.js';
 import { loadSourceModel, modelFit, withImageShape } from './source.js';
@@ -135,7 +135,7 @@ export function expertArtifactOptions(o: OptimizerConfig, loss: 'ce' | 'trades',
 export function openArtifacts(pinned: Model, inputLayout: InputLayout, config: Config, cacheDir: string, log: (s: string) => void,
   o: OptimizerConfig, loss: 'ce' | 'trades', steps: number, sourceHash?: string): Promise<ArtifactRuntime> {
   const rtOpts = { provider: config.provider, threads: config.threads, allowCpuFallback: config.allowCpuFallback, onWarning: log };
-  const options = { ...expertArtifactOptions(o, loss, steps, inputLayout), maxPoolGrad: maxPoolGradFor(config.provider) };
+  const options = { ...expertArtifactOptions(o, loss, steps, inputLayout), ...gradFormsFor(config.provider) };
   return ArtifactRuntime.open(ensureArtifacts(pinned, options, cacheDir, sourceHash).dir, rtOpts);
 }
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { checkGradient, opCase, type FdInput } from './fd.js';
 import { Rng } from '../../src/util/rng.js';
-import { getGradRule } from '../../src/autodiff/rule.js';
+import { getGradRule, type GradForms } from '../../src/autodiff/rule.js';
 import { buildGradient } from '../../src/autodiff/gradient.js';
 import { GraphBuilder } from '../../src/onnx/builder.js';
 import { DataType, tensor, type Dim } from '../../src/onnx/ir.js';
@@ -38,11 +38,11 @@ function convConfig(seed: number): ConvConfig {
 const describeConfig = (c: ConvConfig) =>
   `x[${c.x}] w[${c.w}] g${c.attrs.group} s[${c.attrs.strides}] d[${c.attrs.dilations}] ${c.attrs.auto_pad ?? `p[${c.attrs.pads}]`}${c.bias ? ' +bias' : ''}`;
 
-function convCase(c: ConvConfig, seed: number, wrt?: string[]) {
+function convCase(c: ConvConfig, seed: number, wrt?: string[], forms?: GradForms) {
   const inputs: FdInput[] = [{ name: 'x', shape: c.x }, { name: 'w', shape: c.w }];
   if (c.bias) inputs.push({ name: 'b', shape: [c.w[0]] });
   // Conv is linear in each input, so a large step is exact and keeps float32 rounding small.
-  return opCase('Conv', inputs, c.attrs, { seed, eps: 1e-2, wrt });
+  return opCase('Conv', inputs, c.attrs, { seed, eps: 1e-2, wrt, forms });
 }
 
 describe('Conv gradient', () => {
@@ -51,6 +51,15 @@ describe('Conv gradient', () => {
     it(`seed ${seed}: ${describeConfig(c)}`, async () => {
       const r = await checkGradient(convCase(c, seed));
       expect(r.dtype).toBe('float32'); // ORT CPU has no double Conv/ConvTranspose
+    });
+  }
+
+  // The WebGPU form of dW (im2col with the channels as a batch, group-1 Conv): the same random
+  // geometries (1-D, 2-D, 3-D; dense, grouped, depthwise; strides, dilations, auto_pad).
+  for (let seed = 1; seed <= 14; seed++) {
+    const c = convConfig(seed);
+    it(`dW by batched im2col, seed ${seed}: ${describeConfig(c)}`, async () => {
+      await checkGradient(convCase(c, 100 + seed, ['w'], { convWeight: 'batched' }));
     });
   }
 

@@ -7,6 +7,7 @@ import { expect } from 'vitest';
 import { GraphBuilder } from '../../src/onnx/builder.js';
 import { DataType, tensor, type Tensor } from '../../src/onnx/ir.js';
 import { buildGradient } from '../../src/autodiff/gradient.js';
+import type { GradForms } from '../../src/autodiff/rule.js';
 import { createSession, ort, toOrt } from '../../src/runtime/ort.js';
 import { Rng } from '../../src/util/rng.js';
 
@@ -41,6 +42,8 @@ export interface FdCase {
   eps?: number;
   rtol?: number;
   atol?: number;
+  /** Backward formulations to build (autodiff GradForms; default each rule's first). */
+  forms?: GradForms;
 }
 
 export interface FdResult { dtype: 'float64' | 'float32'; maxRelErr: number; checks: number }
@@ -80,7 +83,7 @@ async function buildCase(c: FdCase, dtype: 'float64' | 'float32', rng: Rng) {
   const loss = terms.length === 1 ? terms[0] : b.op('Sum', terms);
   b.output(loss, 'loss');
   const wrt = c.wrt ?? c.inputs.filter((i) => (i.kind ?? 'float') === 'float' && !i.constant).map((i) => i.name);
-  const grads = buildGradient(b, { loss: 'loss', wrt });
+  const grads = buildGradient(b, { loss: 'loss', wrt, forms: c.forms });
   for (const w of wrt) b.output(grads.get(w)!, `d_${w}`);
   const session = await createSession(b.build(), { optimization: 'disabled', threads: 1 });
   return { session, feeds, wrt };

@@ -10,6 +10,9 @@
 //       Where a layer has more output channels per group than output positions, the batch moves
 //       into the MatMul's inner dimension instead (one [Cog, N*L] x [N*L, Cig*K] product): the
 //       per-image products would be larger than the columns themselves.
+//       forms.convWeight 'batched' computes the same columns with the channels as a batch of
+//       one-channel images ([N*C, 1, ...] through a group-1 Conv with K one-hot kernels): WebGPU's
+//       grouped Conv is wrong for K = 9 outputs per group; on the CPU it is 1.3-2.4x slower.
 //   dB: ReduceSum of dY over batch and spatial axes.
 // Only the gradients in `needs` are built (a first layer needs no dX, an attack needs no dW).
 import { attrInt, spatialGeometry, type SpatialGeometry } from '../../onnx/attrs.js';
@@ -57,7 +60,7 @@ export function transposeAttrs(g: SpatialGeometry, outDims: number[]): { strides
   return { strides: g.strides, dilations: g.dilations, pads: [...g.padsBegin, ...padsEnd], output_padding: outputPadding };
 }
 
-/** One-hot weights [C*K, 1, ...kernel] that turn a group=C Conv into im2col (channel-major, then tap). */
+/** One-hot weights [C*K, 1, ...kernel] that turn a group=C Conv into im2col (channel-major, then tap); C = 1 for the batched form. */
 function im2colWeights(b: GraphBuilder, channels: number, kernel: number[], like: string): string {
   const K = numel(kernel);
   const dt = b.dtype(like);
@@ -69,7 +72,7 @@ function im2colWeights(b: GraphBuilder, channels: number, kernel: number[], like
 
 registerGrad({
   op: 'Conv',
-  grad: ({ b, node, g, needs }) => {
+  grad: ({ b, node, g, needs, forms }) => {
     const [x, w, bias] = node.inputs;
     const inDims = staticSpatial(b, x, node);
     const ws = b.staticShape(w);
@@ -95,9 +98,12 @@ registerGrad({
     if (needs[1]) {
       // cols[n, ci*K + tap, o] = x[n, ci, o*stride - pad + tap*dilation] (0 in the padding).
       const identity = K === 1 && geo.strides.every((v) => v === 1) && pads.every((v) => v === 0);
+      const attrs = { strides: geo.strides, dilations: geo.dilations, pads, kernel_shape: kernel };
       const cols = identity ? x // 1x1, stride 1, unpadded: the columns are x itself
-        : b.op('Conv', [x, im2colWeights(b, Ci, kernel, x)], { group: Ci, strides: geo.strides, dilations: geo.dilations, pads, kernel_shape: kernel }, { name: 'conv_im2col' });
-      const cols4 = b.reshape(cols, [0, group, Cig * K, L]);
+        : forms.convWeight === 'batched'
+          ? b.op('Conv', [b.reshape(x, [-1, 1, ...inDims]), im2colWeights(b, 1, kernel, x)], attrs, { name: 'conv_im2col' }) // [N*Ci, K, ...out]
+          : b.op('Conv', [x, im2colWeights(b, Ci, kernel, x)], { ...attrs, group: Ci }, { name: 'conv_im2col' });
+      const cols4 = b.reshape(cols, [-1, group, Cig * K, L]);
       const g4 = b.reshape(g, [0, group, Cog, L]);
       if (Cog === 1) {
         // One output channel per group (depthwise): an elementwise product beats G tiny matmuls.
