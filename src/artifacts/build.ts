@@ -9,6 +9,7 @@ import { DataType, type Dim, type Model, type Tensor } from '../onnx/ir.js';
 import { saveModel } from '../onnx/save.js';
 import { sha256 } from '../util/hash.js';
 import { buildGradient } from '../autodiff/gradient.js';
+import { signOf } from '../autodiff/helpers.js';
 import { correctCount, crossEntropy, cwMargin, klDivergence } from '../autodiff/losses.js';
 import { analyzeModel, type InputLayout, type ModelAnalysis } from './analyze.js';
 import { appendForward, type DropoutMask, type MaxPoolGrad } from './forward.js';
@@ -183,7 +184,7 @@ export function buildAttack(model: Model, a: ModelAnalysis, steps: number, loss:
     const f = appendForward(g, model.graph, a, { x: xk, mode: 'eval', prefix, forGradient: true, maxPoolGrad });
     const obj = attackObjective(g, loss, f.logits, y, natLogits);
     const grad = buildGradient(g, { loss: obj, wrt: [xk], prefix: `${prefix}grad/`, stopGradient: natLogits ? [natLogits] : [] }).get(xk)!;
-    return g.op('Min', [g.op('Max', [g.add(xk, g.mul(step, g.op('Sign', [grad]))), lo]), hi]);
+    return g.op('Min', [g.op('Max', [g.add(xk, g.mul(step, signOf(g, grad))), lo]), hi]);
   };
   let xAdv: string;
   if (form === 'unrolled') {

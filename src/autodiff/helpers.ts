@@ -55,10 +55,22 @@ export function elementCount(b: GraphBuilder, x: string, reduced: string, axes: 
   return b.div(b.cast(b.op('Size', [x]), dt), b.cast(b.op('Size', [reduced]), dt));
 }
 
-/** Sums a list of gradient contributions (fan-out). */
+/**
+ * Sums a list of gradient contributions (fan-out), left to right, with Add: ORT's WebGPU EP has no
+ * Sum and would run it on the CPU, copying weight-sized tensors both ways (same values as Sum).
+ */
 export function accumulate(b: GraphBuilder, parts: string[]): string {
-  if (parts.length === 1) return parts[0];
-  return b.op('Sum', parts, {}, { name: 'grad_sum' });
+  return parts.slice(1).reduce((acc, p) => b.op('Add', [acc, p], {}, { name: 'grad_sum' }), parts[0]);
+}
+
+/**
+ * sign(x) as (x > 0) - (x < 0): the same values as Sign (0 at 0, NaN becomes 0), in ops ORT's
+ * WebGPU EP runs (it has no Sign, so the PGD step's image-sized gradient would cross to the CPU).
+ */
+export function signOf(b: GraphBuilder, x: string): string {
+  const dt = b.dtype(x) || DataType.FLOAT;
+  const zero = scalarLike(b, 0, x);
+  return b.sub(b.cast(b.op('Greater', [x, zero]), dt), b.cast(b.op('Less', [x, zero]), dt));
 }
 
 export { normAxis } from '../util/dims.js';

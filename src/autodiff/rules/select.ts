@@ -3,7 +3,7 @@
 // (the values output's gradient is scattered back to the positions its indices name).
 import { attrInt } from '../../onnx/attrs.js';
 import { registerGrad, type GradContext } from '../rule.js';
-import { unbroadcast, zerosLike } from '../helpers.js';
+import { accumulate, unbroadcast, zerosLike } from '../helpers.js';
 
 registerGrad({
   op: 'Where',
@@ -25,7 +25,7 @@ function selectGrad({ b, node, g, needs }: GradContext): (string | null)[] {
   const y = node.outputs[0];
   const dt = b.dtype(y);
   const masks = ins.map((x) => b.cast(b.op('Equal', [x, y]), dt));
-  const count = b.op('Sum', masks);
+  const count = accumulate(b, masks);
   const share = b.div(g, count);
   return ins.map((x, i) => (needs[i] ? unbroadcast(b, b.mul(share, masks[i]), x) : null));
 }
