@@ -3,6 +3,8 @@
 // whose outputs differ much more than its inputs do (the op that computes differently).
 //   VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json XDG_RUNTIME_DIR=/tmp \
 //     node --import tsx scripts/webgpu-diff.ts [--model smallcnn|file.onnx] [--artifact train_step] [--opt disabled]
+//       [--batch 4] [--mnist] [--eps 0.1]
+// --mnist feeds the first MNIST training digits (exact zeros and ties, unlike uniform noise).
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +19,7 @@ import { buildZooModel } from '../src/zoo/index.js';
 import { ort } from '../src/runtime/ort.js';
 import { ArtifactRuntime } from '../src/runtime/artifact-runtime.js';
 import { Rng } from '../src/util/rng.js';
+import { loadDataset } from '../src/data/index.js';
 import { gradFormsFor } from '../src/runtime/providers.js';
 
 ort.env.logLevel = 'error';
@@ -48,7 +51,7 @@ function diff(a: ort.Tensor, b: ort.Tensor): number {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { model: { type: 'string', default: 'smallcnn' }, artifact: { type: 'string', default: 'train_step' }, opt: { type: 'string', default: 'disabled' }, batch: { type: 'string', default: '4' }, top: { type: 'string', default: '25' } } });
+  const { values } = parseArgs({ options: { model: { type: 'string', default: 'smallcnn' }, artifact: { type: 'string', default: 'train_step' }, opt: { type: 'string', default: 'disabled' }, batch: { type: 'string', default: '4' }, top: { type: 'string', default: '25' }, mnist: { type: 'boolean' }, eps: { type: 'string', default: '0.1' } } });
   const model = values.model!.endsWith('.onnx') ? loadModelFile(values.model!) : buildZooModel(values.model!, { seed: 3 });
   const { dir, manifest } = ensureArtifacts(model, { pgdSteps: 1, ...gradFormsFor('webgpu') }, mkdtempSync(join(tmpdir(), 'wgdiff-')));
   const spec = manifest.artifacts[values.artifact as keyof typeof manifest.artifacts];
@@ -57,13 +60,15 @@ async function main(): Promise<void> {
   const rng = new Rng(5);
   const w0 = ArtifactRuntime.weightsFrom(initialState(model).values());
   const feeds: Record<string, ort.Tensor> = {};
+  const digits = values.mnist ? loadDataset('mnist').train : undefined;
   for (const i of spec.inputs) {
     const dims = i.shape.map((d) => (typeof d === 'number' ? d : n));
     const size = dims.reduce((a, v) => a * v, 1);
     if (w0[i.name]) feeds[i.name] = w0[i.name];
-    else if (i.dtype === 'int64') feeds[i.name] = new ort.Tensor('int64', BigInt64Array.from({ length: size }, (_, k) => BigInt(k % 3)), dims);
+    else if (i.dtype === 'int64') feeds[i.name] = new ort.Tensor('int64', BigInt64Array.from({ length: size }, (_, k) => BigInt(digits ? digits.labels[k] : k % 3)), dims);
+    else if (digits && (i.name === 'x' || i.name === 'x_adv')) feeds[i.name] = new ort.Tensor('float32', Float32Array.from(digits.images.subarray(0, size), (v) => v / 255), dims);
     else if (i.name.includes('noise')) feeds[i.name] = new ort.Tensor('float32', rng.fillUniform(new Float32Array(size), -1, 1), dims);
-    else if (dims.length === 0) feeds[i.name] = new ort.Tensor('float32', Float32Array.of(i.name.includes('momentum') ? 0.9 : i.name.includes('lr') ? 0.05 : i.name.includes('eps') ? 0.1 : 0.05), []);
+    else if (dims.length === 0) feeds[i.name] = new ort.Tensor('float32', Float32Array.of(i.name.includes('momentum') ? 0.9 : i.name.includes('lr') ? 0.05 : i.name.includes('eps') ? Number(values.eps) : 0.05), []);
     else if (i.name.includes(':') && !i.name.startsWith('x')) feeds[i.name] = new ort.Tensor('float32', new Float32Array(size), dims);
     else feeds[i.name] = new ort.Tensor('float32', rng.fillUniform(new Float32Array(size), 0, 1), dims);
     console.log(`feed ${i.name} ${feeds[i.name].type}[${dims}]`);
