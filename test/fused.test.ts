@@ -1,12 +1,13 @@
 // The fused iteration (one ORT run per iteration) trains exactly what the four-run loop trains:
 // same weights, optimizer slots and EMA networks after several iterations, to float32 rounding,
 // for Generalist (with redistributions) and the three baselines; and it moves fewer bytes.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { resolveConfig } from '../src/config/index.js';
 import { train } from '../src/train/trainer.js';
+import { loadCheckpoint } from '../src/train/checkpoint.js';
 import type { Weights } from '../src/runtime/artifact-core.js';
 import { measureTransfer } from '../src/train/transfer.js';
 import { buildZooModel } from '../src/zoo/index.js';
@@ -51,6 +52,31 @@ describe('fused iteration = four runs', () => {
   }
 });
 
+describe('K iterations per run in the trainer (iterationForm loop)', () => {
+  it('K = 2 over 5 iterations (groups 2, 2, 1) trains the four runs\' weights', async () => {
+    const four = await train(tiny('runs4', {}), { sink: null, cacheDir });
+    const loop = await train(tiny('loop', { iterationLoop: '2' }), { sink: null, cacheDir });
+    for (const k of Object.keys(four.weights)) expect(maxRelDiff(loop.weights[k], four.weights[k]), k).toBeLessThan(1e-5);
+    expect(loop.metrics[0].trainLoss).toEqual(Object.fromEntries(Object.entries(four.metrics[0].trainLoss).map(([k, v]) => [k, expect.closeTo(v, 5)])));
+  });
+
+  it('a stop lands on a K boundary and the resumed run is bit-identical to an uninterrupted one', async () => {
+    const whole = await train(tiny('loop', { iterationLoop: '3' }), { sink: null, cacheDir });
+    const cfg = tiny('loop', { iterationLoop: '3' });
+    const first = await train(cfg, { sink: null, cacheDir, maxIterations: 1 });
+    expect(first.interrupted).toBe(true);
+    const saved = loadCheckpoint(join(first.outDir, 'checkpoint.bin')).meta.state as { iter: number };
+    expect(saved.iter).toBe(3); // the group of 3 finished before the stop
+    const rest = await train(cfg, { sink: null, cacheDir, resume: true });
+    expect(rest.interrupted).toBe(false);
+    for (const k of Object.keys(whole.weights)) {
+      for (const [name, t] of Object.entries(whole.weights[k])) expect(Array.from(rest.weights[k][name].data as Float32Array), `${k} ${name}`).toEqual(Array.from(t.data as Float32Array));
+    }
+    expect(readFileSync(join(rest.outDir, 'metrics.jsonl'), 'utf8').replace(/"seconds":[^,]*,"imagesPerSec":[^,]*,/g, ''))
+      .toBe(readFileSync(join(whole.outDir, 'metrics.jsonl'), 'utf8').replace(/"seconds":[^,]*,"imagesPerSec":[^,]*,/g, ''));
+  });
+});
+
 describe('transfer account', () => {
   it('SmallCNN at batch 128: the fused iteration moves at most 80% of the four runs\' bytes', async () => {
     const t = await measureTransfer(buildZooModel('smallcnn', { seed: 0 }), [128, 1, 28, 28], { cacheDir, threads: 1 });
@@ -69,7 +95,7 @@ describe('K iterations in one run (ONNX Loop)', () => {
     const rt = await ArtifactRuntime.open(ensureArtifacts(model, { pgdSteps: 2 }, cacheDir).dir, { threads: 1 });
     const parts = { robust: rt, natural: rt, robustLoss: 'ce' as const, generalist: true };
     const fused = await FusedIteration.open(parts, cacheDir, { threads: 1 });
-    const loop = await FusedIteration.open(parts, cacheDir, { threads: 1, loop: 8 });
+    const loop = await FusedIteration.open(parts, cacheDir, { threads: 1, loop: true });
     const rng = new Rng(4);
     const batches = Array.from({ length: 8 }, () => ({ x: rng.fillUniform(new Float32Array(8 * 784), 0, 1), y: BigInt64Array.from({ length: 8 }, () => BigInt(rng.int(10))), dims: [8, 1, 28, 28], size: 8 }));
     const w0 = ArtifactRuntime.weightsFrom(initialState(model).values());

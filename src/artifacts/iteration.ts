@@ -101,14 +101,17 @@ export function buildIteration(p: IterationParts): Model {
  * inputs (those with a `new:` output) are the loop-carried values, fed once and returned once;
  * every other input is fed stacked on a leading axis of K (batches [K, N, C, H, W], labels [K, N],
  * hyper-parameters [K]) and the body takes slice `iter`. Losses and correct counts come back [K].
+ * K is the stacks' leading dimension, read at run time: one artifact runs groups of any size (the
+ * trainer's last group of an epoch may be shorter).
  */
-export function buildIterationLoop(fused: Model, K: number, opset: number): Model {
+export function buildIterationLoop(fused: Model, opset: number): Model {
   const b = new GraphBuilder({ name: 'iteration_loop', opset });
   const outputs = new Set(fused.graph.outputs.map((o) => o.name));
   const state = fused.graph.inputs.filter((v) => outputs.has(names.updated(v.name)));
   const perIteration = fused.graph.inputs.filter((v) => !outputs.has(names.updated(v.name)));
   for (const v of state) b.input(v.name, v.dtype, v.shape ?? []);
-  for (const v of perIteration) b.input(v.name, v.dtype, [K, ...(v.shape ?? [])]);
+  for (const v of perIteration) b.input(v.name, v.dtype, ['K', ...(v.shape ?? [])]);
+  const K = b.op('Gather', [b.op('Shape', [names.y]), b.constI64(0, [])], { axis: 0 }, { name: 'iterations_count' });
   const body = new GraphBuilder({ name: 'iteration_body', opset, facts: b.facts });
   body.prefix = 'loop/';
   const iter = body.input('loop/iter', DataType.INT64, []);
@@ -122,8 +125,8 @@ export function buildIterationLoop(fused: Model, K: number, opset: number): Mode
   const scans = fused.graph.outputs.filter((o) => !o.name.startsWith('new:'));
   for (const o of scans) body.output(out[o.name], `loop/scan:${o.name}`);
   const loopOut = [...state.map((v) => names.updated(v.name)), ...scans.map((o) => o.name)];
-  b.node('Loop', [b.constI64(K, []), '', ...state.map((v) => v.name)], { body: body.graph }, { outputs: loopOut, name: 'iterations' });
+  b.node('Loop', [K, '', ...state.map((v) => v.name)], { body: body.graph }, { outputs: loopOut, name: 'iterations' });
   for (const v of state) b.graph.outputs.push({ name: names.updated(v.name), dtype: v.dtype, shape: v.shape });
-  for (const o of scans) b.graph.outputs.push({ name: o.name, dtype: o.dtype, shape: [K] });
-  return b.build({ metadata: { artifact: 'iteration_loop', iterations: String(K) } });
+  for (const o of scans) b.graph.outputs.push({ name: o.name, dtype: o.dtype, shape: ['K'] });
+  return b.build({ metadata: { artifact: 'iteration_loop' } });
 }

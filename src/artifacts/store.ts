@@ -74,16 +74,16 @@ const ITERATION_FORMAT = 1;
  * The fused iteration artifact (iteration.ts) composed from the robust and natural experts'
  * artifact folders, cached in `cacheRoot` by their hashes. Returns its file.
  */
-export function ensureIteration(parts: { robust?: string; natural?: string; robustLoss: 'ce' | 'trades'; generalist: boolean }, cacheRoot: string, loop = 0): string {
+export function ensureIteration(parts: { robust?: string; natural?: string; robustLoss: 'ce' | 'trades'; generalist: boolean }, cacheRoot: string, loop = false): string {
   const robust = parts.robust ? readManifest(parts.robust) : undefined;
   const natural = parts.natural ? readManifest(parts.natural) : undefined;
   const key = sha256(JSON.stringify({ format: ITERATION_FORMAT, robust: robust?.hash, natural: natural?.hash, robustLoss: parts.robustLoss, generalist: parts.generalist }));
   const file = join(cacheRoot, `iteration-${key.slice(0, 16)}.onnx`);
-  if (loop > 0) {
-    // K iterations in one run: the fused graph as the body of an ONNX Loop.
+  if (loop) {
+    // K iterations in one run (K read from the stacks fed): the fused graph as the body of an ONNX Loop.
     const fused = ensureIteration(parts, cacheRoot);
-    const looped = join(cacheRoot, `iteration-${key.slice(0, 16)}-k${loop}.onnx`);
-    if (!existsSync(looped)) writeFileAtomic(looped, saveModel(buildIterationLoop(loadModelFile(fused), loop, (robust ?? natural)!.opset)));
+    const looped = join(cacheRoot, `iteration-${key.slice(0, 16)}-loop.onnx`);
+    if (!existsSync(looped)) writeFileAtomic(looped, saveModel(buildIterationLoop(loadModelFile(fused), (robust ?? natural)!.opset)));
     return looped;
   }
   if (existsSync(file)) return file;

@@ -23,6 +23,7 @@ export const DEFAULT_CONFIG: Config = {
   provider: 'cpu',
   allowCpuFallback: false,
   iterationForm: 'auto',
+  iterationLoop: 8,
   dataset: { name: 'mnist', dir: '', validation: 1000, trainSubset: 0, testSubset: 0, augment: 'auto', verify: true, classes: 0 },
   model: { source: 'smallcnn', normalize: { mean: [], std: [] }, trainable: [], frozen: [] },
   method: 'generalist',

@@ -150,10 +150,13 @@ export interface Config {
   allowCpuFallback: boolean;
   /**
    * How an iteration runs: 'runs4' (attack, robust step, natural step, EMA: one ORT run each),
-   * 'fused' (the whole iteration in one run, artifacts/iteration.ts), or 'auto' (the provider's
-   * faster form: fused on cuda and webgpu, runs4 on cpu; README, Speed).
+   * 'fused' (the whole iteration in one run, artifacts/iteration.ts), 'loop' (iterationLoop
+   * iterations per run: an ONNX Loop over the fused iteration; progress, checkpoints and stops
+   * at those boundaries), or 'auto' (the provider's form: train/run.ts iterationFormFor; README, Speed).
    */
-  iterationForm: 'auto' | 'runs4' | 'fused';
+  iterationForm: 'auto' | 'runs4' | 'fused' | 'loop';
+  /** K of the 'loop' form: iterations per ORT run (groups start at multiples of K within an epoch). */
+  iterationLoop: number;
   dataset: DatasetConfig;
   model: ModelConfig;
   method: Method;

@@ -11,7 +11,7 @@ import { countTransfer, type Transfer, type Weights } from '../runtime/artifact-
 import type { ArtifactRuntime } from '../runtime/artifact-runtime.js';
 import { openSession, type OpenOptions } from '../runtime/providers.js';
 import type { ort } from '../runtime/ort.js';
-import type { FusedRunner, IterationPlan, IterationResult, Nets } from './iteration.js';
+import type { FusedRunner, IterationPlan, IterationResult, LoopRunner, Nets } from './iteration.js';
 
 type Net = 'R' | 'N' | 'A' | 'S' | 'G';
 
@@ -23,15 +23,15 @@ function stack(ts: ort.Tensor[]): ort.Tensor {
   return new (first.constructor as typeof ort.Tensor)(first.type as 'float32', data as Float32Array, [ts.length, ...first.dims]);
 }
 
-export class FusedIteration implements FusedRunner {
+export class FusedIteration implements FusedRunner, LoopRunner {
   /** Host bytes fed to and received from the fused runs. */
   readonly transfer: Transfer = { fed: 0, received: 0, runs: 0 };
 
   private constructor(private readonly session: ort.InferenceSession, private readonly robust: ArtifactRuntime | null, private readonly natural: ArtifactRuntime | null) {}
 
   /** Builds (or finds in `cacheRoot`) the fused artifact of these runtimes' artifacts and opens it on their provider. */
-  static async open(rts: { robust: ArtifactRuntime | null; natural: ArtifactRuntime | null; robustLoss: 'ce' | 'trades'; generalist: boolean }, cacheRoot: string, opts: OpenOptions & { loop?: number } = {}): Promise<FusedIteration> {
-    const file = ensureIteration({ robust: rts.robust?.dir, natural: rts.natural?.dir, robustLoss: rts.robustLoss, generalist: rts.generalist }, cacheRoot, opts.loop ?? 0);
+  static async open(rts: { robust: ArtifactRuntime | null; natural: ArtifactRuntime | null; robustLoss: 'ce' | 'trades'; generalist: boolean }, cacheRoot: string, opts: OpenOptions & { loop?: boolean } = {}): Promise<FusedIteration> {
+    const file = ensureIteration({ robust: rts.robust?.dir, natural: rts.natural?.dir, robustLoss: rts.robustLoss, generalist: rts.generalist }, cacheRoot, opts.loop ?? false);
     const provider = (rts.robust ?? rts.natural)!.provider;
     const bytes = readFileSync(file);
     // First without outputs on the device, to learn the output names; WebGPU then reopens keeping the state there.
@@ -52,7 +52,7 @@ export class FusedIteration implements FusedRunner {
   }
 
   /**
-   * K planned iterations in one run of the K-loop artifact (open with `loop: K`): the state is fed
+   * K planned iterations in one run of the K-loop artifact (open with `loop: true`; K = plans.length): the state is fed
    * once and comes back once; the batches, labels, noise and hyper-parameters go stacked. Returns
    * each iteration's losses and the networks after the last.
    */

@@ -108,6 +108,34 @@ export async function trainIteration(
 /** Runs a planned iteration in one go (the fused iteration artifact). */
 export interface FusedRunner { run(nets: Nets, plan: IterationPlan): Promise<IterationResult> }
 
+/** Runs planned iterations in one go (the K-loop artifact): each one's losses, the networks after the last. */
+export interface LoopRunner { runLoop(nets: Nets, plans: IterationPlan[]): Promise<IterationResult[]> }
+
+/**
+ * Runs one iteration per batch in a single run of the K-loop artifact. The plans are made in
+ * order, as single iterations would make them: `c` advances through the group (iter and
+ * iterInEpoch too, which the plans' schedules read). Each expert's loss is checked per iteration
+ * after the run. Returns each iteration's result; the networks after the last are the last's.
+ */
+export async function trainIterations(
+  config: Config, rts: IterationRuntimes, nets: Nets, batches: IterationBatch[], c: IterationCounters,
+  rngs: { noise: Rng; dropout: Rng }, check: LossCheck | undefined, loop: LoopRunner,
+): Promise<IterationResult[]> {
+  const plans = batches.map((b) => {
+    const p = planIteration(config, rts, b, c, rngs);
+    c.iter++;
+    c.iterInEpoch++;
+    return p;
+  });
+  const out = await loop.runLoop(nets, plans);
+  out.forEach((r, i) => {
+    if (r.robust) check?.('robust', r.robust.loss, config.optim.robust, plans[i].frac);
+    if (r.natural) check?.('natural', r.natural.loss, config.optim.natural, plans[i].frac);
+  });
+  disposeReplaced([nets], out[out.length - 1].nets);
+  return out;
+}
+
 async function fourRuns(rts: IterationRuntimes, nets: Nets, p: IterationPlan, config: Config, check?: LossCheck): Promise<IterationResult> {
   let { R, N, A, S, G } = nets;
   const out: IterationResult = { nets };

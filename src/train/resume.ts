@@ -14,7 +14,7 @@ export interface ConfigChange { field: string; from: unknown; to: unknown; atIte
  * Fields a resumed run may change: the learning-rate schedules, the epoch count (to extend a run),
  * evaluation and checkpoint settings, and settings that never change the numbers.
  */
-const SAFE_TO_CHANGE = [/^epochs$/, /^optim\.(robust|natural)\.lr$/, /^eval\./, /^checkpoint\./, /^(threads|provider|allowCpuFallback|name|outDir)$/];
+const SAFE_TO_CHANGE = [/^epochs$/, /^optim\.(robust|natural)\.lr$/, /^eval\./, /^checkpoint\./, /^(threads|provider|allowCpuFallback|iterationForm|iterationLoop|name|outDir)$/];
 
 /** Leaf fields (arrays are leaves) of a config-shaped object, by dotted path. */
 function leaves(x: unknown, prefix = '', out = new Map<string, unknown>()): Map<string, unknown> {

@@ -46,15 +46,17 @@ export interface Run {
   robustRt: ArtifactRuntime | null;
   naturalRt: ArtifactRuntime | null;
   evalRt: ArtifactRuntime;
-  /** The whole iteration in one run, when the run uses that form (config.iterationForm). */
+  /** The whole iteration in one run, or K of them (the K-loop artifact), when the run uses that form (config.iterationForm). */
   fused: FusedIteration | null;
+  /** K: iterations per run of the K-loop form (`fused` is then the loop artifact); 0 for the other forms. */
+  loopK: number;
   itersPerEpoch: number;
   totalIters: number;
   log: (s: string) => void;
 }
 
 /** Settings the config hash leaves out: they change speed or placement, never the numbers. */
-const HASH_IGNORES = ['threads', 'provider', 'allowCpuFallback', 'iterationForm', 'eval.batchSize'];
+const HASH_IGNORES = ['threads', 'provider', 'allowCpuFallback', 'iterationForm', 'iterationLoop', 'eval.batchSize'];
 
 /** Temp files of checkpoint writes whose process is gone (a kill during the write) are removed. */
 function removeOrphanTempFiles(outDir: string, log: (s: string) => void): void {
@@ -168,16 +170,19 @@ export async function setUpRun(config: Config, opts: { resume?: boolean; cacheDi
   const naturalRt = method === 'natural' || method === 'generalist' ? await open(config.optim.natural, 'ce', config.eval.pgdSteps) : null;
   // Evaluation needs a plain-SGD artifact set with the evaluation's PGD steps; the natural expert's serves when it is one.
   const evalRt = naturalRt && config.optim.natural.type === 'sgd' ? naturalRt : await openEvalArtifacts(pinned, inputLayout, config, cacheDir, log, sourceHash);
-  const fused = usesFused(config, (robustRt ?? naturalRt)!.provider)
-    ? await FusedIteration.open({ robust: robustRt, natural: naturalRt, robustLoss, generalist: method === 'generalist' }, cacheDir, { threads: config.threads })
+  const form = iterationFormFor(config, (robustRt ?? naturalRt)!.provider);
+  const fused = form !== 'runs4'
+    ? await FusedIteration.open({ robust: robustRt, natural: naturalRt, robustLoss, generalist: method === 'generalist' }, cacheDir, { threads: config.threads, loop: form === 'loop' })
     : null;
-  log(`artifacts ready in ${((performance.now() - t0) / 1000).toFixed(1)} s (provider ${(robustRt ?? naturalRt)!.provider}, ${fused ? 'fused iteration' : 'four runs per iteration'}, cache ${cacheDir})`);
+  const loopK = form === 'loop' ? config.iterationLoop : 0;
+  const formText = { runs4: 'four runs per iteration', fused: 'fused iteration', loop: `${loopK} iterations per run` }[form];
+  log(`artifacts ready in ${((performance.now() - t0) / 1000).toFixed(1)} s (provider ${(robustRt ?? naturalRt)!.provider}, ${formText}, cache ${cacheDir})`);
 
   const itersPerEpoch = Math.floor(data.train.n / config.batchSize);
   if (itersPerEpoch < 1) throw new TrainError(`the training set has ${data.train.n} images, fewer than one batch of ${config.batchSize}`);
   return {
     config, method, robustLoss, outDir, ckptPath, resume, metricsPath: join(outDir, 'metrics.jsonl'), hash, data, augment: trainAugment(config), source,
-    robustRt, naturalRt, evalRt, fused, itersPerEpoch, totalIters: itersPerEpoch * config.epochs, log,
+    robustRt, naturalRt, evalRt, fused, loopK, itersPerEpoch, totalIters: itersPerEpoch * config.epochs, log,
   };
 }
 
@@ -187,9 +192,15 @@ export function evalSettings(config: Config, n: number, seed: number): EvalSetti
   return { n, batchSize: evalBs, eps: config.attack.eps, stepSize: evalStepSize(config), pgdSteps: config.eval.pgdSteps, seed };
 }
 
-/** Whether iterations run fused: asked for, or 'auto' on a GPU provider (on the CPU the four runs measured as fast; README, Speed). */
-export function usesFused(config: Config, provider: string): boolean {
-  return config.iterationForm === 'fused' || (config.iterationForm === 'auto' && provider !== 'cpu');
+/**
+ * How iterations run: as asked, or for 'auto' the provider's form (README, Speed): on the CPU the
+ * four runs (no bus to cross; measured the fastest there), on WebGPU the fused iteration (its state
+ * already stays on the device between runs), on CUDA the K-loop (onnxruntime-node copies every
+ * input and output of a run there, so the state crosses once per K iterations).
+ */
+export function iterationFormFor(config: Config, provider: string): 'runs4' | 'fused' | 'loop' {
+  if (config.iterationForm !== 'auto') return config.iterationForm;
+  return provider === 'cpu' ? 'runs4' : provider === 'cuda' ? 'loop' : 'fused';
 }
 
 export async function releaseRun(run: Run): Promise<void> {

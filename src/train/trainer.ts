@@ -16,7 +16,7 @@ import { initialState } from '../artifacts/build.js';
 import { ArtifactRuntime, type Weights } from '../runtime/artifact-runtime.js';
 import { evaluateWeights, type Accuracy } from './evaluate.js';
 import { exportInference } from './export.js';
-import { trainIteration, type IterationResult } from './iteration.js';
+import { trainIteration, trainIterations, type IterationResult } from './iteration.js';
 import { ProgressBar, type ProgressSink } from './progress.js';
 import { evalSettings, releaseRun, setUpRun, writeRunConfig, type Run } from './run.js';
 import { isZooModel } from './source.js';
@@ -104,17 +104,24 @@ function checkFinite(run: Run, s: TrainingState, which: 'robust' | 'natural', lo
     `(learning rate ${lrAt(config.optim[which], frac).toPrecision(3)})${next}`);
 }
 
-/** One iteration (iteration.ts) on the run's state, advancing its counters. */
-async function iterate(run: Run, s: TrainingState, batch: Batch): Promise<IterationResult> {
+/**
+ * The iterations of a group of batches (iteration.ts) on the run's state, advancing its counters:
+ * one batch per group, or up to K in one run of the K-loop form (run.loopK).
+ */
+async function iterate(run: Run, s: TrainingState, group: Batch[]): Promise<IterationResult[]> {
   const { st } = s;
   const c = { ...st, itersPerEpoch: run.itersPerEpoch, totalIters: run.totalIters };
   const rts = { robust: run.robustRt, natural: run.naturalRt, robustLoss: run.robustLoss };
-  const r = await trainIteration(run.config, rts, s.learners, batch, c, { noise: s.noiseRng, dropout: s.dropoutRng }, (which, loss, _o, frac) => checkFinite(run, s, which, loss, frac), run.fused ?? undefined);
-  s.learners = r.nets;
+  const rngs = { noise: s.noiseRng, dropout: s.dropoutRng };
+  const check = (which: 'robust' | 'natural', loss: number, _o: unknown, frac: number) => checkFinite(run, s, which, loss, frac);
+  const out = run.loopK > 0
+    ? await trainIterations(run.config, rts, s.learners, group, c, rngs, check, run.fused!)
+    : [await trainIteration(run.config, rts, s.learners, group[0], c, rngs, check, run.fused ?? undefined)];
+  s.learners = out[out.length - 1].nets;
   st.stepsR = c.stepsR; st.stepsN = c.stepsN; st.emaUpdates = c.emaUpdates;
-  st.iter++;
-  st.iterInEpoch++;
-  return r;
+  st.iter += group.length;
+  st.iterInEpoch += group.length;
+  return out;
 }
 
 /** When to stop early: a stop request (SIGINT/SIGTERM) or this call's iteration budget. */
@@ -145,22 +152,35 @@ async function runEpoch(run: Run, s: TrainingState, stop: StopRule, clock: Check
   const it = batches(run.data.train, null, { batchSize: config.batchSize, rng: s.dataRng, augment: run.augment, dropLast: true, startBatch: st.iterInEpoch });
   const bar = sink ? new ProgressBar(`epoch ${st.epoch + 1}/${config.epochs}`, itersPerEpoch, sink) : null;
   const sums = (st.epochSums ??= zeroSums());
+  // Iterations run in groups: one, or with the K-loop form up to K that end at multiples of K from
+  // the epoch's start (and at its end), so a run resumed from any checkpoint groups as an
+  // uninterrupted one does. Progress, checkpoints and stops happen between groups.
+  const K = Math.max(1, run.loopK);
+  let group: Batch[] = [];
   let interrupted = false;
   for (const batch of it) {
+    group.push(batch);
+    const reached = st.iterInEpoch + group.length;
+    if (reached % K !== 0 && reached < itersPerEpoch) continue;
     const t0 = performance.now();
-    const frac = runFraction(st.iter, run.totalIters);
-    const emaUpdates = st.emaUpdates;
-    const r = await iterate(run, s, batch);
-    await obs.iteration(run, { step: st.iter, frac, emaUpdates, images: batch.size, seconds: (performance.now() - t0) / 1000, result: r });
-    if (r.robust) { sums.lossR += r.robust.loss; sums.accR += r.robust.correct; }
-    if (r.natural) { sums.lossN += r.natural.loss; sums.accN += r.natural.correct; }
-    sums.n += batch.size;
+    const first = { iter: st.iter, emaUpdates: st.emaUpdates };
+    const results = await iterate(run, s, group);
+    const seconds = (performance.now() - t0) / 1000;
+    for (const [i, r] of results.entries()) {
+      const emaUpdates = first.emaUpdates + (run.method === 'generalist' ? i : 0);
+      await obs.iteration(run, { step: first.iter + i + 1, frac: runFraction(first.iter + i, run.totalIters), emaUpdates, images: group[i].size, seconds: seconds / group.length, result: r });
+      if (r.robust) { sums.lossR += r.robust.loss; sums.accR += r.robust.correct; }
+      if (r.natural) { sums.lossN += r.natural.loss; sums.accN += r.natural.correct; }
+      sums.n += group[i].size;
+      opts.faults?.afterIteration?.(first.iter + i + 1);
+    }
     st.epochSeconds = (st.epochSeconds ?? 0) + (performance.now() - t0) / 1000;
-    opts.faults?.afterIteration?.(st.iter);
-    // ORT runs block the event loop; yield once per iteration so SIGINT/SIGTERM handlers run.
+    // ORT runs block the event loop; yield once per group so SIGINT/SIGTERM handlers run.
     await new Promise((res) => setImmediate(res));
-    stop.itersThisCall++;
-    const k = sums.n / batch.size;
+    stop.itersThisCall += group.length;
+    const r = results[results.length - 1];
+    const k = sums.n / group[0].size;
+    group = [];
     bar?.update(st.iterInEpoch, sums.n, r.robust && r.natural ? { lossR: sums.lossR / k, lossN: sums.lossN / k } : { loss: (r.robust ? sums.lossR : sums.lossN) / k });
     if (stopAsked(stop)) {
       interrupted = st.iterInEpoch < itersPerEpoch || st.epoch + 1 < config.epochs;

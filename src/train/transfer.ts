@@ -23,7 +23,7 @@ export async function measureTransfer(model: Model, dims: number[], opts: { cach
   const rt = await ArtifactRuntime.open(ensureArtifacts(model, { pgdSteps: 1 }, opts.cacheDir).dir, { threads: opts.threads });
   const parts = { robust: rt, natural: rt, robustLoss: 'ce' as const, generalist: true };
   const fused = await FusedIteration.open(parts, opts.cacheDir, { threads: opts.threads });
-  const loop = await FusedIteration.open(parts, opts.cacheDir, { threads: opts.threads, loop: 8 });
+  const loop = await FusedIteration.open(parts, opts.cacheDir, { threads: opts.threads, loop: true });
   const rng = new Rng(0);
   const n = dims[0], size = numel(dims);
   const batch = { x: rng.fillUniform(new Float32Array(size), 0, 1), y: BigInt64Array.from({ length: n }, (_, i) => BigInt(i % 10)), dims, size: n };
