@@ -40,7 +40,7 @@ const VARIANTS: Record<string, Variant> = {
   'dw-per-image': { convWeight: 'per-image' },
   'no-spin': { tuning: { extra: { session: { intra_op: { allow_spinning: '0' } } } } },
   'denormal-zero': { tuning: { extra: { session: { set_denormal_as_zero: '1' } } } },
-  'no-mem-pattern': { tuning: { enableMemPattern: false } },
+  'mem-pattern': { tuning: { enableMemPattern: true } }, // ORT's default, ours until issue 11
   'no-arena': { tuning: { enableCpuMemArena: false } },
 };
 
