@@ -101,8 +101,8 @@ export function tradeoffRows(d: RunData): { nets: Row[]; curve: Row[]; netsSplit
 
 export async function tradeoffChart(d: RunData): Promise<string> {
   const { nets, curve, netsSplit, curveSplit } = tradeoffRows(d);
-  const x = { field: 'clean', type: 'quantitative', title: 'clean accuracy', axis: { format: '.1~%' }, scale: { zero: false, nice: true } };
-  const y = { field: 'robust', type: 'quantitative', title: `PGD-${d.summary?.pgdSteps ?? d.config.eval.pgdSteps} accuracy`, axis: { format: '.1~%' }, scale: { zero: false, nice: true } };
+  const x = { field: 'clean', type: 'quantitative', title: 'clean accuracy', axis: { format: '.1~%' }, scale: { zero: false, nice: true, padding: 12 } };
+  const y = { field: 'robust', type: 'quantitative', title: `PGD-${d.summary?.pgdSteps ?? d.config.eval.pgdSteps} accuracy`, axis: { format: '.1~%' }, scale: { zero: false, nice: true, padding: 12 } };
   const layers: Record<string, unknown>[] = [];
   if (curve.length) {
     layers.push({ data: { values: curve }, mark: { type: 'line', color: '#999', strokeDash: [4, 3], point: { color: '#999', size: 30 } }, encoding: { x, y, order: { field: 'beta' } } });
