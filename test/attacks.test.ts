@@ -392,12 +392,21 @@ describe('adversarially trained small CNN, MNIST, eps = 0.2', () => {
     const h = 1e-3;
     const lp = ce(await am.logits(x.map((v, k) => v + h * d[k]), n));
     const lm = ce(await am.logits(x.map((v, k) => v - h * d[k]), n));
+    // A ReLU kink within h of x on one side spoils the central difference (and that side's
+    // one-sided one) while the other side's one-sided difference stays exact up to the softmax's
+    // curvature. So each example matches the central difference, or, for at most 2 of the 16
+    // (kinks are rare but weights trained to float32 rounding decide where they fall), one of the
+    // one-sided differences.
+    const close = (fd: number, dot: number) => Math.abs(fd - dot) < 0.02 * Math.abs(dot) + 2e-3;
+    let oneSided = 0;
     for (let i = 0; i < n; i++) {
       let dot = 0;
       for (let k = i * D; k < (i + 1) * D; k++) dot += grad[k] * d[k];
-      const fd = (lp[i] - lm[i]) / (2 * h);
-      expect(Math.abs(fd - dot)).toBeLessThan(0.02 * Math.abs(dot) + 2e-3);
+      if (close((lp[i] - lm[i]) / (2 * h), dot)) continue;
+      expect(close((lp[i] - l0[i]) / h, dot) || close((l0[i] - lm[i]) / h, dot), `example ${i}`).toBe(true);
+      oneSided++;
     }
+    expect(oneSided).toBeLessThanOrEqual(2);
   });
 
   it('works on a model written with the raw protobuf API (Shape/Gather/Reshape flatten, Constant nodes)', async () => {
