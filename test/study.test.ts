@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { chooseBeta } from '../scripts/study-results.js';
 import { plotSvg } from '../scripts/study-svg.js';
+import { runChains, type ChainStep } from '../scripts/study-lanes.js';
 
 const pt = (beta: number, clean: number, robust: number) => ({ beta, clean, robust, n: 1000 });
 
@@ -25,5 +26,33 @@ describe('study scripts', () => {
     expect(svg.match(/r="7"/g)).toHaveLength(1);
     expect(svg).toContain('AutoAttack accuracy, % (test)');
     expect(plotSvg('empty', [])).toContain('no AutoAttack numbers yet');
+  });
+
+  it('runs a chain in order, at most `lanes` chains at once, a waiting chain after the one it waits for', async () => {
+    const log: string[] = [];
+    let running = 0, most = 0;
+    const step = (chain: string, title: string, after?: string, done = false): ChainStep => ({ chain, title, after, done: () => done });
+    const steps = [step('nat', 'nat:train'), step('nat', 'nat:eval'), step('g', 'g:train'), step('g', 'g:done', undefined, true),
+      step('ft', 'ft:train', 'nat'), step('pgd', 'pgd:train'), step('pgd', 'pgd:eval')];
+    const ok = await runChains(steps, 2, async (s) => {
+      running++; most = Math.max(most, running); log.push(`start ${s.title}`);
+      await new Promise((r) => setTimeout(r, s.title === 'g:train' ? 30 : 5));
+      running--; log.push(`end ${s.title}`);
+      return true;
+    });
+    expect(ok).toBe(true);
+    expect(most).toBe(2);
+    expect(log.filter((l) => l.startsWith('start')).map((l) => l.slice(6)).sort()).toEqual(['ft:train', 'g:train', 'nat:eval', 'nat:train', 'pgd:eval', 'pgd:train']);
+    expect(log.indexOf('start nat:eval')).toBeGreaterThan(log.indexOf('end nat:train'));
+    expect(log.indexOf('start ft:train')).toBeGreaterThan(log.indexOf('end nat:eval'));
+    // The queue order holds: ft (ready once nat ends) starts before pgd, which is behind it in the queue.
+    expect(log.indexOf('start ft:train')).toBeLessThan(log.indexOf('start pgd:train'));
+  });
+
+  it('starts no new step after a failure and reports it', async () => {
+    const started: string[] = [];
+    const steps: ChainStep[] = ['a', 'b', 'c'].map((c) => ({ chain: c, title: c, done: () => false }));
+    expect(await runChains(steps, 1, async (s) => { started.push(s.title); return s.title !== 'a'; })).toBe(false);
+    expect(started).toEqual(['a']);
   });
 });

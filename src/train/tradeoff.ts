@@ -46,6 +46,8 @@ export interface TradeoffOptions {
   /** Of the test points, those attacked with AutoAttack (the exported model, aaN images, default 1000). */
   autoattackBetas?: number[];
   aaN?: number;
+  /** Square's query budget in the AutoAttack points (default 5000, AutoAttack's own). */
+  squareQueries?: number;
   /** Where the report goes (default RUN/tradeoff.json). */
   out?: string;
   cacheDir?: string;
@@ -101,7 +103,8 @@ async function testPoint(run: SavedRun, rt: ArtifactRuntime, w: Weights, test: D
   const out: NonNullable<TradeoffPoint['test']> = { clean: clean.clean, robust: robust.robust, n: robust.n, cleanN: clean.n };
   if (o.autoattackBetas?.includes(beta)) {
     const model = exportInference(run.source, await rt.onHost(w));
-    const aa = await evaluateRobustness(model, test, { eps: config.attack.eps, attacks: ['autoattack'], n: Math.min(o.aaN ?? 1000, test.n), seed: 0 });
+    const aa = await evaluateRobustness(model, test, { eps: config.attack.eps, attacks: ['autoattack'], n: Math.min(o.aaN ?? 1000, test.n), seed: 0,
+      squareQueries: o.squareQueries, session: { provider: config.provider, threads: o.threads ?? config.threads, allowCpuFallback: config.allowCpuFallback } });
     out.autoattack = aa.ensemble.robustAccuracy;
     out.autoattackN = aa.n;
   }

@@ -40,21 +40,22 @@ Options:
   --test-n N          Test images for PGD (default 2000)
   --clean-n N         Test images for clean accuracy (default: all)
   --aa-n N            Test images for AutoAttack (default 1000)
+  --square-queries Q  Square's query budget in AutoAttack (default 5000)
   --out FILE          Where to write the report (default <run-dir>/tradeoff.json)
   --threads N         ORT threads (default: the run's)`,
   async run(argv, io) {
     const { values, positionals } = parseCommandArgs('tradeoff', argv, {
       betas: { type: 'string' }, n: { type: 'string' }, test: { type: 'string' }, autoattack: { type: 'string' },
-      'test-n': { type: 'string' }, 'clean-n': { type: 'string' }, 'aa-n': { type: 'string' }, threads: { type: 'string' }, out: { type: 'string' },
+      'test-n': { type: 'string' }, 'clean-n': { type: 'string' }, 'aa-n': { type: 'string' }, 'square-queries': { type: 'string' }, threads: { type: 'string' }, out: { type: 'string' },
     }, { min: 1, max: 1, what: 'run folder' });
     const betas = betaList(values.betas ?? DEFAULT_BETAS, 'betas', 'tradeoff');
     const aaBetas = values.autoattack ? betaList(values.autoattack, 'autoattack', 'tradeoff') : [];
     const testBetas = [...new Set([...(values.test ? betaList(values.test, 'test', 'tradeoff') : []), ...aaBetas])];
     for (const b of testBetas) if (!betas.includes(b)) betas.push(b);
-    const int = (k: 'n' | 'test-n' | 'clean-n' | 'aa-n' | 'threads', min: number) => intOption(values[k], k, 'tradeoff', { min });
+    const int = (k: 'n' | 'test-n' | 'clean-n' | 'aa-n' | 'square-queries' | 'threads', min: number) => intOption(values[k], k, 'tradeoff', { min });
     const run = loadSavedRun(positionals[0]);
     const aaN = aaBetas.length ? (int('aa-n', 1) ?? 1000) : 0;
-    const opts = { betas, out: values.out, n: int('n', 0), testN: int('test-n', 1), cleanN: int('clean-n', 0), threads: int('threads', 0), log: io.err };
+    const opts = { betas, out: values.out, n: int('n', 0), testN: int('test-n', 1), cleanN: int('clean-n', 0), threads: int('threads', 0), squareQueries: int('square-queries', 1), log: io.err };
     const r = await tradeoff(run, { ...opts, testBetas, autoattackBetas: aaBetas, aaN });
     const pct = (v: number | undefined) => (v === undefined ? '-' : `${(100 * v).toFixed(2)}%`);
     io.out(`validation split, ${r.points[0]?.n ?? 0} images, eps ${r.eps}, PGD-${r.pgdSteps}; beta = weight of the robust teacher A`);
