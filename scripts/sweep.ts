@@ -5,7 +5,7 @@
 // same budget is the robustness reference. Every command is printed before it runs; finished steps
 // are skipped, so the sweep resumes. Writes a Markdown table (default docs/SWEEP.md).
 //   node --import tsx scripts/sweep.ts [--dry-run] [--epochs 1] [--train-subset 48000] [--seed 0]
-//     [--only preset,ema-25,...] [--runs runs/sweep] [--out docs/SWEEP.md]
+//     [--only preset,ema-25,...] [--runs runs/sweep] [--out docs/SWEEP.md] [--threads 0] [--val-n 0]
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,6 +15,7 @@ import { chooseBeta } from './study-results.js';
 const { values: v } = parseArgs({ options: {
   'dry-run': { type: 'boolean', default: false }, epochs: { type: 'string', default: '1' }, 'train-subset': { type: 'string', default: '48000' },
   seed: { type: 'string', default: '0' }, only: { type: 'string' }, runs: { type: 'string', default: 'runs/sweep' }, out: { type: 'string', default: 'docs/SWEEP.md' },
+  threads: { type: 'string', default: '0' }, 'val-n': { type: 'string', default: '0' },
 } });
 
 /** One setting changed at a time; `preset` is fashion-smallcnn as it is. */
@@ -46,7 +47,7 @@ function step(done: boolean, argv: string[]): void {
   if (r.status !== 0) throw new Error(`failed (exit ${r.status}): ${shell(argv)}`);
 }
 
-const budget = [`epochs=${v.epochs}`, `dataset.trainSubset=${v['train-subset']}`, `seed=${v.seed}`, 'eval.n=1000', 'eval.finalN=500'];
+const budget = [`epochs=${v.epochs}`, `dataset.trainSubset=${v['train-subset']}`, `seed=${v.seed}`, 'eval.n=1000', 'eval.finalN=500', `threads=${v.threads}`];
 const train = (dir: string, sets: string[]) => step(existsSync(join(dir, 'summary.json')), [...CLI, 'train', '--preset', 'fashion-smallcnn', ...[`outDir=${dir}`, `name=${dir.split('/').at(-1)}`, ...budget, ...sets].flatMap((s) => ['--set', s])]);
 const readJson = (f: string) => JSON.parse(readFileSync(f, 'utf8'));
 const lastVal = (dir: string) => { const lines = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n'); return JSON.parse(lines.at(-1)!).val; };
@@ -60,7 +61,7 @@ for (const variant of VARIANTS.filter((x) => !only || only.includes(x.name))) {
   const dir = join(v.runs!, variant.name);
   train(dir, variant.sets);
   const curve = join(dir, 'tradeoff.json');
-  step(existsSync(curve), [...CLI, 'tradeoff', dir, '--betas', '0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1']);
+  step(existsSync(curve), [...CLI, 'tradeoff', dir, '--betas', '0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1', '--n', v['val-n']!, '--threads', v.threads!]);
   if (v['dry-run'] || !existsSync(curve)) continue;
   const t = readJson(curve), b = chooseBeta(t), p = t.points.find((q: { beta: number }) => q.beta === b), a = t.points.find((q: { beta: number }) => q.beta === 1);
   rows.push(`| ${variant.name} | ${variant.sets.join(' ') || '(fashion-smallcnn)'} | ${pct(t.G.clean)} / ${pct(t.G.robust)} | ${pct(a.clean)} / ${pct(a.robust)} | ${b} | ${pct(p.clean)} / ${pct(p.robust)} |`);
@@ -69,7 +70,7 @@ if (!v['dry-run']) {
   const r = existsSync(join(ref, 'metrics.jsonl')) ? lastVal(ref).model : undefined;
   const text = [`# Short-run schedule sweep (validation split only)`, '',
     `Generalist on Fashion-MNIST, eps 0.1, ${v.epochs} epoch(s) of ${v['train-subset']} images, seed ${v.seed}; every other setting as the fashion-smallcnn preset. ` +
-    'Scores: clean / PGD-20 accuracy (%) on the 1,000-image validation split. b*: the cleanest G(b) whose PGD-20 is within 2 points of b = 1 (the robust teacher A). ' +
+    `Scores: clean / PGD-20 accuracy (%) on ${v['val-n'] === '0' ? 'the 1,000-image' : `${v['val-n']} images of the`} validation split. b*: the cleanest G(b) whose PGD-20 is within 2 points of b = 1 (the robust teacher A). ` +
     `PGD-AT at the same budget: ${r ? `${pct(r.clean)} / ${pct(r.robust)}` : 'not run yet'}.`, '',
     '| variant | settings | G as trained | A (b = 1) | b* | G(b*) |', '|---|---|---|---|---|---|', ...rows, '', '## Commands', '', '```sh', ...commands, '```', ''].join('\n');
   writeFileSync(v.out!, text);
