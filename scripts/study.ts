@@ -8,16 +8,19 @@
 //     [--seeds 0,1] [--epochs 10] [--train-subset 0] [--ft-start-epochs 10] [--ft-train-subset 0]
 //     [--clean-n 10000] [--pgd-n 2000] [--aa-n 1000] [--curve 0,0.25,0.5,0.75,1] [--val-n 0] [--runs runs/study]
 //     [--out docs/RESULTS.md] [--label TEXT] [--lanes 1] [--ft-start DIR]
+// A stopped training run continues from its last checkpoint (train --resume starts afresh where none exists).
 // --lanes N runs N run folders at once, each command with threads = cores / N (on 2 cores, two
 // single-thread lanes measured 1.4x the images per second of one two-thread process); the steps of
 // one run folder stay in order, and the fine-tuning runs wait for their starting model.
 // --methods picks baselines; --single-seed LIST runs those methods on the first seed only.
+// --no-aa LIST skips the AutoAttack of the named run folders' own model (a Generalist run's chosen
+// point is still attacked by its curve step); the page shows those cells as missing.
 // --square-queries Q sets Square's budget inside AutoAttack (AutoAttack's own is 5000).
 // --ft-start DIR takes an existing natural run (e.g. a main-part natural run) as the starting model.
 import { spawn } from 'node:child_process';
 import { cpus } from 'node:os';
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { chooseBeta, type StudyPlan } from './study-results.js';
 import { writeStudyReport } from './study-page.js';
@@ -32,7 +35,7 @@ const { values: v } = parseArgs({ options: {
   curve: { type: 'string', default: '0,0.25,0.5,0.75,1' }, 'val-n': { type: 'string', default: '0' }, runs: { type: 'string', default: 'runs/study' },
   out: { type: 'string', default: 'docs/RESULTS.md' }, label: { type: 'string', default: '' },
   lanes: { type: 'string', default: '1' }, 'ft-start': { type: 'string' }, 'square-queries': { type: 'string', default: '5000' },
-  methods: { type: 'string', default: 'natural,pgd-at,trades6,trades1,generalist' }, 'single-seed': { type: 'string', default: '' },
+  methods: { type: 'string', default: 'natural,pgd-at,trades6,trades1,generalist' }, 'no-aa': { type: 'string', default: '' }, 'single-seed': { type: 'string', default: '' },
 } });
 const lanes = Math.max(1, Number(v.lanes));
 /** ORT threads of each command: all cores in one lane, an equal share in several. */
@@ -66,7 +69,8 @@ const sets = (kv: string[]) => kv.flatMap((s) => ['--set', s]);
 function evalSteps(dir: string, dataset: string): void {
   const model = join(dir, 'model.onnx');
   const base = ['eval', '--model', model, '--dataset', dataset, '--eps', String(EPS[dataset]), '--square-queries', v['square-queries']!];
-  for (const [file, n, attacks] of [['eval-clean.json', v['clean-n'], 'fgsm'], ['eval-pgd20.json', v['pgd-n'], 'pgd20'], ['eval-aa.json', v['aa-n'], 'autoattack']] as const) {
+  const skipAa = v['no-aa']!.split(',').includes(basename(dir));
+  for (const [file, n, attacks] of [['eval-clean.json', v['clean-n'], 'fgsm'], ['eval-pgd20.json', v['pgd-n'], 'pgd20'], ...(skipAa ? [] : [['eval-aa.json', v['aa-n'], 'autoattack']])] as const) {
     steps.push({ title: `${dir}: ${attacks} on ${n} test images`, chain: dir, done: () => existsSync(join(dir, file)), argv: () => [...CLI, ...base, '--n', n!, '--attacks', attacks, '--json', join(dir, file), ...threads.flatMap((t) => ['--threads', t])] });
   }
 }
@@ -87,7 +91,7 @@ function curveSteps(dir: string): void {
 
 function trainStep(dir: string, preset: string, kv: string[], after?: string): void {
   const t = threads.map((x) => `threads=${x}`);
-  steps.push({ title: `${dir}: train`, chain: dir, after, done: () => existsSync(join(dir, 'summary.json')), argv: () => [...CLI, 'train', '--preset', preset, ...sets([`outDir=${dir}`, `name=${dir.split('/').at(-1)}`, ...kv, ...t])] });
+  steps.push({ title: `${dir}: train`, chain: dir, after, done: () => existsSync(join(dir, 'summary.json')), argv: () => [...CLI, 'train', '--resume', '--preset', preset, ...sets([`outDir=${dir}`, `name=${dir.split('/').at(-1)}`, ...kv, ...t])] });
 }
 
 export function plan(): StudyPlan {
@@ -151,4 +155,4 @@ for (const s of steps) {
   else if (v['dry-run']) console.log(line);
 }
 if (!v['dry-run'] && !(await runChains(steps, lanes, exec))) process.exitCode = 1;
-if (!v['dry-run']) writeStudyReport(studyPlan, { out: v.out!, commands: printed, label: v.label!, budget: { epochs: v.epochs!, trainSubset: v['train-subset']!, ftStartEpochs: v['ft-start-epochs']!, ftTrainSubset: v['ft-train-subset']!, cleanN: v['clean-n']!, pgdN: v['pgd-n']!, aaN: v['aa-n']! } });
+if (!v['dry-run']) writeStudyReport(studyPlan, { out: v.out!, commands: printed, label: v.label!, budget: { epochs: v.epochs!, trainSubset: v['train-subset']!, ftStartEpochs: v['ft-start-epochs']!, ftTrainSubset: v['ft-train-subset']!, cleanN: v['clean-n']!, pgdN: v['pgd-n']!, aaN: v['aa-n']!, squareQueries: v['square-queries']!, ftStart: v['ft-start'] } });
