@@ -13,6 +13,7 @@
 // single-thread lanes measured 1.4x the images per second of one two-thread process); the steps of
 // one run folder stay in order, and the fine-tuning runs wait for their starting model.
 // --methods picks baselines; --single-seed LIST runs those methods on the first seed only.
+// --ft-seeds LIST gives the fine-tuning part its own seeds (default: --seeds).
 // --no-aa LIST skips the AutoAttack of the named run folders' own model (a Generalist run's chosen
 // point is still attacked by its curve step); the page shows those cells as missing.
 // --square-queries Q sets Square's budget inside AutoAttack (AutoAttack's own is 5000).
@@ -35,7 +36,7 @@ const { values: v } = parseArgs({ options: {
   curve: { type: 'string', default: '0,0.25,0.5,0.75,1' }, 'val-n': { type: 'string', default: '0' }, runs: { type: 'string', default: 'runs/study' },
   out: { type: 'string', default: 'docs/RESULTS.md' }, label: { type: 'string', default: '' },
   lanes: { type: 'string', default: '1' }, 'ft-start': { type: 'string' }, 'square-queries': { type: 'string', default: '5000' },
-  methods: { type: 'string', default: 'natural,pgd-at,trades6,trades1,generalist' }, 'no-aa': { type: 'string', default: '' }, 'single-seed': { type: 'string', default: '' },
+  methods: { type: 'string', default: 'natural,pgd-at,trades6,trades1,generalist' }, 'no-aa': { type: 'string', default: '' }, 'ft-seeds': { type: 'string' }, 'single-seed': { type: 'string', default: '' },
 } });
 const lanes = Math.max(1, Number(v.lanes));
 /** ORT threads of each command: all cores in one lane, an equal share in several. */
@@ -98,6 +99,7 @@ export function plan(): StudyPlan {
   const seeds = v.seeds!.split(',').map(Number);
   const methods = METHODS.filter((m) => v.methods!.split(',').includes(m.key));
   const single = v['single-seed']!.split(',');
+  const ftSeeds = v['ft-seeds'] ? v['ft-seeds'].split(',').map(Number) : seeds;
   const p: StudyPlan = { runsDir: v.runs!, datasets: [], seeds, methods: methods.map((m) => m.key), finetune: null, eps: EPS };
   const parts = v.parts!.split(',');
   for (const dataset of parts.includes('main') ? v.datasets!.split(',') : []) {
@@ -112,10 +114,10 @@ export function plan(): StudyPlan {
         if (m.key === 'generalist') curveSteps(dir);
       }
       // The fine-tuning runs queue behind the first seed's runs, ahead of the other seeds.
-      if (i === 0 && parts.includes('finetune') && !p.finetune) p.finetune = finetunePlan(seeds);
+      if (i === 0 && parts.includes('finetune') && !p.finetune) p.finetune = finetunePlan(ftSeeds);
     }
   }
-  if (parts.includes('finetune') && !p.finetune) p.finetune = finetunePlan(seeds);
+  if (parts.includes('finetune') && !p.finetune) p.finetune = finetunePlan(ftSeeds);
   return p;
 }
 
