@@ -2,14 +2,14 @@
 // prose written around them survives a re-run. Numbers come from study-results.ts.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { curveOf, LABEL, losses, meanOf, modelScores, runDir, svgName, table, trainMinutes, verdict, type Row, type StudyPlan } from './study-results.js';
+import { curveOf, validationCurveOf, LABEL, losses, meanOf, modelScores, runDir, svgName, table, trainMinutes, verdict, type Row, type StudyPlan } from './study-results.js';
 import { plotSvg, type PlotSeries } from './study-svg.js';
 
 export interface PageOptions {
   out: string;
   commands: string[];
   label: string;
-  budget: { epochs: string; trainSubset: string; ftStartEpochs: string; ftTrainSubset: string; cleanN: string; pgdN: string; aaN: string };
+  budget: { epochs: string; trainSubset: string; ftStartEpochs: string; ftTrainSubset: string; cleanN: string; pgdN: string; aaN: string; squareQueries: string; ftStart?: string };
 }
 
 const START = '<!-- study:start (written by scripts/study.ts) -->';
@@ -40,17 +40,23 @@ function seriesOf(dirs: Record<string, string[]>, generalistKey: string): PlotSe
   return out;
 }
 
-/** Mean test clean and AutoAttack accuracy of each curve point over the seeds. */
-function curveTable(dirs: string[]): string {
-  const curves = dirs.map(curveOf);
-  const betas = [...new Set(curves.flatMap((c) => c.points.map((p) => p.beta)))].sort((a, b) => a - b);
+/** A table of curve points (columns: b) with one row per measure, each cell the mean over the seeds' runs. */
+function betaTable(curves: { beta: number; [k: string]: number }[][], measures: [string, string][]): string {
+  const betas = [...new Set(curves.flatMap((c) => c.map((p) => p.beta)))].sort((a, b) => a - b);
   if (!betas.length) return '';
-  const cell = (b: number, k: 'clean' | 'aa') => { const m = meanOf(curves.map((c) => c.points.find((p) => p.beta === b)?.[k])); return m === undefined ? '-' : `${(100 * m).toFixed(1)}`; };
-  return ['| b (weight of A) | ' + betas.join(' | ') + ' |', '|---|' + betas.map(() => '---|').join(''), `| clean | ${betas.map((b) => cell(b, 'clean')).join(' | ')} |`, `| AutoAttack | ${betas.map((b) => cell(b, 'aa')).join(' | ')} |`].join('\n');
+  const cell = (b: number, k: string) => { const m = meanOf(curves.map((c) => c.find((p) => p.beta === b)?.[k])); return m === undefined ? '-' : `${(100 * m).toFixed(1)}`; };
+  return ['| b (weight of A) | ' + betas.join(' | ') + ' |', '|---|' + betas.map(() => '---|').join(''), ...measures.map(([k, name]) => `| ${name} | ${betas.map((b) => cell(b, k)).join(' | ')} |`)].join('\n');
+}
+
+/** Generalist's curves, mean over seeds: every point on the validation split, the test points with AutoAttack. */
+function curveTable(dirs: string[]): string {
+  const val = betaTable(dirs.map(validationCurveOf), [['clean', 'clean'], ['robust', 'PGD-20']]);
+  const test = betaTable(dirs.map((d) => curveOf(d).points), [['clean', 'clean'], ['aa', 'AutoAttack']]);
+  return [val && `Generalist's curve on the validation split (mean over seeds, %; b* is chosen here):\n\n${val}\n`, test && `On the test split (mean over seeds, %):\n\n${test}\n`].filter(Boolean).join('\n');
 }
 
 function section(title: string, rows: Row[], curve: string, svg: string, words: string[]): string {
-  return [`## ${title}`, '', table(rows), '', curve ? `Generalist's curve on the test split (mean over seeds, %):\n\n${curve}\n` : '', `![clean against AutoAttack accuracy](${basename(svg)})`, '', ...words, ''].join('\n');
+  return [`## ${title}`, '', table(rows), '', curve, `![clean against AutoAttack accuracy](${basename(svg)})`, '', ...words, ''].join('\n');
 }
 
 function mainSection(p: StudyPlan, dataset: string, o: PageOptions): string {
@@ -87,11 +93,11 @@ export function writeStudyReport(p: StudyPlan, o: PageOptions): void {
   const b = o.budget;
   const head = [START, o.label ? `**${o.label}**\n` : '',
     `Budget per training run: ${b.epochs} epochs of ${b.trainSubset === '0' ? 'the whole training set (59,000 images after the 1,000-image validation split)' : `${b.trainSubset} images`}, batch 128; seeds ${p.seeds.join(', ')}. ` +
-    `Test split: clean accuracy on the first ${b.cleanN} images, PGD-20 on ${b.pgdN}, AutoAttack (APGD-CE, APGD-T, Square; worst case per image) on ${b.aaN}. ` +
+    `Test split: clean accuracy on the first ${b.cleanN} images, PGD-20 on ${b.pgdN}, AutoAttack (APGD-CE and APGD-T with 9 targets, 100 steps each, then Square with ${b.squareQueries === '5000' ? "AutoAttack's 5,000 queries" : `${b.squareQueries} queries, AutoAttack's own budget being 5,000`}; worst case per image) on ${b.aaN}. ` +
     `Cells: mean ± standard deviation over seeds (each seed's value). b*: Generalist's operating point G(b*) = b*·A + (1-b*)·S, chosen on the validation split only ` +
     '(the cleanest point whose validation PGD-20 accuracy is within 2 points of the robust teacher b = 1).', ''].join('\n');
   const body = [head, ...p.datasets.map((d) => mainSection(p, d, o)), p.finetune ? finetuneSection(p, o) : '',
-    `Fine-tuning budget: the starting model trains ${b.ftStartEpochs} epochs (natural); each fine-tuning run ${b.ftTrainSubset === '0' ? 'one epoch of 59,000 images' : `one epoch of ${b.ftTrainSubset} images`} (preset harden).`,
+    `Fine-tuning budget: the starting model ${b.ftStart ? `is the natural run ${basename(b.ftStart)} of the table above` : `trains ${b.ftStartEpochs} epochs (natural)`}; each fine-tuning run ${b.ftTrainSubset === '0' ? 'one epoch of 59,000 images' : `one epoch of ${b.ftTrainSubset} images`} (preset harden).`,
     '', '### Commands', '', 'Run from the repository root, in this order (`node --import tsx src/cli/main.ts` is `npx generalist`):', '', '```sh', ...o.commands, '```', END].join('\n');
   const old = existsSync(o.out) ? readFileSync(o.out, 'utf8') : `# Results\n\n${START}\n${END}\n`;
   const a = old.indexOf(START), e = old.indexOf(END);

@@ -50,11 +50,18 @@ export function curveOf(dir: string): { beta?: number; chosen: Scores; points: {
   return { beta, chosen: p ? { clean: p.clean, pgd20: p.robust, aa: p.autoattack } : {}, points };
 }
 
+/** A Generalist run's validation curve: clean and PGD accuracy of every G(b) scored there. */
+export function validationCurveOf(dir: string): { beta: number; clean: number; robust: number }[] {
+  const val = readJson(join(dir, 'tradeoff-validation.json')) as Curve | undefined;
+  return (val?.points ?? []).map((p) => ({ beta: p.beta, clean: p.clean, robust: p.robust })).sort((x, y) => x.beta - y.beta);
+}
+
 /** Training time in minutes (sum of the epochs' seconds in metrics.jsonl). */
 export function trainMinutes(dir: string): number | undefined {
   const f = join(dir, 'metrics.jsonl');
   if (!existsSync(f)) return undefined;
-  return readFileSync(f, 'utf8').trim().split('\n').reduce((a, l) => a + JSON.parse(l).seconds, 0) / 60;
+  const lines = readFileSync(f, 'utf8').trim().split('\n').filter(Boolean); // empty while the first epoch runs
+  return lines.length ? lines.reduce((a, l) => a + JSON.parse(l).seconds, 0) / 60 : undefined;
 }
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
