@@ -33,9 +33,11 @@ function seriesOf(dirs: Record<string, string[]>, generalistKey: string): PlotSe
     const pts = ds.map(modelScores).filter((s) => s.clean !== undefined && s.aa !== undefined).map((s) => ({ x: s.aa!, y: s.clean! }));
     out.push({ label: LABEL[key] ?? key, color: COLORS[key] ?? '#000', points: pts });
   }
+  const trained = dirs[generalistKey].map(modelScores).filter((s) => s.clean !== undefined && s.aa !== undefined).map((s) => ({ x: s.aa!, y: s.clean! }));
+  if (trained.length) out.push({ label: 'Generalist G (as trained)', color: '#8c564b', points: trained });
   dirs[generalistKey].forEach((d, i) => {
     const c = curveOf(d);
-    out.push({ label: `Generalist G(b), ${basename(d)}`, color: SEED_SHADES[i % SEED_SHADES.length], curve: true, points: c.points.map((p) => ({ x: p.aa, y: p.clean, note: `b=${p.beta}` })), ring: c.points.flatMap((p, j) => (p.beta === c.beta ? [j] : [])) });
+    out.push({ label: `Generalist G(b), seed ${/-s(\d+)$/.exec(d)?.[1] ?? basename(d)}`, color: SEED_SHADES[i % SEED_SHADES.length], curve: true, points: c.points.map((p) => ({ x: p.aa, y: p.clean, note: `b=${p.beta}` })), ring: c.points.flatMap((p, j) => (p.beta === c.beta ? [j] : [])) });
   });
   return out;
 }
