@@ -17,7 +17,7 @@ import { initialState } from '../src/artifacts/build.js';
 import { ensureArtifacts } from '../src/artifacts/store.js';
 import { ArtifactRuntime, type ExpertState } from '../src/runtime/artifact-runtime.js';
 import type { OpenOptions } from '../src/runtime/providers.js';
-import { convGradForm } from '../src/autodiff/rules/conv.js';
+import type { ArtifactOptions } from '../src/artifacts/build.js';
 import { benchInputs, benchModel, benchNoise, type BenchModel } from './bench-model.js';
 import { Rng } from '../src/util/rng.js';
 import { measureTransfer } from '../src/train/transfer.js';
@@ -33,7 +33,7 @@ const threads = Number(values.threads), steps = Number(values.steps);
 const spec = benchModel(values.model!, values.batch);
 
 /** Formulations to compare: how the gradient rules write the graphs, and ORT session settings. */
-interface Variant { convInput?: typeof convGradForm.input; convWeight?: typeof convGradForm.weight; tuning?: OpenOptions['tuning'] }
+interface Variant { convInput?: ArtifactOptions['convInputGrad']; convWeight?: ArtifactOptions['convWeightFold']; tuning?: OpenOptions['tuning'] }
 const VARIANTS: Record<string, Variant> = {
   default: {},
   'dx-transpose': { convInput: 'convtranspose' },
@@ -51,11 +51,8 @@ type Phases = Record<(typeof PHASES)[number], number>;
 async function openVariant(name: string, s: BenchModel) {
   const v = VARIANTS[name];
   if (!v) throw new Error(`unknown variant "${name}"; known: ${Object.keys(VARIANTS).join(', ')}`);
-  const saved = { ...convGradForm };
-  convGradForm.input = v.convInput ?? saved.input;
-  convGradForm.weight = v.convWeight ?? saved.weight;
-  const { dir } = ensureArtifacts(s.model, { optimizer: 'sgd', pgdSteps: steps }, mkdtempSync(join(tmpdir(), 'bench-')));
-  Object.assign(convGradForm, saved);
+  const forms = { ...(v.convInput && { convInputGrad: v.convInput }), ...(v.convWeight && { convWeightFold: v.convWeight }) };
+  const { dir } = ensureArtifacts(s.model, { optimizer: 'sgd', pgdSteps: steps, ...forms }, mkdtempSync(join(tmpdir(), 'bench-')));
   const rt = await ArtifactRuntime.open(dir, { threads, tuning: v.tuning });
   const rng = new Rng(0);
   const { x, y, eps, stepSize } = benchInputs(s, rng);

@@ -11,7 +11,7 @@ import { initialState, names } from '../src/artifacts/build.js';
 import { ensureArtifacts } from '../src/artifacts/store.js';
 import { ArtifactRuntime } from '../src/runtime/artifact-runtime.js';
 import { ort } from '../src/runtime/ort.js';
-import { convGradForm } from '../src/autodiff/rules/conv.js';
+import type { ArtifactOptions } from '../src/artifacts/build.js';
 import { benchModel, benchInputs } from './bench-model.js';
 
 const { values } = parseArgs({ options: {
@@ -19,12 +19,11 @@ const { values } = parseArgs({ options: {
   threads: { type: 'string', default: '2' }, runs: { type: 'string', default: '3' }, top: { type: 'string', default: '12' },
   'conv-input': { type: 'string', default: 'conv' },
 } });
-convGradForm.input = values['conv-input'] as typeof convGradForm.input;
 const spec = benchModel(values.model!, values.batch);
 const threads = Number(values.threads) || availableParallelism();
 const runs = Number(values.runs);
 const work = mkdtempSync(join(tmpdir(), 'op-profile-'));
-const { dir, manifest } = ensureArtifacts(spec.model, { optimizer: 'sgd', pgdSteps: Number(values.steps) }, work);
+const { dir, manifest } = ensureArtifacts(spec.model, { optimizer: 'sgd', pgdSteps: Number(values.steps), convInputGrad: values['conv-input'] as ArtifactOptions['convInputGrad'] }, work);
 
 interface Event { cat: string; name: string; dur: number; args?: { op_name?: string } }
 

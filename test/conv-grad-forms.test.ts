@@ -6,17 +6,16 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { buildArtifacts, initialState } from '../src/artifacts/build.js';
-import { writeArtifacts } from '../src/artifacts/store.js';
+import { artifactKey, writeArtifacts } from '../src/artifacts/store.js';
 import { buildGradientGraph, IO } from '../src/attacks/model.js';
-import { convGradForm } from '../src/autodiff/rules/conv.js';
 import { ArtifactRuntime } from '../src/runtime/artifact-runtime.js';
 import { createSession, ort } from '../src/runtime/ort.js';
 import { buildZooModel, ZOO } from '../src/zoo/index.js';
 import { Rng } from '../src/util/rng.js';
 
-type Form = typeof convGradForm.input;
+type Form = 'conv' | 'convtranspose';
 const FORMS: Form[] = ['convtranspose', 'conv'];
 
 /** Largest |a - b| relative to the largest |a|. */
@@ -27,10 +26,9 @@ function relDiff(a: Float32Array, b: Float32Array): number {
 }
 
 async function runForm(zoo: string, batch: number, form: Form) {
-  convGradForm.input = form;
-  convGradForm.weight = form === 'conv' ? 'auto' : 'per-image';
+  const forms = { convInput: form, convWeightFold: form === 'conv' ? 'auto' : 'per-image' } as const;
   const model = buildZooModel(zoo, { seed: 5 });
-  const built = buildArtifacts(model, { optimizer: 'sgd', pgdSteps: 2 });
+  const built = buildArtifacts(model, { optimizer: 'sgd', pgdSteps: 2, convInputGrad: forms.convInput, convWeightFold: forms.convWeightFold });
   const ops = built.models.attack.graph.nodes.map((n) => n.opType);
   const dir = mkdtempSync(join(tmpdir(), 'forms-'));
   writeArtifacts(built, dir);
@@ -45,7 +43,7 @@ async function runForm(zoo: string, batch: number, form: Form) {
   const step = await rt.trainStep({ weights: w, slots: rt.initialSlots() }, x, y, { lr: 0.05, momentum: 0.9, weightDecay: 5e-4 });
   const xAdv = (await rt.attack(w, x, y, noise, 8 / 255, 2 / 255)).data as Float32Array;
   await rt.release();
-  const grad = await createSession(buildGradientGraph(model, [...ZOO[zoo].inputShape], 'ce'), { threads: 1 });
+  const grad = await createSession(buildGradientGraph(model, [...ZOO[zoo].inputShape], 'ce', 'nchw', 'indices', forms), { threads: 1 });
   const g = (await grad.run({ [IO.x]: x, [IO.y]: y }))[IO.grad].data as Float32Array;
   await grad.release();
   const weights = Object.fromEntries(Object.entries(step.state.weights).map(([k, t]) => [k, t.data as Float32Array]));
@@ -53,8 +51,6 @@ async function runForm(zoo: string, batch: number, form: Form) {
 }
 
 describe('Conv gradients: the current forms against the earlier ones', () => {
-  afterEach(() => { Object.assign(convGradForm, { input: 'conv', weight: 'auto' }); });
-
   for (const [zoo, batch] of [['smallcnn', 6], ['preactresnet18', 2]] as const) {
     it(`${zoo}: same train step, attack and input gradient to float32 rounding`, async () => {
       const [old, now] = [await runForm(zoo, batch, FORMS[0]), await runForm(zoo, batch, FORMS[1])];
@@ -71,4 +67,12 @@ describe('Conv gradients: the current forms against the earlier ones', () => {
       expect(flipped / old.xAdv.length).toBeLessThan(1e-3);
     }, 300_000);
   }
+
+  it('the forms are artifact options: each gives its own cache key, the defaults the key of no options', () => {
+    const model = buildZooModel('smallcnn', { seed: 5 });
+    const keys = [{}, { convInputGrad: 'conv' }, { convInputGrad: 'convtranspose' }, { convWeightFold: 'per-image' }, { convWeightGrad: 'batched' }]
+      .map((o) => artifactKey(model, o as Parameters<typeof artifactKey>[1]));
+    expect(keys[1]).toBe(keys[0]);
+    expect(new Set([keys[0], ...keys.slice(2)]).size).toBe(4);
+  });
 });

@@ -9,6 +9,7 @@ import { DataType, type Dim, type Model, type Tensor } from '../onnx/ir.js';
 import { saveModel } from '../onnx/save.js';
 import { sha256 } from '../util/hash.js';
 import { buildGradient } from '../autodiff/gradient.js';
+import type { GradForms } from '../autodiff/rule.js';
 import { signOf } from '../autodiff/helpers.js';
 import { correctCount, crossEntropy, cwMargin, klDivergence } from '../autodiff/losses.js';
 import { analyzeModel, type InputLayout, type ModelAnalysis } from './analyze.js';
@@ -39,11 +40,19 @@ export interface ArtifactOptions {
   maxPoolGrad: MaxPoolGrad;
   /** Conv's dW im2col: one grouped Conv (fastest on the CPU) or a batched group-1 Conv (WebGPU; autodiff GradForms). */
   convWeightGrad: 'grouped' | 'batched';
+  /** Conv's dX as a Conv of dY (default) or a ConvTranspose (the earlier form; autodiff GradForms). */
+  convInputGrad: 'conv' | 'convtranspose';
+  /** Conv's dW with the batch folded into the MatMul on deep layers (default) or per image (autodiff GradForms). */
+  convWeightFold: 'auto' | 'per-image';
 }
 
 export const DEFAULT_ARTIFACT_OPTIONS: ArtifactOptions = {
   loss: 'ce', optimizer: 'sgd', nesterov: false, pgdSteps: 10, attackLoss: 'ce', attackForm: 'unrolled', labelSmoothing: 0, inputLayout: 'nchw', maxPoolGrad: 'indices', convWeightGrad: 'grouped',
+  convInputGrad: 'conv', convWeightFold: 'auto',
 };
+
+/** The autodiff formulations the options ask for. */
+const gradForms = (o: ArtifactOptions): GradForms => ({ convWeight: o.convWeightGrad, convInput: o.convInputGrad, convWeightFold: o.convWeightFold });
 
 export interface IoSpec { name: string; dtype: string; shape: Dim[] }
 export interface ArtifactSpec { file: string; inputs: IoSpec[]; outputs: IoSpec[] }
@@ -121,7 +130,7 @@ export function buildTrainStep(model: Model, a: ModelAnalysis, o: ArtifactOption
     statUpdates = adv.statUpdates;
     dropout.push(...adv.dropout);
   }
-  const grads = buildGradient(b, { loss, wrt: a.params.map((p) => p.name), forms: { convWeight: o.convWeightGrad } });
+  const grads = buildGradient(b, { loss, wrt: a.params.map((p) => p.name), forms: gradForms(o) });
   for (const p of a.params) {
     const g0 = grads.get(p.name)!;
     if (o.optimizer === 'sgd') {
@@ -164,7 +173,7 @@ function attackObjective(b: GraphBuilder, kind: AttackLoss, logits: string, y: s
  * 'unrolled' writes K copies of forward+backward; 'loop' writes one copy as the body of an ONNX
  * Loop (smaller file, same result; which is faster depends on the runtime: scripts/artifact-timing.ts).
  */
-export function buildAttack(model: Model, a: ModelAnalysis, steps: number, loss: AttackLoss, form: 'unrolled' | 'loop' = 'unrolled', maxPoolGrad: MaxPoolGrad = 'indices'): Model {
+export function buildAttack(model: Model, a: ModelAnalysis, steps: number, loss: AttackLoss, form: 'unrolled' | 'loop' = 'unrolled', maxPoolGrad: MaxPoolGrad = 'indices', forms: GradForms = {}): Model {
   const b = new GraphBuilder({ name: 'attack', opset: a.opset });
   declareState(b, a);
   const x = declareImages(b, a, names.x);
@@ -183,7 +192,7 @@ export function buildAttack(model: Model, a: ModelAnalysis, steps: number, loss:
   const pgdStep = (g: GraphBuilder, xk: string, prefix: string): string => {
     const f = appendForward(g, model.graph, a, { x: xk, mode: 'eval', prefix, forGradient: true, maxPoolGrad });
     const obj = attackObjective(g, loss, f.logits, y, natLogits);
-    const grad = buildGradient(g, { loss: obj, wrt: [xk], prefix: `${prefix}grad/`, stopGradient: natLogits ? [natLogits] : [] }).get(xk)!;
+    const grad = buildGradient(g, { loss: obj, wrt: [xk], prefix: `${prefix}grad/`, stopGradient: natLogits ? [natLogits] : [], forms }).get(xk)!;
     return g.op('Min', [g.op('Max', [g.add(xk, g.mul(step, signOf(g, grad))), lo]), hi]);
   };
   let xAdv: string;
@@ -269,7 +278,7 @@ export function buildArtifacts(source: Model, options: Partial<ArtifactOptions> 
   const trainStep = buildTrainStep(model, a, o);
   const models = {
     train_step: trainStep.model,
-    attack: buildAttack(model, a, o.pgdSteps, o.attackLoss, o.attackForm, o.maxPoolGrad),
+    attack: buildAttack(model, a, o.pgdSteps, o.attackLoss, o.attackForm, o.maxPoolGrad, gradForms(o)),
     eval: buildEval(model, a),
     ema: buildEma(a),
   };

@@ -14,6 +14,7 @@ import { loadModel, loadModelFile } from '../onnx/load.js';
 import { saveModel } from '../onnx/save.js';
 import { topoSort } from '../onnx/validate.js';
 import { buildGradient } from '../autodiff/gradient.js';
+import type { GradForms } from '../autodiff/rule.js';
 import { crossEntropy, cwMargin, dlr, dlrTargeted } from '../autodiff/losses.js';
 import { classifierIo, inputLayoutFor, type ClassifierIo, type InputLayout, type OutputKind } from '../artifacts/analyze.js';
 import { appendForward, type MaxPoolGrad } from '../artifacts/forward.js';
@@ -121,7 +122,7 @@ export function appendAttackLoss(b: GraphBuilder, kind: LossKind, logits: string
 
 /** The input-gradient graph of one loss: (x, y[, target]) -> logits, per-example loss, d(sum loss)/dx. */
 /** `maxPoolGrad`: the MaxPool backward's form (pool.ts); 'windows' runs on WebGPU, 'indices' is faster on the CPU. */
-export function buildGradientGraph(model: Model, inputShape: number[], kind: LossKind, layout: InputLayout = 'nchw', maxPoolGrad: MaxPoolGrad = 'indices'): Model {
+export function buildGradientGraph(model: Model, inputShape: number[], kind: LossKind, layout: InputLayout = 'nchw', maxPoolGrad: MaxPoolGrad = 'indices', forms: GradForms = {}): Model {
   const io = attackIo(model);
   const { b, x } = newBuilder(model, io, `attack_grad_${kind}`, inputShape);
   const y = b.input(IO.y, DataType.INT64, ['N']);
@@ -129,7 +130,7 @@ export function buildGradientGraph(model: Model, inputShape: number[], kind: Los
   const logits = appendClassifier(b, model, io, x, layout, maxPoolGrad);
   const per = appendAttackLoss(b, kind, logits, y, target);
   const total = b.reduceSum(per, [0], 0);
-  const grad = buildGradient(b, { loss: total, wrt: [x], prefix: 'attack/grad/' }).get(x)!;
+  const grad = buildGradient(b, { loss: total, wrt: [x], prefix: 'attack/grad/', forms }).get(x)!;
   b.output(logits, IO.logits);
   b.output(per, IO.loss);
   b.output(grad, IO.grad);

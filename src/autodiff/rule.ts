@@ -21,6 +21,16 @@ export interface GradForms {
    * grouped Conv computes wrong values when a group has 5-7, 9-11, ... output channels).
    */
   convWeight?: 'grouped' | 'batched';
+  /**
+   * Conv's dX: 'conv', a Conv of dY where the geometry allows it (the default, measured faster on
+   * the CPU), or 'convtranspose' everywhere (the earlier form, kept for comparison).
+   */
+  convInput?: 'conv' | 'convtranspose';
+  /**
+   * Conv's dW product: 'auto' folds the batch into the MatMul where a layer has more output channels
+   * than positions (the default), 'per-image' sums per-image products everywhere (the earlier form).
+   */
+  convWeightFold?: 'auto' | 'per-image';
 }
 
 export interface GradContext {

@@ -1,12 +1,12 @@
 // Conv's input gradient written as a Conv of dY (stride phases + DepthToSpace when strided):
 // finite-difference checks on the geometries it takes, and equality with the ConvTranspose form
 // it replaces, to float32 rounding, on a grid of geometries.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { checkGradient, opCase } from './fd.js';
 import { GraphBuilder } from '../../src/onnx/builder.js';
 import { DataType, tensor } from '../../src/onnx/ir.js';
 import { buildGradient } from '../../src/autodiff/gradient.js';
-import { convGradForm } from '../../src/autodiff/rules/conv.js';
+import type { GradForms } from '../../src/autodiff/rule.js';
 import { axisPlan } from '../../src/autodiff/rules/conv_input_grad.js';
 import { createSession, toOrt } from '../../src/runtime/ort.js';
 import { Rng } from '../../src/util/rng.js';
@@ -15,7 +15,7 @@ import '../../src/autodiff/rules/index.js';
 interface Geometry { x: number[]; w: number[]; attrs: Record<string, number | number[] | string> }
 
 /** The gradient graph of sum(Conv(x, w) * R) w.r.t. x: its ops and dX for fixed x, w, R. */
-async function inputGrad(g: Geometry, seed: number): Promise<{ ops: string[]; dx: Float32Array }> {
+async function inputGrad(g: Geometry, seed: number, forms: GradForms = {}): Promise<{ ops: string[]; dx: Float32Array }> {
   const rng = new Rng(seed);
   const b = new GraphBuilder();
   const rand = (dims: number[]) => tensor('', DataType.FLOAT, dims, Array.from({ length: dims.reduce((a, v) => a * v, 1) }, () => rng.normal()));
@@ -24,7 +24,7 @@ async function inputGrad(g: Geometry, seed: number): Promise<{ ops: string[]; dx
   const y = b.op('Conv', [x, w], g.attrs);
   const r = b.initializer('R', rand(b.staticShape(y)));
   b.output(b.reduceSum(b.mul(y, r), undefined, 0), 'loss');
-  b.output(buildGradient(b, { loss: 'loss', wrt: ['x'] }).get('x')!, 'dx');
+  b.output(buildGradient(b, { loss: 'loss', wrt: ['x'], forms }).get('x')!, 'dx');
   const ops = b.graph.nodes.map((n) => n.opType);
   const s = await createSession(b.build(), { optimization: 'disabled', threads: 1 });
   const out = await s.run({ x: toOrt(rand(g.x)), w: toOrt(rand(g.w)) });
@@ -47,8 +47,6 @@ const TAKEN: [string, Geometry][] = [
 ];
 
 describe('Conv input gradient as a Conv of dY', () => {
-  afterEach(() => { convGradForm.input = 'conv'; });
-
   for (const [name, g] of TAKEN) {
     it(`${name}: no ConvTranspose, finite differences agree`, async () => {
       const { ops } = await inputGrad(g, 1);
@@ -63,10 +61,8 @@ describe('Conv input gradient as a Conv of dY', () => {
     for (const k of [1, 2, 3]) for (const s of [1, 2, 3]) for (const p of [0, 1]) for (const group of [1, 2]) {
       if (p >= k) continue;
       const g: Geometry = { x: [2, 2 * group, 7, 8], w: [3 * group, 2, k, k], attrs: { group, strides: [s, s], pads: [p, p, 0, p] } };
-      convGradForm.input = 'convtranspose';
-      const old = await inputGrad(g, 11);
-      convGradForm.input = 'conv';
-      const now = await inputGrad(g, 11);
+      const old = await inputGrad(g, 11, { convInput: 'convtranspose' });
+      const now = await inputGrad(g, 11, { convInput: 'conv' });
       expect(now.ops.includes('ConvTranspose'), JSON.stringify(g)).toBe(k === 1 && s > 1); // 1x1 strided: kept
       const scale = Math.max(...Array.from(old.dx, Math.abs));
       for (let i = 0; i < old.dx.length; i++) expect(Math.abs(now.dx[i] - old.dx[i]), `${JSON.stringify(g)} [${i}]`).toBeLessThanOrEqual(1e-5 * scale);

@@ -6,7 +6,6 @@ import { buildGradient } from '../../src/autodiff/gradient.js';
 import { GraphBuilder } from '../../src/onnx/builder.js';
 import { DataType, tensor, type Dim } from '../../src/onnx/ir.js';
 import { createSession, toOrt } from '../../src/runtime/ort.js';
-import { convGradForm } from '../../src/autodiff/rules/conv.js';
 import '../../src/autodiff/rules/index.js';
 
 interface ConvConfig {
@@ -94,26 +93,20 @@ describe('Conv gradient', () => {
 
   it('the batch-folded weight gradient equals the per-image form to float32 rounding', async () => {
     // A deep-layer shape (64 channels on 4x4 outputs, as PreAct ResNet's layer4 at 32x32 inputs).
-    const dw = async (form: typeof convGradForm.weight) => {
+    const dw = async (form: GradForms['convWeightFold']) => {
       const rng = new Rng(70);
       const rand = (dims: number[]) => tensor('', DataType.FLOAT, dims, Array.from({ length: dims.reduce((a, v) => a * v, 1) }, () => rng.normal()));
-      const saved = convGradForm.weight;
-      convGradForm.weight = form;
-      try {
-        const b = new GraphBuilder();
-        const x = b.input('x', DataType.FLOAT, [8, 32, 8, 8]);
-        const w = b.input('w', DataType.FLOAT, [64, 32, 3, 3]);
-        const y = b.op('Conv', [x, w], { strides: [2, 2], pads: [1, 1, 1, 1] });
-        b.output(b.reduceSum(b.mul(y, b.initializer('R', rand([8, 64, 4, 4]))), undefined, 0), 'loss');
-        b.output(buildGradient(b, { loss: 'loss', wrt: ['w'] }).get('w')!, 'dw');
-        const ops = b.graph.nodes.map((n) => n.opType);
-        const sess = await createSession(b.build(), { optimization: 'disabled', threads: 1 });
-        const out = await sess.run({ x: toOrt(rand([8, 32, 8, 8])), w: toOrt(rand([64, 32, 3, 3])) });
-        await sess.release();
-        return { ops, dw: out.dw.data as Float32Array };
-      } finally {
-        convGradForm.weight = saved;
-      }
+      const b = new GraphBuilder();
+      const x = b.input('x', DataType.FLOAT, [8, 32, 8, 8]);
+      const w = b.input('w', DataType.FLOAT, [64, 32, 3, 3]);
+      const y = b.op('Conv', [x, w], { strides: [2, 2], pads: [1, 1, 1, 1] });
+      b.output(b.reduceSum(b.mul(y, b.initializer('R', rand([8, 64, 4, 4]))), undefined, 0), 'loss');
+      b.output(buildGradient(b, { loss: 'loss', wrt: ['w'], forms: { convWeightFold: form } }).get('w')!, 'dw');
+      const ops = b.graph.nodes.map((n) => n.opType);
+      const sess = await createSession(b.build(), { optimization: 'disabled', threads: 1 });
+      const out = await sess.run({ x: toOrt(rand([8, 32, 8, 8])), w: toOrt(rand([64, 32, 3, 3])) });
+      await sess.release();
+      return { ops, dw: out.dw.data as Float32Array };
     };
     const [now, before] = [await dw('auto'), await dw('per-image')];
     // The earlier form sums per-image products over the batch; the new one has no such ReduceSum.

@@ -22,14 +22,6 @@ import { isStatic, numel, tensor, type Node } from '../../onnx/ir.js';
 import { registerGrad } from '../rule.js';
 import { convInputGrad } from './conv_input_grad.js';
 
-/**
- * How Conv's gradients are written. input: 'conv' (a Conv of dY where the geometry allows it, the
- * default) or 'convtranspose' everywhere (the earlier form). weight: 'auto' (the batch folded into
- * the MatMul where Cog > L, the default) or 'per-image' everywhere (the earlier form). Tests and
- * benchmarks compare the forms.
- */
-export const convGradForm: { input: 'conv' | 'convtranspose'; weight: 'auto' | 'per-image' } = { input: 'conv', weight: 'auto' };
-
 /** Spatial dims of `x` (NC...), which must be static for a conv/pool gradient. */
 export function staticSpatial(b: GraphBuilder, x: string, node: Node): number[] {
   const s = b.shape(x);
@@ -90,7 +82,7 @@ registerGrad({
 
     let dx: string | null = null;
     if (needs[0]) {
-      dx = convGradForm.input === 'conv' ? convInputGrad(b, g, w, ws, group, geo, outDims) : null;
+      dx = forms.convInput !== 'convtranspose' ? convInputGrad(b, g, w, ws, group, geo, outDims) : null;
       dx ??= b.op('ConvTranspose', [g, w], { ...transposeAttrs(geo, outDims), group, kernel_shape: kernel }, { name: 'conv_dx' });
     }
 
@@ -109,7 +101,7 @@ registerGrad({
         // One output channel per group (depthwise): an elementwise product beats G tiny matmuls.
         const s = b.reduceSum(b.mul(cols4, g4), [0, 3], 0); // [G, Cig*K]
         dw = b.reshape(s, ws);
-      } else if (Cog <= L || convGradForm.weight === 'per-image') {
+      } else if (Cog <= L || forms.convWeightFold === 'per-image') {
         const prod = b.matmul(cols4, b.transpose(g4, [0, 1, 3, 2])); // [N, G, Cig*K, Cog]
         const s = b.reduceSum(prod, [0], 0); // [G, Cig*K, Cog]
         dw = b.reshape(b.transpose(s, [0, 2, 1]), ws);
