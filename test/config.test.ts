@@ -3,10 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  ConfigError, DEFAULT_CONFIG, attackStepAt, canonicalJson, configHash, emaDecay, emaMaxDecay, epsAt, evalStepSize,
+  ConfigError, DEFAULT_CONFIG, attackStepAt, canonicalJson, configHash, emaDecay, emaMaxDecay, emaMemoryStart, epsAt, evalStepSize,
   knotValue, listConfigKeys, listPresets, parseOverrideArgs, parseOverrides, resolveConfig, shouldRedistribute,
   datasetLoadOptions, trainAugment, validateConfig, type Config, type PartialConfig,
 } from '../src/config/index.js';
+import { warnIdleEmaMemory } from '../src/train/run.js';
 
 let tmp: string;
 beforeAll(() => { tmp = mkdtempSync(join(tmpdir(), 'gen-config-')); });
@@ -207,6 +208,27 @@ describe('schedules', () => {
     expect(emaDecay(c, 1e6, 1000)).toBeCloseTo(0.999, 12);
     const run = resolveConfig({ preset: 'mnist-smallcnn', overrides: { 'generalist.ema.unit': 'run', 'generalist.ema.memory': '0.1' } });
     expect(emaMaxDecay(run, 500)).toBeCloseTo(1 - 1 / 50, 12);
+  });
+
+  it('names the first update whose decay the memory sets, not the warm-up', () => {
+    const quick = resolveConfig({ preset: 'fashion-smallcnn' }); // memory 50, warm-up 10
+    expect(emaMemoryStart(quick, 375)).toBe(440);
+    expect(emaDecay(quick, 439, 375)).toBeLessThan(1 - 1 / 50);
+    expect(emaDecay(quick, 440, 375)).toBeCloseTo(1 - 1 / 50, 12);
+    const long = resolveConfig({ preset: 'fashion-smallcnn', overrides: { 'generalist.ema.memory': '200' } });
+    expect(emaMemoryStart(long, 375)).toBe(1790);
+    // Below 440 updates, memories 50 and 200 give the same decay at every update.
+    for (const t of [0, 100, 374, 439]) expect(emaDecay(long, t, 375)).toBe(emaDecay(quick, t, 375));
+  });
+
+  it('a Generalist run too short for its EMA memory says so when it starts', () => {
+    const said: string[] = [];
+    const quick = resolveConfig({ preset: 'fashion-smallcnn' });
+    warnIdleEmaMemory(quick, 375, (m) => said.push(m));
+    expect(said).toHaveLength(1);
+    expect(said[0]).toMatch(/generalist\.ema\.memory=50 never sets the EMA decay.*375 iterations.*iteration 440/);
+    warnIdleEmaMemory(quick, 1383, (m) => said.push(m));
+    expect(said).toHaveLength(1);
   });
   it('redistributes on every iteration of epochs 75, 80, ..., 120 in the paper setting', () => {
     const epochs: number[] = [];

@@ -48,6 +48,16 @@ export function emaMaxDecay(c: Config, totalIters: number): number {
   return iters <= 1 ? 0 : 1 - 1 / iters;
 }
 
+/**
+ * The first EMA update whose decay is set by the memory (1 - 1/memory) rather than the warm-up
+ * (t+1)/(t+warmup): t >= (d*warmup - 1)/(1 - d). A run shorter than this never feels its memory
+ * (memory 50 with warm-up 10 binds from update 440 on; memory 200 from 1,790).
+ */
+export function emaMemoryStart(c: Config, totalIters: number): number {
+  const d = emaMaxDecay(c, totalIters);
+  return d <= 0 ? 0 : Math.max(0, Math.ceil((d * c.generalist.ema.warmup - 1) / (1 - d) - 1e-9));
+}
+
 /** EMA decay for the update after t updates: min(maxDecay, (t+1)/(t+warmup)) (the recipe's warm-up). */
 export function emaDecay(c: Config, t: number, totalIters: number): number {
   return Math.min(emaMaxDecay(c, totalIters), (t + 1) / (t + c.generalist.ema.warmup));

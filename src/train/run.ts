@@ -3,7 +3,7 @@ import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { configHash } from '../config/resolve.js';
 import { datasetLoadOptions, trainAugment } from '../config/dataset.js';
-import { evalStepSize } from '../config/schedule.js';
+import { emaMemoryStart, evalStepSize } from '../config/schedule.js';
 import type { Config, OptimizerConfig } from '../config/types.js';
 import { loadDataset, type Augment, type DatasetSplits } from '../data/index.js';
 import type { ArtifactOptions } from '../artifacts/build.js';
@@ -180,10 +180,20 @@ export async function setUpRun(config: Config, opts: { resume?: boolean; cacheDi
 
   const itersPerEpoch = Math.floor(data.train.n / config.batchSize);
   if (itersPerEpoch < 1) throw new TrainError(`the training set has ${data.train.n} images, fewer than one batch of ${config.batchSize}`);
+  if (method === 'generalist') warnIdleEmaMemory(config, itersPerEpoch * config.epochs, log);
   return {
     config, method, robustLoss, outDir, ckptPath, resume, metricsPath: join(outDir, 'metrics.jsonl'), hash, data, augment: trainAugment(config), source,
     robustRt, naturalRt, evalRt, fused, loopK, itersPerEpoch, totalIters: itersPerEpoch * config.epochs, log,
   };
+}
+
+/** Says so when the run is too short for generalist.ema.memory to set any EMA decay (the warm-up bound decides them all). */
+export function warnIdleEmaMemory(config: Config, totalIters: number, log: (s: string) => void): void {
+  const start = emaMemoryStart(config, totalIters);
+  if (start < totalIters) return;
+  const { memory, warmup } = config.generalist.ema;
+  log(`note: generalist.ema.memory=${memory} never sets the EMA decay in this run: the warm-up (t+1)/(t+${warmup}) stays below ` +
+    `1 - 1/memory for all ${totalIters} iterations (the memory would take over at iteration ${start}), so a longer memory gives the same run`);
 }
 
 /** Evaluation settings of a run for `n` images (0: all) and an attack-noise seed. */
