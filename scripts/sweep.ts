@@ -56,6 +56,7 @@ const pct = (x: number) => (100 * x).toFixed(1);
 const ref = join(v.runs!, 'pgd-at');
 train(ref, ['method=pgd-at']);
 const rows: string[] = [];
+const notes: string[] = [];
 const only = v.only?.split(',');
 for (const variant of VARIANTS.filter((x) => !only || only.includes(x.name))) {
   const dir = join(v.runs!, variant.name);
@@ -64,6 +65,8 @@ for (const variant of VARIANTS.filter((x) => !only || only.includes(x.name))) {
   step(existsSync(curve), [...CLI, 'tradeoff', dir, '--betas', '0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1', '--n', v['val-n']!, '--threads', v.threads!]);
   if (v['dry-run'] || !existsSync(curve)) continue;
   const t = readJson(curve), b = chooseBeta(t), p = t.points.find((q: { beta: number }) => q.beta === b), a = t.points.find((q: { beta: number }) => q.beta === 1);
+  const same = variant.name !== 'preset' && existsSync(join(v.runs!, 'preset', 'tradeoff.json')) && JSON.stringify(readJson(join(v.runs!, 'preset', 'tradeoff.json')).points) === JSON.stringify(t.points);
+  if (same) notes.push(`- ${variant.name} scored exactly as the preset at every point: the setting did not change the run (its training log says why when it is the EMA memory).`);
   rows.push(`| ${variant.name} | ${variant.sets.join(' ') || '(fashion-smallcnn)'} | ${pct(t.G.clean)} / ${pct(t.G.robust)} | ${pct(a.clean)} / ${pct(a.robust)} | ${b} | ${pct(p.clean)} / ${pct(p.robust)} |`);
 }
 if (!v['dry-run']) {
@@ -72,6 +75,6 @@ if (!v['dry-run']) {
     `Generalist on Fashion-MNIST, eps 0.1, ${v.epochs} epoch(s) of ${v['train-subset']} images, seed ${v.seed}; every other setting as the fashion-smallcnn preset. ` +
     `Scores: clean / PGD-20 accuracy (%) on ${v['val-n'] === '0' ? 'the 1,000-image' : `${v['val-n']} images of the`} validation split. b*: the cleanest G(b) whose PGD-20 is within 2 points of b = 1 (the robust teacher A). ` +
     `PGD-AT at the same budget: ${r ? `${pct(r.clean)} / ${pct(r.robust)}` : 'not run yet'}.`, '',
-    '| variant | settings | G as trained | A (b = 1) | b* | G(b*) |', '|---|---|---|---|---|---|', ...rows, '', '## Commands', '', '```sh', ...commands, '```', ''].join('\n');
+    '| variant | settings | G as trained | A (b = 1) | b* | G(b*) |', '|---|---|---|---|---|---|', ...rows, '', ...(notes.length ? [...notes, ''] : []), '## Commands', '', '```sh', ...commands, '```', ''].join('\n');
   writeFileSync(v.out!, text);
 }
