@@ -75,6 +75,7 @@ if (!v['dry-run']) {
     `Generalist on Fashion-MNIST, eps 0.1, ${v.epochs} epoch(s) of ${v['train-subset']} images, seed ${v.seed}; every other setting as the fashion-smallcnn preset. ` +
     `Scores: clean / PGD-20 accuracy (%) on ${v['val-n'] === '0' ? 'the 1,000-image' : `${v['val-n']} images of the`} validation split. b*: the cleanest G(b) whose PGD-20 is within 2 points of b = 1 (the robust teacher A). ` +
     `PGD-AT at the same budget: ${r ? `${pct(r.clean)} / ${pct(r.robust)}` : 'not run yet'}.`, '',
-    '| variant | settings | G as trained | A (b = 1) | b* | G(b*) |', '|---|---|---|---|---|---|', ...rows, '', ...(notes.length ? [...notes, ''] : []), '## Commands', '', '```sh', ...commands, '```', ''].join('\n');
+    '| variant | settings | G as trained | A (b = 1) | b* | G(b*) |', '|---|---|---|---|---|---|', ...rows, '', ...(notes.length ? [...notes, ''] : []),
+    ...(only ? [`Not run this time (\`--only\`): ${VARIANTS.filter((x) => !only.includes(x.name)).map((x) => x.name).join(', ')}.`, ''] : []), '## Commands', '', '```sh', ...commands, '```', ''].join('\n');
   writeFileSync(v.out!, text);
 }
