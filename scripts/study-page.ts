@@ -84,8 +84,8 @@ function finetuneSection(p: StudyPlan, o: PageOptions): string {
   writeFileSync(svg, plotSvg('Fine-tuning a natural Fashion-MNIST SmallCNN (eps 0.1)', seriesOf(dirs, 'ft-generalist')));
   const by = (k: string) => rows.find((r) => r.key === k)!;
   const words = [
-    verdict('G(b*) clean vs the starting model', by('chosen'), by('start'), -1.5, Infinity).replace(/, AutoAttack [^(]*\(/, ' ('),
-    verdict('G(b*) vs PGD-AT fine-tuning', by('chosen'), by('ft-pgd-at'), -Infinity, 3),
+    verdict('G(b*) clean vs the starting model', by('chosen'), by('start'), -1.5, undefined),
+    verdict('G(b*) vs PGD-AT fine-tuning', by('chosen'), by('ft-pgd-at'), undefined, 3),
     ...losses(by('chosen'), [by('ft-pgd-at')]),
   ];
   return section('Robust fine-tuning (harden preset vs PGD-AT, same budget)', rows, curveTable(dirs['ft-generalist']), svg, words);
