@@ -180,10 +180,11 @@ export async function setUpRun(config: Config, opts: { resume?: boolean; cacheDi
 
   const itersPerEpoch = Math.floor(data.train.n / config.batchSize);
   if (itersPerEpoch < 1) throw new TrainError(`the training set has ${data.train.n} images, fewer than one batch of ${config.batchSize}`);
-  if (method === 'generalist') warnIdleEmaMemory(config, itersPerEpoch * config.epochs, log);
+  const totalIters = itersPerEpoch * config.epochs;
+  if (method === 'generalist') warnIdleEmaMemory(config, totalIters, log);
   return {
     config, method, robustLoss, outDir, ckptPath, resume, metricsPath: join(outDir, 'metrics.jsonl'), hash, data, augment: trainAugment(config), source,
-    robustRt, naturalRt, evalRt, fused, loopK, itersPerEpoch, totalIters: itersPerEpoch * config.epochs, log,
+    robustRt, naturalRt, evalRt, fused, loopK, itersPerEpoch, totalIters, log,
   };
 }
 
