@@ -94,7 +94,7 @@ function finetuneSection(p: StudyPlan, o: PageOptions): string {
 export function writeStudyReport(p: StudyPlan, o: PageOptions): void {
   const b = o.budget;
   const head = [START, o.label ? `**${o.label}**\n` : '',
-    `Budget per training run: ${b.epochs} epochs of ${b.trainSubset === '0' ? 'the whole training set (59,000 images after the 1,000-image validation split)' : `${b.trainSubset} images`}, batch 128; seeds ${p.seeds.join(', ')}. ` +
+    `Budget per training run: ${b.epochs.includes('=') ? `epochs per dataset ${b.epochs.replace(/=/g, ' ').replace(/,/g, ', ')}` : `${b.epochs} epochs`} of ${b.trainSubset === '0' ? 'the whole training set (59,000 images after the 1,000-image validation split)' : `${b.trainSubset} images`}, batch 128; seeds ${p.seeds.join(', ')}. ` +
     `Test split: clean accuracy on the first ${b.cleanN} images, PGD-20 on ${b.pgdN}, AutoAttack (APGD-CE and APGD-T with 9 targets, 100 steps each, then Square with ${b.squareQueries === '5000' ? "AutoAttack's 5,000 queries" : `${b.squareQueries} queries, AutoAttack's own budget being 5,000`}; worst case per image) on ${b.aaN}. ` +
     `Cells: mean ± standard deviation over seeds (each seed's value). b*: Generalist's operating point G(b*) = b*·A + (1-b*)·S, chosen on the validation split only ` +
     '(the cleanest point whose validation PGD-20 accuracy is within 2 points of the robust teacher b = 1).', ''].join('\n');

@@ -12,6 +12,14 @@ export interface StudyPlan {
   eps: Record<string, number>;
   finetune: { start: string; seeds: number[] } | null;
 }
+/** Training epochs of a dataset's runs: `--epochs 3` for all, or `--epochs fashion-mnist=3,mnist=1`. */
+export function epochsOf(spec: string, dataset: string): string {
+  if (!spec.includes('=')) return spec;
+  const found = spec.split(',').map((kv) => kv.split('=')).find(([k]) => k === dataset);
+  if (!found) throw new Error(`--epochs ${spec} names no epoch count for ${dataset}`);
+  return found[1];
+}
+
 interface Point { beta: number; clean: number; robust: number; n: number; test?: { clean: number; robust: number; autoattack?: number; n: number } }
 interface Curve { points: Point[] }
 /** Test scores of one model: clean, PGD-20 and AutoAttack accuracy (fractions; undefined until measured). */

@@ -5,7 +5,7 @@
 // budget). Every step is a `generalist` command, printed before it runs; a step whose output exists
 // is skipped, so the study resumes where it stopped. scripts/study-report.ts writes the page.
 //   node --import tsx scripts/study.ts [--dry-run] [--parts main,finetune] [--datasets fashion-mnist,mnist]
-//     [--seeds 0,1] [--epochs 10] [--train-subset 0] [--ft-start-epochs 10] [--ft-train-subset 0]
+//     [--seeds 0,1] [--epochs 10 | --epochs fashion-mnist=3,mnist=1] [--train-subset 0] [--ft-start-epochs 10] [--ft-train-subset 0]
 //     [--clean-n 10000] [--pgd-n 2000] [--aa-n 1000] [--curve 0,0.25,0.5,0.75,1] [--val-n 0] [--runs runs/study]
 //     [--out docs/RESULTS.md] [--label TEXT] [--lanes 1] [--ft-start DIR]
 // A stopped training run continues from its last checkpoint (train --resume starts afresh where none exists).
@@ -16,6 +16,8 @@
 // --ft-seeds LIST gives the fine-tuning part its own seeds (default: --seeds).
 // --no-aa LIST skips the AutoAttack of the named run folders' own model (a Generalist run's chosen
 // point is still attacked by its curve step); the page shows those cells as missing.
+// --epochs takes one count for every dataset or one per dataset (dataset=count, comma-separated).
+// --report-only writes the page from the run folders as they are, running nothing.
 // --square-queries Q sets Square's budget inside AutoAttack (AutoAttack's own is 5000).
 // --ft-start DIR takes an existing natural run (e.g. a main-part natural run) as the starting model.
 import { spawn } from 'node:child_process';
@@ -23,12 +25,12 @@ import { cpus } from 'node:os';
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { chooseBeta, type StudyPlan } from './study-results.js';
+import { chooseBeta, epochsOf, type StudyPlan } from './study-results.js';
 import { writeStudyReport } from './study-page.js';
 import { runChains, type ChainStep } from './study-lanes.js';
 
 const { values: v } = parseArgs({ options: {
-  'dry-run': { type: 'boolean', default: false }, parts: { type: 'string', default: 'main,finetune' },
+  'dry-run': { type: 'boolean', default: false }, 'report-only': { type: 'boolean', default: false }, parts: { type: 'string', default: 'main,finetune' },
   datasets: { type: 'string', default: 'fashion-mnist,mnist' }, seeds: { type: 'string', default: '0,1' },
   epochs: { type: 'string', default: '10' }, 'train-subset': { type: 'string', default: '0' },
   'ft-start-epochs': { type: 'string', default: '10' }, 'ft-train-subset': { type: 'string', default: '0' },
@@ -109,7 +111,7 @@ export function plan(): StudyPlan {
       const queue = [...methods].sort((a, b) => RUN_ORDER.indexOf(a.key) - RUN_ORDER.indexOf(b.key));
       for (const m of queue.filter((x) => i === 0 || !single.includes(x.key))) {
         const dir = join(v.runs!, `${dataset}-${m.key}-s${seed}`);
-        trainStep(dir, PRESET[dataset], [...m.sets, `seed=${seed}`, `epochs=${v.epochs}`, `dataset.trainSubset=${v['train-subset']}`]);
+        trainStep(dir, PRESET[dataset], [...m.sets, `seed=${seed}`, `epochs=${epochsOf(v.epochs!, dataset)}`, `dataset.trainSubset=${v['train-subset']}`]);
         evalSteps(dir, dataset);
         if (m.key === 'generalist') curveSteps(dir);
       }
@@ -156,5 +158,5 @@ for (const s of steps) {
   if (s.done()) console.error(`# done: ${s.title}`);
   else if (v['dry-run']) console.log(line);
 }
-if (!v['dry-run'] && !(await runChains(steps, lanes, exec))) process.exitCode = 1;
+if (!v['dry-run'] && !v['report-only'] && !(await runChains(steps, lanes, exec))) process.exitCode = 1;
 if (!v['dry-run']) writeStudyReport(studyPlan, { out: v.out!, commands: printed, label: v.label!, budget: { epochs: v.epochs!, trainSubset: v['train-subset']!, ftStartEpochs: v['ft-start-epochs']!, ftTrainSubset: v['ft-train-subset']!, cleanN: v['clean-n']!, pgdN: v['pgd-n']!, aaN: v['aa-n']!, squareQueries: v['square-queries']!, ftStart: v['ft-start'] } });

@@ -1,7 +1,7 @@
 // The study scripts' own logic: the operating point is chosen on validation numbers by the stated
 // rule, and the plot draws a point per baseline run and a curve per Generalist run.
 import { describe, expect, it } from 'vitest';
-import { chooseBeta } from '../scripts/study-results.js';
+import { chooseBeta, epochsOf } from '../scripts/study-results.js';
 import { plotSvg } from '../scripts/study-svg.js';
 import { runChains, type ChainStep } from '../scripts/study-lanes.js';
 
@@ -13,6 +13,13 @@ describe('study scripts', () => {
     // 0.5 is 2.1 points below b = 1: out; ties on clean go to the more robust point.
     expect(chooseBeta({ points: [pt(0.5, 0.85, 0.599), pt(0.8, 0.8, 0.61), pt(1, 0.8, 0.62)] })).toBe(1);
     expect(() => chooseBeta({ points: [pt(0, 0.9, 0.1)] })).toThrow(/no point b = 1/);
+  });
+
+  it('reads one epoch count for every dataset or one per dataset, and names a dataset left out', () => {
+    expect(epochsOf('3', 'mnist')).toBe('3');
+    expect(epochsOf('fashion-mnist=3,mnist=1', 'mnist')).toBe('1');
+    expect(epochsOf('fashion-mnist=3,mnist=1', 'fashion-mnist')).toBe('3');
+    expect(() => epochsOf('fashion-mnist=3', 'mnist')).toThrow(/no epoch count for mnist/);
   });
 
   it('plots baselines as points and Generalist runs as curves, in percent, with the chosen point ringed', () => {
