@@ -133,12 +133,21 @@ export class ArtifactCore {
    * and correct count. Models with Dropout need `masks` (dropoutMasks).
    */
   async trainStep(state: ExpertState, x: Tensor, y: Tensor, hp: StepHyper, xAdv?: Tensor, masks?: Record<string, Tensor>): Promise<{ state: ExpertState; loss: number; correct: number }> {
+    return this.stepResult(state, await this.run(this.sessions.train_step, this.trainStepFeeds(state, x, y, hp, xAdv, masks)));
+  }
+
+  /** The train step's feeds (trainStep runs them; a worker thread may run them on its own session of the same file). */
+  trainStepFeeds(state: ExpertState, x: Tensor, y: Tensor, hp: StepHyper, xAdv?: Tensor, masks?: Record<string, Tensor>): Record<string, Tensor> {
     const feeds: Record<string, Tensor> = { ...this.weightFeeds(state.weights), ...state.slots, [names.x]: x, [names.y]: y, ...this.stepFeeds(hp, masks) };
     if (this.manifest.options.loss === 'trades') {
       if (!xAdv) throw new Error('the TRADES train step needs adversarial images');
       feeds[names.xAdv] = xAdv;
     }
-    const out = await this.run(this.sessions.train_step, feeds);
+    return feeds;
+  }
+
+  /** The new state, loss and correct count from a train step's outputs. */
+  stepResult(state: ExpertState, out: Record<string, Tensor>): { state: ExpertState; loss: number; correct: number } {
     const weights: Weights = {};
     for (const k of Object.keys(state.weights)) weights[k] = out[names.updated(k)] ?? state.weights[k];
     const slots: Record<string, Tensor> = {};
@@ -148,8 +157,12 @@ export class ArtifactCore {
 
   /** The whole K-step PGD attack in one run. `noise` is uniform in [-1, 1] (scaled by eps inside). */
   async attack(w: Weights, x: Tensor, y: Tensor, noise: Tensor, eps: number, stepSize: number): Promise<Tensor> {
-    const out = await this.run(this.sessions.attack, { ...this.weightFeeds(w), [names.x]: x, [names.y]: y, [names.noise]: noise, [names.eps]: this.scalar(eps), [names.stepSize]: this.scalar(stepSize) });
-    return out[names.xAdv];
+    return (await this.run(this.sessions.attack, this.attackFeeds(w, x, y, noise, eps, stepSize)))[names.xAdv];
+  }
+
+  /** The attack's feeds (attack runs them). */
+  attackFeeds(w: Weights, x: Tensor, y: Tensor, noise: Tensor, eps: number, stepSize: number): Record<string, Tensor> {
+    return { ...this.weightFeeds(w), [names.x]: x, [names.y]: y, [names.noise]: noise, [names.eps]: this.scalar(eps), [names.stepSize]: this.scalar(stepSize) };
   }
 
   async evaluate(w: Weights, x: Tensor, y: Tensor): Promise<{ logits: Tensor; loss: number; correct: number }> {

@@ -47,9 +47,9 @@ export interface OpenOptions {
 
 export interface OpenedSession { session: ort.InferenceSession; provider: Provider }
 
-export async function openSession(model: Uint8Array | string, opts: OpenOptions = {}): Promise<OpenedSession> {
-  const provider = opts.provider ?? 'cpu';
-  const base: ort.InferenceSession.SessionOptions = {
+/** The CPU-side session settings of `openSession` (no provider list): also what a worker thread's sessions open with. */
+export function sessionOptions(opts: Pick<OpenOptions, 'threads' | 'optimization' | 'tuning'> = {}): ort.InferenceSession.SessionOptions {
+  return {
     graphOptimizationLevel: opts.optimization ?? 'all',
     // 0 means "all cores": ORT's own default picked a single thread on our 2-core machines.
     intraOpNumThreads: opts.threads || availableParallelism(),
@@ -61,6 +61,11 @@ export async function openSession(model: Uint8Array | string, opts: OpenOptions 
     enableMemPattern: false,
     ...opts.tuning,
   };
+}
+
+export async function openSession(model: Uint8Array | string, opts: OpenOptions = {}): Promise<OpenedSession> {
+  const provider = opts.provider ?? 'cpu';
+  const base = sessionOptions(opts);
   const create = (p: Provider) => {
     const o: ort.InferenceSession.SessionOptions = { ...base, executionProviders: providerConfig(p) };
     if (p === 'webgpu' && opts.keepOnDevice?.length) o.preferredOutputLocation = Object.fromEntries(opts.keepOnDevice.map((n) => [n, 'gpu-buffer']));

@@ -137,7 +137,8 @@ export async function trainIterations(
 }
 
 async function fourRuns(rts: IterationRuntimes, nets: Nets, p: IterationPlan, config: Config, check?: LossCheck): Promise<IterationResult> {
-  let { R, N, A, S, G } = nets;
+  let { R, N } = nets;
+  const { A, S, G } = nets;
   const out: IterationResult = { nets };
   if (rts.robust && p.robust) {
     const xAdv = await rts.robust.attack(R.weights, p.x, p.y, p.robust.noise, p.robust.eps, p.robust.stepSize);
@@ -153,16 +154,18 @@ async function fourRuns(rts: IterationRuntimes, nets: Nets, p: IterationPlan, co
     N = r.state;
     out.natural = { loss: r.loss, correct: r.correct };
   }
-  if (p.ema) {
-    const rt = (rts.robust ?? rts.natural)!;
-    const e = await rt.ema(R.weights, N.weights, A, S, G, p.ema.decay, p.ema.beta);
-    A = e.A; S = e.S; G = e.G;
-    if (p.ema.redistribute) {
-      disposeReplaced([{ R, N, A, S, G }], { R: { weights: G, slots: R.slots }, N: { weights: G, slots: N.slots }, A, S, G });
-      R = { weights: { ...G }, slots: R.slots };
-      N = { weights: { ...G }, slots: N.slots };
-    }
-  }
-  out.nets = { R, N, A, S, G };
+  out.nets = p.ema ? await emaPhase((rts.robust ?? rts.natural)!, { R, N, A, S, G }, p.ema) : { R, N, A, S, G };
   return out;
+}
+
+/** The EMA/blend run on the experts' new weights, then the redistribution (R, N <- G, slots kept) when planned. */
+export async function emaPhase(rt: ArtifactCore, nets: Nets, ema: NonNullable<IterationPlan['ema']>): Promise<Nets> {
+  let { R, N } = nets;
+  const { A, S, G } = await rt.ema(R.weights, N.weights, nets.A, nets.S, nets.G, ema.decay, ema.beta);
+  if (ema.redistribute) {
+    disposeReplaced([{ R, N, A, S, G }], { R: { weights: G, slots: R.slots }, N: { weights: G, slots: N.slots }, A, S, G });
+    R = { weights: { ...G }, slots: R.slots };
+    N = { weights: { ...G }, slots: N.slots };
+  }
+  return { R, N, A, S, G };
 }
