@@ -22,6 +22,7 @@ import { benchInputs, benchModel, benchNoise, type BenchModel } from './bench-mo
 import { Rng } from '../src/util/rng.js';
 import { measureTransfer } from '../src/train/transfer.js';
 import { buildZooModel } from '../src/zoo/index.js';
+import { ParallelIteration, splitThreads } from '../src/train/parallel.js';
 
 const { values } = parseArgs({ options: {
   model: { type: 'string', default: 'smallcnn' }, batch: { type: 'string' }, iters: { type: 'string', default: '10' },
@@ -33,9 +34,12 @@ const threads = Number(values.threads), steps = Number(values.steps);
 const spec = benchModel(values.model!, values.batch);
 
 /** Formulations to compare: how the gradient rules write the graphs, and ORT session settings. */
-interface Variant { convInput?: ArtifactOptions['convInputGrad']; convWeight?: ArtifactOptions['convWeightFold']; tuning?: OpenOptions['tuning'] }
+interface Variant { convInput?: ArtifactOptions['convInputGrad']; convWeight?: ArtifactOptions['convWeightFold']; tuning?: OpenOptions['tuning']; parallel?: boolean }
 const VARIANTS: Record<string, Variant> = {
-  default: {},
+  // The trainer's CPU form with two threads or more (train/parallel.ts): the attack in batch halves
+  // and the two steps side by side, half the threads each. The variants below change the four-run form.
+  default: { parallel: true },
+  runs4: {},
   'dx-transpose': { convInput: 'convtranspose' },
   'dw-per-image': { convWeight: 'per-image' },
   'no-spin': { tuning: { extra: { session: { intra_op: { allow_spinning: '0' } } } } },
@@ -53,7 +57,9 @@ async function openVariant(name: string, s: BenchModel) {
   if (!v) throw new Error(`unknown variant "${name}"; known: ${Object.keys(VARIANTS).join(', ')}`);
   const forms = { ...(v.convInput && { convInputGrad: v.convInput }), ...(v.convWeight && { convWeightFold: v.convWeight }) };
   const { dir } = ensureArtifacts(s.model, { optimizer: 'sgd', pgdSteps: steps, ...forms }, mkdtempSync(join(tmpdir(), 'bench-')));
-  const rt = await ArtifactRuntime.open(dir, { threads, tuning: v.tuning });
+  const split = v.parallel ? splitThreads(threads, threads) : null;
+  const rt = await ArtifactRuntime.open(dir, { threads: split ? split.main : threads, tuning: v.tuning });
+  const par = split ? await ParallelIteration.open({ robust: rt, natural: rt, robustLoss: 'ce' }, { threads: split.worker, tuning: v.tuning }) : null;
   const rng = new Rng(0);
   const { x, y, eps, stepSize } = benchInputs(s, rng);
   const w0 = ArtifactRuntime.weightsFrom(initialState(s.model).values());
@@ -65,12 +71,21 @@ async function openVariant(name: string, s: BenchModel) {
     let t = performance.now();
     const lap = (k: keyof Phases) => { const now = performance.now(); ph[k] += now - t; t = now; };
     const noise = benchNoise(s, rng);
-    const xAdv = await rt.attack(R.weights, x, y, noise, eps, stepSize);
-    lap('attack');
-    R = (await rt.trainStep(R, xAdv, y, hp)).state;
-    lap('robustStep');
-    N = (await rt.trainStep(N, x, y, hp)).state;
-    lap('naturalStep');
+    if (par) {
+      const xAdv = await par.attack(R.weights, x, y, noise, eps, stepSize);
+      lap('attack');
+      const plan = { x, y, frac: 0, robust: { noise, eps, stepSize, hp }, natural: { hp } };
+      ({ R, N } = (await par.expertSteps({ R, N, A, S, G }, plan, xAdv)).nets);
+      lap('robustStep'); // both steps, side by side
+      lap('naturalStep');
+    } else {
+      const xAdv = await rt.attack(R.weights, x, y, noise, eps, stepSize);
+      lap('attack');
+      R = (await rt.trainStep(R, xAdv, y, hp)).state;
+      lap('robustStep');
+      N = (await rt.trainStep(N, x, y, hp)).state;
+      lap('naturalStep');
+    }
     ({ A, S, G } = await rt.ema(R.weights, N.weights, A, S, G, 0.99, 1));
     lap('ema');
   };
@@ -82,7 +97,7 @@ async function openVariant(name: string, s: BenchModel) {
     for (const k of PHASES) ph[k] /= n;
     return { ms: (performance.now() - t0) / n, phases: ph };
   };
-  return { name, run, release: () => rt.release() };
+  return { name, run, release: async () => { await par?.release(); await rt.release(); } };
 }
 
 /** The PyTorch reference script, looked up in shared/bench of this folder's ancestors. */

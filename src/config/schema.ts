@@ -49,7 +49,7 @@ export const CONFIG_SCHEMA: Rule = obj({
   threads: int(0, 1024, 'an integer in [0, 1024] (0 = ORT default)'),
   provider: oneOf(['cpu', 'cuda', 'webgpu']),
   allowCpuFallback: bool(),
-  iterationForm: oneOf(['auto', 'runs4', 'fused', 'loop']),
+  iterationForm: oneOf(['auto', 'runs4', 'fused', 'loop', 'parallel']),
   iterationLoop: int(1, 1000, 'an integer in [1, 1000]: iterations per run of the K-loop form'),
   dataset: obj({
     name: oneOf(DATASET_NAMES),

@@ -152,9 +152,11 @@ export interface Config {
    * How an iteration runs: 'runs4' (attack, robust step, natural step, EMA: one ORT run each),
    * 'fused' (the whole iteration in one run, artifacts/iteration.ts), 'loop' (iterationLoop
    * iterations per run: an ONNX Loop over the fused iteration; progress, checkpoints and stops
-   * at those boundaries), or 'auto' (the provider's form: train/run.ts iterationFormFor; README, Speed).
+   * at those boundaries), 'parallel' (CPU: the attack in batch halves and the two experts' steps
+   * side by side on two threads, train/parallel.ts), or 'auto' (the provider's form:
+   * train/run.ts iterationFormFor; README, Speed).
    */
-  iterationForm: 'auto' | 'runs4' | 'fused' | 'loop';
+  iterationForm: 'auto' | 'runs4' | 'fused' | 'loop' | 'parallel';
   /** K of the 'loop' form: iterations per ORT run (groups start at multiples of K within an epoch). */
   iterationLoop: number;
   dataset: DatasetConfig;

@@ -1,5 +1,6 @@
 // Setting a run up: its folder, data, model and the artifact runtimes each learner needs.
 import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { configHash } from '../config/resolve.js';
 import { datasetLoadOptions, trainAugment } from '../config/dataset.js';
@@ -18,6 +19,7 @@ import { writeFileAtomic } from '../util/fs.js';
 import { ArtifactRuntime } from '../runtime/artifact-runtime.js';
 import { ensureWritableDirectory } from '../util/files.js';
 import { FusedIteration } from './fused.js';
+import { ParallelIteration, splitThreads } from './parallel.js';
 import { gradFormsFor } from '../runtime/providers.js';
 import { TrainError } from './errors.js';
 import type { EvalSettings } from './evaluate.js';
@@ -46,8 +48,11 @@ export interface Run {
   robustRt: ArtifactRuntime | null;
   naturalRt: ArtifactRuntime | null;
   evalRt: ArtifactRuntime;
-  /** The whole iteration in one run, or K of them (the K-loop artifact), when the run uses that form (config.iterationForm). */
-  fused: FusedIteration | null;
+  /**
+   * The iteration's runner when the run does not use four runs (config.iterationForm): the whole
+   * iteration in one run, or K of them (the K-loop artifact), or the parallel form's two threads.
+   */
+  fused: FusedIteration | ParallelIteration | null;
   /** K: iterations per run of the K-loop form (`fused` is then the loop artifact); 0 for the other forms. */
   loopK: number;
   itersPerEpoch: number;
@@ -164,18 +169,25 @@ export async function setUpRun(config: Config, opts: { resume?: boolean; cacheDi
   const robustLoss = method === 'trades' || (method === 'generalist' && config.robust.loss === 'trades') ? 'trades' : 'ce';
 
   const cacheDir = opts.cacheDir ?? resolve('.cache/artifacts');
-  const open = (o: OptimizerConfig, loss: 'ce' | 'trades', steps: number) => openArtifacts(pinned, inputLayout, config, cacheDir, log, o, loss, steps, sourceHash);
+  // The parallel form gives each of its two threads' sessions half the threads; evaluation keeps them all.
+  const cores = availableParallelism();
+  const split = iterationFormFor(config, config.provider, cores) === 'parallel' ? splitThreads(config.threads, cores) : null;
+  const expertConfig = split ? { ...config, threads: split.main } : config;
+  const open = (o: OptimizerConfig, loss: 'ce' | 'trades', steps: number) => openArtifacts(pinned, inputLayout, expertConfig, cacheDir, log, o, loss, steps, sourceHash);
   const t0 = performance.now();
   const robustRt = method !== 'natural' ? await open(config.optim.robust, robustLoss, config.attack.steps) : null;
   const naturalRt = method === 'natural' || method === 'generalist' ? await open(config.optim.natural, 'ce', config.eval.pgdSteps) : null;
   // Evaluation needs a plain-SGD artifact set with the evaluation's PGD steps; the natural expert's serves when it is one.
-  const evalRt = naturalRt && config.optim.natural.type === 'sgd' ? naturalRt : await openEvalArtifacts(pinned, inputLayout, config, cacheDir, log, sourceHash);
-  const form = iterationFormFor(config, (robustRt ?? naturalRt)!.provider);
-  const fused = form !== 'runs4'
-    ? await FusedIteration.open({ robust: robustRt, natural: naturalRt, robustLoss, generalist: method === 'generalist' }, cacheDir, { threads: config.threads, loop: form === 'loop' })
-    : null;
+  const evalRt = naturalRt && config.optim.natural.type === 'sgd' && !split ? naturalRt : await openEvalArtifacts(pinned, inputLayout, config, cacheDir, log, sourceHash);
+  const form = iterationFormFor(config, (robustRt ?? naturalRt)!.provider, cores);
+  if (form === 'parallel' && !robustRt) throw new TrainError(`iterationForm parallel splits the robust expert's attack over two threads; method ${method} has no robust expert (use runs4)`);
+  const fused = form === 'parallel'
+    ? await ParallelIteration.open({ robust: robustRt!, natural: naturalRt, robustLoss }, { threads: (split ?? splitThreads(config.threads, cores)).worker })
+    : form !== 'runs4'
+      ? await FusedIteration.open({ robust: robustRt, natural: naturalRt, robustLoss, generalist: method === 'generalist' }, cacheDir, { threads: config.threads, loop: form === 'loop' })
+      : null;
   const loopK = form === 'loop' ? config.iterationLoop : 0;
-  const formText = { runs4: 'four runs per iteration', fused: 'fused iteration', loop: `${loopK} iterations per run` }[form];
+  const formText = { runs4: 'four runs per iteration', fused: 'fused iteration', loop: `${loopK} iterations per run`, parallel: 'parallel iteration on two threads' }[form];
   log(`artifacts ready in ${((performance.now() - t0) / 1000).toFixed(1)} s (provider ${(robustRt ?? naturalRt)!.provider}, ${formText}, cache ${cacheDir})`);
 
   const itersPerEpoch = Math.floor(data.train.n / config.batchSize);
@@ -204,14 +216,17 @@ export function evalSettings(config: Config, n: number, seed: number): EvalSetti
 }
 
 /**
- * How iterations run: as asked, or for 'auto' the provider's form (README, Speed): on the CPU the
- * four runs (no bus to cross; measured the fastest there), on WebGPU the fused iteration (its state
- * already stays on the device between runs), on CUDA the K-loop (onnxruntime-node copies every
- * input and output of a run there, so the state crosses once per K iterations).
+ * How iterations run: as asked, or for 'auto' the provider's form (README, Speed): on the CPU with
+ * two or more threads and a robust expert, the parallel form (the attack in batch halves and the
+ * two experts' steps side by side on two threads, measured the fastest there); else on the CPU the
+ * four runs (no bus to cross); on WebGPU the fused iteration (its state already stays on the
+ * device between runs); on CUDA the K-loop (onnxruntime-node copies every input and output of a
+ * run there, so the state crosses once per K iterations).
  */
-export function iterationFormFor(config: Config, provider: string): 'runs4' | 'fused' | 'loop' {
+export function iterationFormFor(config: Config, provider: string, cores: number): 'runs4' | 'fused' | 'loop' | 'parallel' {
   if (config.iterationForm !== 'auto') return config.iterationForm;
-  return provider === 'cpu' ? 'runs4' : provider === 'cuda' ? 'loop' : 'fused';
+  if (provider === 'cpu') return config.method !== 'natural' && (config.threads || cores) >= 2 ? 'parallel' : 'runs4';
+  return provider === 'cuda' ? 'loop' : 'fused';
 }
 
 export async function releaseRun(run: Run): Promise<void> {

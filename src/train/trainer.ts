@@ -17,6 +17,7 @@ import { ArtifactRuntime, type Weights } from '../runtime/artifact-runtime.js';
 import { evaluateWeights, type Accuracy } from './evaluate.js';
 import { exportInference } from './export.js';
 import { trainIteration, trainIterations, type IterationResult } from './iteration.js';
+import type { FusedIteration } from './fused.js';
 import { ProgressBar, type ProgressSink } from './progress.js';
 import { evalSettings, releaseRun, setUpRun, writeRunConfig, type Run } from './run.js';
 import { isZooModel } from './source.js';
@@ -115,7 +116,7 @@ async function iterate(run: Run, s: TrainingState, group: Batch[]): Promise<Iter
   const rngs = { noise: s.noiseRng, dropout: s.dropoutRng };
   const check = (which: 'robust' | 'natural', loss: number, _o: unknown, frac: number) => checkFinite(run, s, which, loss, frac);
   const out = run.loopK > 0
-    ? await trainIterations(run.config, rts, s.learners, group, c, rngs, check, run.fused!)
+    ? await trainIterations(run.config, rts, s.learners, group, c, rngs, check, run.fused as FusedIteration)
     : [await trainIteration(run.config, rts, s.learners, group[0], c, rngs, check, run.fused ?? undefined)];
   s.learners = out[out.length - 1].nets;
   st.stepsR = c.stepsR; st.stepsN = c.stepsN; st.emaUpdates = c.emaUpdates;

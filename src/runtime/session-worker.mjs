@@ -1,0 +1,42 @@
+// A worker thread running ONNX Runtime sessions for the main thread (worker-sessions.ts opens it).
+// onnxruntime-node's run() blocks the thread that calls it, so two runs only go side by side from
+// two threads. Plain JavaScript: it runs as is under tsx, vitest and plain node.
+// Messages in: { id, op: 'open', key, file, options } | { id, op: 'run', key, feeds } | { id, op: 'release' };
+// out: { id } | { id, out } (the outputs' buffers transferred, not copied) | { id, error }.
+import { parentPort } from 'node:worker_threads';
+import * as ort from 'onnxruntime-node';
+
+const sessions = new Map();
+
+async function handle(m) {
+  if (m.op === 'open') {
+    sessions.set(m.key, await ort.InferenceSession.create(m.file, m.options));
+    return { id: m.id };
+  }
+  if (m.op === 'run') {
+    const session = sessions.get(m.key);
+    if (!session) throw new Error(`no session "${m.key}" is open in the worker`);
+    const feeds = {};
+    for (const [k, t] of Object.entries(m.feeds)) feeds[k] = new ort.Tensor(t.type, t.data, t.dims);
+    const out = {};
+    const buffers = new Set();
+    for (const [k, t] of Object.entries(await session.run(feeds))) {
+      out[k] = { type: t.type, data: t.data, dims: t.dims };
+      buffers.add(t.data.buffer);
+    }
+    return [{ id: m.id, out }, [...buffers]];
+  }
+  if (m.op === 'release') {
+    for (const s of sessions.values()) await s.release();
+    sessions.clear();
+    return { id: m.id };
+  }
+  throw new Error(`unknown worker message "${m.op}"`);
+}
+
+parentPort.on('message', (m) => {
+  handle(m).then(
+    (r) => (Array.isArray(r) ? parentPort.postMessage(r[0], r[1]) : parentPort.postMessage(r)),
+    (e) => parentPort.postMessage({ id: m.id, error: String(e?.message ?? e) }),
+  );
+});

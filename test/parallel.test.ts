@@ -1,0 +1,134 @@
+// The parallel iteration (CPU: the attack in batch halves on two threads, the two experts' steps
+// side by side) trains what the four-run loop trains, to float32 rounding, for Generalist (with
+// redistributions), PGD-AT and TRADES; and the worker thread's failures come back as errors.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { resolveConfig } from '../src/config/index.js';
+import { train } from '../src/train/trainer.js';
+import type { Weights } from '../src/runtime/artifact-core.js';
+import { buildZooModel } from '../src/zoo/index.js';
+import { initialState } from '../src/artifacts/build.js';
+import { ensureArtifacts } from '../src/artifacts/store.js';
+import { ArtifactRuntime } from '../src/runtime/artifact-runtime.js';
+import { ort } from '../src/runtime/ort.js';
+import { WorkerSessions } from '../src/runtime/worker-sessions.js';
+import { sessionOptions } from '../src/runtime/providers.js';
+import { ParallelIteration, splitThreads } from '../src/train/parallel.js';
+import { iterationFormFor } from '../src/train/run.js';
+import { Rng } from '../src/util/rng.js';
+import { names } from '../src/artifacts/names.js';
+
+const cacheDir = join(tmpdir(), 'gen-parallel-cache');
+
+const tiny = (form: string, threads: string, extra: Record<string, string>) => resolveConfig({
+  preset: 'mnist-smallcnn',
+  overrides: {
+    name: 'parallel', outDir: mkdtempSync(join(tmpdir(), 'gen-parallel-')), threads, epochs: '1', batchSize: '16', 'dataset.trainSubset': '80',
+    'dataset.validation': '16', 'dataset.testSubset': '16', 'attack.steps': '2', 'eval.pgdSteps': '1', 'eval.n': '16', 'eval.finalN': '16',
+    'generalist.ema.memory': '3', 'generalist.redistribution.unit': 'iterations', 'generalist.redistribution.start': '0.3', 'generalist.redistribution.period': '2',
+    'checkpoint.best': 'false', iterationForm: form, ...extra,
+  },
+});
+
+function maxRelDiff(a: Weights, b: Weights): number {
+  let worst = 0;
+  expect(Object.keys(a).sort()).toEqual(Object.keys(b).sort());
+  for (const k of Object.keys(b)) {
+    const x = a[k].data as Float32Array, y = b[k].data as Float32Array;
+    for (let i = 0; i < y.length; i++) worst = Math.max(worst, Math.abs(x[i] - y[i]) / (1 + Math.abs(y[i])));
+  }
+  return worst;
+}
+
+describe('parallel iteration = four runs', () => {
+  for (const [method, extra] of [['generalist', {}], ['pgd-at', {}], ['trades', {}], ['generalist', { 'robust.loss': 'trades', 'optim.natural.type': 'adam' }]] as const) {
+    it(`${method} ${Object.values(extra).join(' ')}: same weights and losses after 5 iterations`, async () => {
+      // Two threads: one per side, as the four runs' single thread.
+      const four = await train(tiny('runs4', '1', { method, ...extra }), { sink: null, cacheDir });
+      const par = await train(tiny('parallel', '2', { method, ...extra }), { sink: null, cacheDir });
+      expect(Object.keys(par.weights).sort()).toEqual(Object.keys(four.weights).sort());
+      for (const k of Object.keys(four.weights)) expect(maxRelDiff(par.weights[k], four.weights[k]), k).toBeLessThan(1e-5);
+      expect(par.metrics[0].trainLoss).toEqual(Object.fromEntries(Object.entries(four.metrics[0].trainLoss).map(([k, v]) => [k, expect.closeTo(v, 5)])));
+    });
+  }
+
+  it('a stopped and resumed run equals an uninterrupted one bit for bit (the worker holds no state)', async () => {
+    const whole = await train(tiny('parallel', '2', {}), { sink: null, cacheDir });
+    const cfg = tiny('parallel', '2', {});
+    const first = await train(cfg, { sink: null, cacheDir, maxIterations: 2 });
+    expect(first.interrupted).toBe(true);
+    const rest = await train(cfg, { sink: null, cacheDir, resume: true });
+    expect(rest.interrupted).toBe(false);
+    for (const k of Object.keys(whole.weights)) {
+      for (const [name, t] of Object.entries(whole.weights[k])) expect(Array.from(rest.weights[k][name].data as Float32Array), `${k} ${name}`).toEqual(Array.from(t.data as Float32Array));
+    }
+  });
+
+  it('the attack in halves equals the whole batch\'s attack, odd batch sizes included', async () => {
+    const model = buildZooModel('smallcnn', { seed: 3 });
+    const rt = await ArtifactRuntime.open(ensureArtifacts(model, { pgdSteps: 3 }, cacheDir).dir, { threads: 1 });
+    const par = await ParallelIteration.open({ robust: rt, natural: null, robustLoss: 'ce' }, { threads: 1 });
+    try {
+      const w = ArtifactRuntime.weightsFrom(initialState(model).values());
+      const rng = new Rng(5);
+      for (const n of [1, 7, 12]) {
+        const x = new ort.Tensor('float32', rng.fillUniform(new Float32Array(n * 784), 0, 1), [n, 1, 28, 28]);
+        const y = new ort.Tensor('int64', BigInt64Array.from({ length: n }, () => BigInt(rng.int(10))), [n]);
+        const noise = new ort.Tensor('float32', rng.fillUniform(new Float32Array(n * 784), -1, 1), [n, 1, 28, 28]);
+        const whole = (await rt.attack(w, x, y, noise, 0.3, 0.1)).data as Float32Array;
+        const halves = await par.attack(w, x, y, noise, 0.3, 0.1);
+        expect(halves.dims).toEqual([n, 1, 28, 28]);
+        let worst = 0;
+        for (let i = 0; i < whole.length; i++) worst = Math.max(worst, Math.abs((halves.data as Float32Array)[i] - whole[i]));
+        expect(worst, `batch ${n}`).toBeLessThan(1e-6);
+      }
+    } finally {
+      await par.release();
+      await rt.release();
+    }
+  });
+});
+
+describe('choosing the parallel form', () => {
+  it('auto takes it on the CPU with two threads or more and a robust expert, else four runs', () => {
+    const cfg = (method: string, threads: string) => resolveConfig({ preset: 'mnist-smallcnn', overrides: { method, threads } });
+    expect(iterationFormFor(cfg('generalist', '0'), 'cpu', 2)).toBe('parallel');
+    expect(iterationFormFor(cfg('pgd-at', '2'), 'cpu', 1)).toBe('parallel');
+    expect(iterationFormFor(cfg('generalist', '1'), 'cpu', 2)).toBe('runs4');
+    expect(iterationFormFor(cfg('generalist', '0'), 'cpu', 1)).toBe('runs4');
+    expect(iterationFormFor(cfg('natural', '0'), 'cpu', 2)).toBe('runs4');
+    expect(iterationFormFor(cfg('generalist', '0'), 'cuda', 2)).toBe('loop');
+    expect(splitThreads(0, 2)).toEqual({ main: 1, worker: 1 });
+    expect(splitThreads(5, 2)).toEqual({ main: 3, worker: 2 });
+  });
+
+  it('asked for a natural run, it says why it cannot', async () => {
+    await expect(train(tiny('parallel', '2', { method: 'natural' }), { sink: null, cacheDir })).rejects.toThrow(/no robust expert \(use runs4\)/);
+  });
+});
+
+describe('worker sessions', () => {
+  it('runs a session on the worker and reports ORT\'s error for a bad feed, then a released worker refuses runs', async () => {
+    const model = buildZooModel('smallcnn', { seed: 3 });
+    const dir = ensureArtifacts(model, { pgdSteps: 1 }, cacheDir).dir;
+    const rt = await ArtifactRuntime.open(dir, { threads: 1 });
+    const ws = new WorkerSessions();
+    await ws.open('eval', join(dir, rt.manifest.artifacts.eval.file), sessionOptions({ threads: 1 }));
+    const w = ArtifactRuntime.weightsFrom(initialState(model).values());
+    const x = new ort.Tensor('float32', new Float32Array(2 * 784).fill(0.5), [2, 1, 28, 28]);
+    const y = new ort.Tensor('int64', BigInt64Array.from([1n, 2n]), [2]);
+    const here = await rt.evaluate(w, x, y);
+    // The eval artifact's feeds: the attack's without its noise, eps and step size.
+    const feeds = { ...rt.attackFeeds(w, x, y, x, 0, 0) } as Record<string, ort.Tensor>;
+    for (const k of [names.noise, names.eps, names.stepSize]) delete feeds[k];
+    const there = await ws.run('eval', feeds);
+    expect(Array.from(there[names.logits].data as Float32Array)).toEqual(Array.from(here.logits.data as Float32Array));
+    await expect(ws.run('eval', { ...feeds, [names.x]: new ort.Tensor('float32', new Float32Array(784), [1, 784]) })).rejects.toThrow(/ONNX Runtime on the worker thread: .+/);
+    await expect(ws.run('missing', feeds)).rejects.toThrow(/no session "missing"/);
+    await ws.release();
+    await expect(ws.run('eval', feeds)).rejects.toThrow(/released/);
+    await rt.release();
+  });
+});
