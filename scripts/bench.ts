@@ -4,10 +4,10 @@
 // (shared/bench/torch_generalist.py, found in a parent folder) runs in the same invocation, in
 // alternation with ours (--pairs rounds): the medians and the median of the per-round ratios count.
 //   npm run bench -- [--model smallcnn|preact18] [--batch N] [--iters 10] [--warmup 2] [--pairs 5]
-//     [--threads 2] [--steps 10] [--no-torch] [--variants default,dx-transpose,...]
+//     [--threads 2] [--steps 10] [--no-torch] [--variants default,dx-transpose,...] [--no-transfer]
 // --variants times several formulations side by side (each its own artifacts and sessions, in
 // turn within every round); VARIANTS below lists them. Peak RSS of ours covers all of them.
-// Last, the transfer account of each iteration form for SmallCNN and PreAct ResNet-18.
+// Last (unless --no-transfer), the transfer account of each iteration form for SmallCNN and PreAct ResNet-18.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,6 +28,7 @@ const { values } = parseArgs({ options: {
   model: { type: 'string', default: 'smallcnn' }, batch: { type: 'string' }, iters: { type: 'string', default: '10' },
   warmup: { type: 'string', default: '2' }, pairs: { type: 'string', default: '5' }, threads: { type: 'string', default: '2' },
   steps: { type: 'string', default: '10' }, 'no-torch': { type: 'boolean' }, variants: { type: 'string', default: 'default' },
+  'no-transfer': { type: 'boolean' },
 } });
 const iters = Number(values.iters), warmup = Number(values.warmup), pairs = Number(values.pairs);
 const threads = Number(values.threads), steps = Number(values.steps);
@@ -58,8 +59,10 @@ async function openVariant(name: string, s: BenchModel) {
   const forms = { ...(v.convInput && { convInputGrad: v.convInput }), ...(v.convWeight && { convWeightFold: v.convWeight }) };
   const { dir } = ensureArtifacts(s.model, { optimizer: 'sgd', pgdSteps: steps, ...forms }, mkdtempSync(join(tmpdir(), 'bench-')));
   const split = v.parallel ? splitThreads(threads, threads) : null;
+  // Each expert its own runtime (sessions), as in the trainer, where their options differ.
   const rt = await ArtifactRuntime.open(dir, { threads: split ? split.main : threads, tuning: v.tuning });
-  const par = split ? await ParallelIteration.open({ robust: rt, natural: rt, robustLoss: 'ce' }, { threads: split.worker, tuning: v.tuning }) : null;
+  const rtN = await ArtifactRuntime.open(dir, { threads: split ? split.main : threads, tuning: v.tuning });
+  const par = split ? await ParallelIteration.open({ robust: rt, natural: rtN, robustLoss: 'ce' }, { threads: split.worker, tuning: v.tuning }) : null;
   const rng = new Rng(0);
   const { x, y, eps, stepSize } = benchInputs(s, rng);
   const w0 = ArtifactRuntime.weightsFrom(initialState(s.model).values());
@@ -83,7 +86,7 @@ async function openVariant(name: string, s: BenchModel) {
       lap('attack');
       R = (await rt.trainStep(R, xAdv, y, hp)).state;
       lap('robustStep');
-      N = (await rt.trainStep(N, x, y, hp)).state;
+      N = (await rtN.trainStep(N, x, y, hp)).state;
       lap('naturalStep');
     }
     ({ A, S, G } = await rt.ema(R.weights, N.weights, A, S, G, 0.99, 1));
@@ -97,7 +100,7 @@ async function openVariant(name: string, s: BenchModel) {
     for (const k of PHASES) ph[k] /= n;
     return { ms: (performance.now() - t0) / n, phases: ph };
   };
-  return { name, run, release: async () => { await par?.release(); await rt.release(); } };
+  return { name, run, release: async () => { await par?.release(); await rt.release(); await rtN.release(); } };
 }
 
 /** The PyTorch reference script, looked up in shared/bench of this folder's ancestors. */
@@ -173,9 +176,11 @@ for (const v of variants) await v.release();
 // The transfer account (src/train/transfer.ts): host bytes fed to and received from ORT per
 // iteration by iteration form (runs4, fused, loop8), for SmallCNN and PreAct ResNet-18 at the
 // batch given (default 128); on CUDA every one of them crosses PCIe.
-const transferBatch = Number(values.batch ?? 128);
-const transferCache = mkdtempSync(join(tmpdir(), 'bench-transfer-'));
-for (const [name, shape] of [['smallcnn', [1, 28, 28]], ['preactresnet18', [3, 32, 32]]] as const) {
-  const account = await measureTransfer(buildZooModel(name, { seed: 0 }), [transferBatch, ...shape], { cacheDir: transferCache, threads });
-  for (const [form, bytes] of Object.entries(account)) console.log(`transfer ${form}: ${(bytes / 1e6).toFixed(1)} MB per iteration (${name}, batch ${transferBatch})`);
+if (!values['no-transfer']) {
+  const transferBatch = Number(values.batch ?? 128);
+  const transferCache = mkdtempSync(join(tmpdir(), 'bench-transfer-'));
+  for (const [name, shape] of [['smallcnn', [1, 28, 28]], ['preactresnet18', [3, 32, 32]]] as const) {
+    const account = await measureTransfer(buildZooModel(name, { seed: 0 }), [transferBatch, ...shape], { cacheDir: transferCache, threads });
+    for (const [form, bytes] of Object.entries(account)) console.log(`transfer ${form}: ${(bytes / 1e6).toFixed(1)} MB per iteration (${name}, batch ${transferBatch})`);
+  }
 }
