@@ -7,11 +7,12 @@
 //   node --import tsx scripts/study.ts [--dry-run] [--parts main,finetune] [--datasets fashion-mnist,mnist]
 //     [--seeds 0,1] [--epochs 10 | --epochs fashion-mnist=3,mnist=1] [--train-subset 0] [--ft-start-epochs 10] [--ft-train-subset 0]
 //     [--clean-n 10000] [--pgd-n 2000] [--aa-n 1000] [--curve 0,0.25,0.5,0.75,1] [--val-n 0] [--runs runs/study]
-//     [--out docs/RESULTS.md] [--label TEXT] [--lanes 1] [--ft-start DIR]
+//     [--out docs/RESULTS.md] [--label TEXT] [--lanes 1] [--threads T] [--ft-start DIR]
 // A stopped training run continues from its last checkpoint (train --resume starts afresh where none exists).
 // --lanes N runs N run folders at once, each command with threads = cores / N (on 2 cores, two
 // single-thread lanes measured 1.4x the images per second of one two-thread process); the steps of
-// one run folder stay in order, and the fine-tuning runs wait for their starting model.
+// one run folder stay in order, and the fine-tuning runs wait for their starting model. --threads T
+// sets each command's threads (e.g. one study of a single lane beside another).
 // --methods picks baselines; --single-seed LIST runs those methods on the first seed only.
 // --ft-seeds LIST gives the fine-tuning part its own seeds (default: --seeds).
 // --no-aa LIST skips the AutoAttack of the named run folders' own model (a Generalist run's chosen
@@ -37,12 +38,12 @@ const { values: v } = parseArgs({ options: {
   'clean-n': { type: 'string', default: '10000' }, 'pgd-n': { type: 'string', default: '2000' }, 'aa-n': { type: 'string', default: '1000' },
   curve: { type: 'string', default: '0,0.25,0.5,0.75,1' }, 'val-n': { type: 'string', default: '0' }, runs: { type: 'string', default: 'runs/study' },
   out: { type: 'string', default: 'docs/RESULTS.md' }, label: { type: 'string', default: '' },
-  lanes: { type: 'string', default: '1' }, 'ft-start': { type: 'string' }, 'square-queries': { type: 'string', default: '5000' },
+  lanes: { type: 'string', default: '1' }, threads: { type: 'string' }, 'ft-start': { type: 'string' }, 'square-queries': { type: 'string', default: '5000' },
   methods: { type: 'string', default: 'natural,pgd-at,trades6,trades1,generalist' }, 'no-aa': { type: 'string', default: '' }, 'ft-seeds': { type: 'string' }, 'single-seed': { type: 'string', default: '' },
 } });
 const lanes = Math.max(1, Number(v.lanes));
-/** ORT threads of each command: all cores in one lane, an equal share in several. */
-const threads = lanes === 1 ? [] : [String(Math.max(1, Math.floor(cpus().length / lanes)))];
+/** ORT threads of each command: --threads, else all cores in one lane and an equal share in several. */
+const threads = v.threads ? [v.threads] : lanes === 1 ? [] : [String(Math.max(1, Math.floor(cpus().length / lanes)))];
 
 /** The CLI as this checkout runs it (what `npx generalist` runs). */
 const CLI = ['node', '--import', 'tsx', 'src/cli/main.ts'];
