@@ -1,14 +1,13 @@
 // The fused iteration (one ORT run per iteration) trains exactly what the four-run loop trains:
 // same weights, optimizer slots and EMA networks after several iterations, to float32 rounding,
 // for Generalist (with redistributions) and the three baselines; and it moves fewer bytes.
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { resolveConfig } from '../src/config/index.js';
 import { train } from '../src/train/trainer.js';
 import { loadCheckpoint } from '../src/train/checkpoint.js';
-import type { Weights } from '../src/runtime/artifact-core.js';
 import { measureTransfer } from '../src/train/transfer.js';
 import { buildZooModel } from '../src/zoo/index.js';
 import { initialState } from '../src/artifacts/build.js';
@@ -17,61 +16,37 @@ import { ArtifactRuntime } from '../src/runtime/artifact-runtime.js';
 import { FusedIteration } from '../src/train/fused.js';
 import { planIteration, trainIteration, type Nets } from '../src/train/iteration.js';
 import { Rng } from '../src/util/rng.js';
+import { expectBitIdentical, expectSameTraining, fiveIterationRun, maxRelDiff } from './helpers/iteration-forms.js';
 
 const cacheDir = join(tmpdir(), 'gen-fused-cache');
-
-const tiny = (form: string, extra: Record<string, string>) => resolveConfig({
-  preset: 'mnist-smallcnn',
-  overrides: {
-    name: 'fused', outDir: mkdtempSync(join(tmpdir(), 'gen-fused-')), threads: '1', epochs: '1', batchSize: '16', 'dataset.trainSubset': '80',
-    'dataset.validation': '16', 'dataset.testSubset': '16', 'attack.steps': '2', 'eval.pgdSteps': '1', 'eval.n': '16', 'eval.finalN': '16',
-    'generalist.ema.memory': '3', 'generalist.redistribution.unit': 'iterations', 'generalist.redistribution.start': '0.3', 'generalist.redistribution.period': '2',
-    'checkpoint.best': 'false', iterationForm: form, ...extra,
-  },
-});
-
-function maxRelDiff(a: Weights, b: Weights): number {
-  let worst = 0;
-  expect(Object.keys(a).sort()).toEqual(Object.keys(b).sort());
-  for (const k of Object.keys(b)) {
-    const x = a[k].data as Float32Array, y = b[k].data as Float32Array;
-    for (let i = 0; i < y.length; i++) worst = Math.max(worst, Math.abs(x[i] - y[i]) / (1 + Math.abs(y[i])));
-  }
-  return worst;
-}
 
 describe('fused iteration = four runs', () => {
   for (const [method, extra] of [['generalist', {}], ['pgd-at', {}], ['trades', {}], ['natural', {}], ['generalist', { 'robust.loss': 'trades', 'optim.natural.type': 'adam' }]] as const) {
     it(`${method} ${Object.values(extra).join(' ')}: same weights after 5 iterations`, async () => {
-      const four = await train(tiny('runs4', { method, ...extra }), { sink: null, cacheDir });
-      const fused = await train(tiny('fused', { method, ...extra }), { sink: null, cacheDir });
-      expect(Object.keys(fused.weights).sort()).toEqual(Object.keys(four.weights).sort());
-      for (const k of Object.keys(four.weights)) expect(maxRelDiff(fused.weights[k], four.weights[k]), k).toBeLessThan(1e-5);
-      expect(fused.metrics[0].trainLoss).toEqual(Object.fromEntries(Object.entries(four.metrics[0].trainLoss).map(([k, v]) => [k, expect.closeTo(v, 5)])));
+      const four = await train(fiveIterationRun('runs4', { method, ...extra }), { sink: null, cacheDir });
+      const fused = await train(fiveIterationRun('fused', { method, ...extra }), { sink: null, cacheDir });
+      expectSameTraining(fused, four);
     });
   }
 });
 
 describe('K iterations per run in the trainer (iterationForm loop)', () => {
   it('K = 2 over 5 iterations (groups 2, 2, 1) trains the four runs\' weights', async () => {
-    const four = await train(tiny('runs4', {}), { sink: null, cacheDir });
-    const loop = await train(tiny('loop', { iterationLoop: '2' }), { sink: null, cacheDir });
-    for (const k of Object.keys(four.weights)) expect(maxRelDiff(loop.weights[k], four.weights[k]), k).toBeLessThan(1e-5);
-    expect(loop.metrics[0].trainLoss).toEqual(Object.fromEntries(Object.entries(four.metrics[0].trainLoss).map(([k, v]) => [k, expect.closeTo(v, 5)])));
+    const four = await train(fiveIterationRun('runs4', {}), { sink: null, cacheDir });
+    const loop = await train(fiveIterationRun('loop', { iterationLoop: '2' }), { sink: null, cacheDir });
+    expectSameTraining(loop, four);
   });
 
   it('a stop lands on a K boundary and the resumed run is bit-identical to an uninterrupted one', async () => {
-    const whole = await train(tiny('loop', { iterationLoop: '3' }), { sink: null, cacheDir });
-    const cfg = tiny('loop', { iterationLoop: '3' });
+    const whole = await train(fiveIterationRun('loop', { iterationLoop: '3' }), { sink: null, cacheDir });
+    const cfg = fiveIterationRun('loop', { iterationLoop: '3' });
     const first = await train(cfg, { sink: null, cacheDir, maxIterations: 1 });
     expect(first.interrupted).toBe(true);
     const saved = loadCheckpoint(join(first.outDir, 'checkpoint.bin')).meta.state as { iter: number };
     expect(saved.iter).toBe(3); // the group of 3 finished before the stop
     const rest = await train(cfg, { sink: null, cacheDir, resume: true });
     expect(rest.interrupted).toBe(false);
-    for (const k of Object.keys(whole.weights)) {
-      for (const [name, t] of Object.entries(whole.weights[k])) expect(Array.from(rest.weights[k][name].data as Float32Array), `${k} ${name}`).toEqual(Array.from(t.data as Float32Array));
-    }
+    expectBitIdentical(rest.weights, whole.weights);
     expect(readFileSync(join(rest.outDir, 'metrics.jsonl'), 'utf8').replace(/"seconds":[^,]*,"imagesPerSec":[^,]*,/g, ''))
       .toBe(readFileSync(join(whole.outDir, 'metrics.jsonl'), 'utf8').replace(/"seconds":[^,]*,"imagesPerSec":[^,]*,/g, ''));
   });

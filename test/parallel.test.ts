@@ -1,13 +1,11 @@
 // The parallel iteration (CPU: the attack in batch halves on two threads, the two experts' steps
 // side by side) trains what the four-run loop trains, to float32 rounding, for Generalist (with
 // redistributions), PGD-AT and TRADES; and the worker thread's failures come back as errors.
-import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { resolveConfig } from '../src/config/index.js';
 import { train } from '../src/train/trainer.js';
-import type { Weights } from '../src/runtime/artifact-core.js';
 import { buildZooModel } from '../src/zoo/index.js';
 import { initialState } from '../src/artifacts/build.js';
 import { ensureArtifacts } from '../src/artifacts/store.js';
@@ -18,52 +16,29 @@ import { sessionOptions } from '../src/runtime/providers.js';
 import { ParallelIteration, splitThreads } from '../src/train/parallel.js';
 import { iterationFormFor } from '../src/train/run.js';
 import { Rng } from '../src/util/rng.js';
+import { expectBitIdentical, expectSameTraining, fiveIterationRun } from './helpers/iteration-forms.js';
 import { names } from '../src/artifacts/names.js';
 
 const cacheDir = join(tmpdir(), 'gen-parallel-cache');
-
-const tiny = (form: string, threads: string, extra: Record<string, string>) => resolveConfig({
-  preset: 'mnist-smallcnn',
-  overrides: {
-    name: 'parallel', outDir: mkdtempSync(join(tmpdir(), 'gen-parallel-')), threads, epochs: '1', batchSize: '16', 'dataset.trainSubset': '80',
-    'dataset.validation': '16', 'dataset.testSubset': '16', 'attack.steps': '2', 'eval.pgdSteps': '1', 'eval.n': '16', 'eval.finalN': '16',
-    'generalist.ema.memory': '3', 'generalist.redistribution.unit': 'iterations', 'generalist.redistribution.start': '0.3', 'generalist.redistribution.period': '2',
-    'checkpoint.best': 'false', iterationForm: form, ...extra,
-  },
-});
-
-function maxRelDiff(a: Weights, b: Weights): number {
-  let worst = 0;
-  expect(Object.keys(a).sort()).toEqual(Object.keys(b).sort());
-  for (const k of Object.keys(b)) {
-    const x = a[k].data as Float32Array, y = b[k].data as Float32Array;
-    for (let i = 0; i < y.length; i++) worst = Math.max(worst, Math.abs(x[i] - y[i]) / (1 + Math.abs(y[i])));
-  }
-  return worst;
-}
 
 describe('parallel iteration = four runs', () => {
   for (const [method, extra] of [['generalist', {}], ['pgd-at', {}], ['trades', {}], ['generalist', { 'robust.loss': 'trades', 'optim.natural.type': 'adam' }]] as const) {
     it(`${method} ${Object.values(extra).join(' ')}: same weights and losses after 5 iterations`, async () => {
       // Two threads: one per side, as the four runs' single thread.
-      const four = await train(tiny('runs4', '1', { method, ...extra }), { sink: null, cacheDir });
-      const par = await train(tiny('parallel', '2', { method, ...extra }), { sink: null, cacheDir });
-      expect(Object.keys(par.weights).sort()).toEqual(Object.keys(four.weights).sort());
-      for (const k of Object.keys(four.weights)) expect(maxRelDiff(par.weights[k], four.weights[k]), k).toBeLessThan(1e-5);
-      expect(par.metrics[0].trainLoss).toEqual(Object.fromEntries(Object.entries(four.metrics[0].trainLoss).map(([k, v]) => [k, expect.closeTo(v, 5)])));
+      const four = await train(fiveIterationRun('runs4', { threads: '1', method, ...extra }), { sink: null, cacheDir });
+      const par = await train(fiveIterationRun('parallel', { threads: '2', method, ...extra }), { sink: null, cacheDir });
+      expectSameTraining(par, four);
     });
   }
 
   it('a stopped and resumed run equals an uninterrupted one bit for bit (the worker holds no state)', async () => {
-    const whole = await train(tiny('parallel', '2', {}), { sink: null, cacheDir });
-    const cfg = tiny('parallel', '2', {});
+    const whole = await train(fiveIterationRun('parallel', { threads: '2' }), { sink: null, cacheDir });
+    const cfg = fiveIterationRun('parallel', { threads: '2' });
     const first = await train(cfg, { sink: null, cacheDir, maxIterations: 2 });
     expect(first.interrupted).toBe(true);
     const rest = await train(cfg, { sink: null, cacheDir, resume: true });
     expect(rest.interrupted).toBe(false);
-    for (const k of Object.keys(whole.weights)) {
-      for (const [name, t] of Object.entries(whole.weights[k])) expect(Array.from(rest.weights[k][name].data as Float32Array), `${k} ${name}`).toEqual(Array.from(t.data as Float32Array));
-    }
+    expectBitIdentical(rest.weights, whole.weights);
   });
 
   it('the attack in halves equals the whole batch\'s attack, odd batch sizes included', async () => {
@@ -105,7 +80,7 @@ describe('choosing the parallel form', () => {
   });
 
   it('asked for a natural run, it says why it cannot', async () => {
-    await expect(train(tiny('parallel', '2', { method: 'natural' }), { sink: null, cacheDir })).rejects.toThrow(/no robust expert \(use runs4\)/);
+    await expect(train(fiveIterationRun('parallel', { threads: '2', method: 'natural' }), { sink: null, cacheDir })).rejects.toThrow(/no robust expert \(use runs4\)/);
   });
 });
 
