@@ -62,7 +62,7 @@ function section(title: string, rows: Row[], curve: string, svg: string, words: 
 }
 
 function mainSection(p: StudyPlan, dataset: string, o: PageOptions): string {
-  const dirs = Object.fromEntries(p.methods.map((m) => [m, p.seeds.map((s) => runDir(p, dataset, m, s))]));
+  const dirs = Object.fromEntries(p.methods.map((m) => [m, p.datasetSeeds[dataset].map((s) => runDir(p, dataset, m, s))]));
   const rows = rowsOf(dirs, 'generalist');
   const svg = svgName(o.out, dataset);
   writeFileSync(svg, plotSvg(`${dataset}, eps ${p.eps[dataset]}: clean vs AutoAttack (test)`, seriesOf(dirs, 'generalist')));
@@ -91,10 +91,16 @@ function finetuneSection(p: StudyPlan, o: PageOptions): string {
   return section('Robust fine-tuning (harden preset vs PGD-AT, same budget)', rows, curveTable(dirs['ft-generalist']), svg, words);
 }
 
+/** "seeds 0, 1", or each dataset's seeds where they differ. */
+function seedsText(p: StudyPlan): string {
+  const lists = p.datasets.map((d) => p.datasetSeeds[d].join(', '));
+  return new Set(lists).size <= 1 ? `seeds ${lists[0] ?? p.seeds.join(', ')}` : `seeds ${p.datasets.map((d, i) => `${lists[i]} (${d})`).join('; ')}`;
+}
+
 export function writeStudyReport(p: StudyPlan, o: PageOptions): void {
   const b = o.budget;
   const head = [START, o.label ? `**${o.label}**\n` : '',
-    `Budget per training run: ${b.epochs.includes('=') ? `epochs per dataset ${b.epochs.replace(/=/g, ' ').replace(/,/g, ', ')}` : `${b.epochs} epochs`} of ${b.trainSubset === '0' ? 'the whole training set (59,000 images after the 1,000-image validation split)' : `${b.trainSubset} images`}, batch 128; seeds ${p.seeds.join(', ')}. ` +
+    `Budget per training run: ${b.epochs.split(',').map((kv) => { const [d, e] = kv.includes('=') ? kv.split('=') : ['', kv]; return `${e} epoch${e === '1' ? '' : 's'}${d ? ` (${d})` : ''}`; }).join(' or ')} of ${b.trainSubset === '0' ? 'the whole training set (59,000 images after the 1,000-image validation split)' : `${b.trainSubset} images`}, batch 128; ${seedsText(p)}. ` +
     `Test split: clean accuracy on the first ${b.cleanN} images, PGD-20 on ${b.pgdN}, AutoAttack (APGD-CE and APGD-T with 9 targets, 100 steps each, then Square with ${b.squareQueries === '5000' ? "AutoAttack's 5,000 queries" : `${b.squareQueries} queries, AutoAttack's own budget being 5,000`}; worst case per image) on ${b.aaN}. ` +
     `Cells: mean ± standard deviation over seeds (each seed's value). b*: Generalist's operating point G(b*) = b*·A + (1-b*)·S, chosen on the validation split only ` +
     '(the cleanest point whose validation PGD-20 accuracy is within 2 points of the robust teacher b = 1).', ''].join('\n');

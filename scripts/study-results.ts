@@ -8,6 +8,8 @@ export interface StudyPlan {
   runsDir: string;
   datasets: string[];
   seeds: number[];
+  /** Each dataset's seeds (the study's seeds unless --seeds-for gave it its own). */
+  datasetSeeds: Record<string, number[]>;
   methods: string[];
   eps: Record<string, number>;
   finetune: { start: string; seeds: number[] } | null;

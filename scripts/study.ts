@@ -14,7 +14,8 @@
 // one run folder stay in order, and the fine-tuning runs wait for their starting model. --threads T
 // sets each command's threads (e.g. one study of a single lane beside another).
 // --methods picks baselines; --single-seed LIST runs those methods on the first seed only.
-// --ft-seeds LIST gives the fine-tuning part its own seeds (default: --seeds).
+// --ft-seeds LIST gives the fine-tuning part its own seeds (default: --seeds); --seeds-for DATASET=LIST
+// (repeatable) gives one dataset its own.
 // --no-aa LIST skips the AutoAttack of the named run folders' own model (a Generalist run's chosen
 // point is still attacked by its curve step); the page shows those cells as missing.
 // --epochs takes one count for every dataset or one per dataset (dataset=count, comma-separated).
@@ -40,6 +41,7 @@ const { values: v } = parseArgs({ options: {
   out: { type: 'string', default: 'docs/RESULTS.md' }, label: { type: 'string', default: '' },
   lanes: { type: 'string', default: '1' }, threads: { type: 'string' }, 'ft-start': { type: 'string' }, 'square-queries': { type: 'string', default: '5000' },
   methods: { type: 'string', default: 'natural,pgd-at,trades6,trades1,generalist' }, 'no-aa': { type: 'string', default: '' }, 'ft-seeds': { type: 'string' }, 'single-seed': { type: 'string', default: '' },
+  'seeds-for': { type: 'string', multiple: true, default: [] },
 } });
 const lanes = Math.max(1, Number(v.lanes));
 /** ORT threads of each command: --threads, else all cores in one lane and an equal share in several. */
@@ -103,11 +105,13 @@ export function plan(): StudyPlan {
   const methods = METHODS.filter((m) => v.methods!.split(',').includes(m.key));
   const single = v['single-seed']!.split(',');
   const ftSeeds = v['ft-seeds'] ? v['ft-seeds'].split(',').map(Number) : seeds;
-  const p: StudyPlan = { runsDir: v.runs!, datasets: [], seeds, methods: methods.map((m) => m.key), finetune: null, eps: EPS };
+  const own = Object.fromEntries(v['seeds-for']!.map((kv) => { const [d, list] = kv.split('='); return [d, list.split(',').map(Number)]; }));
+  const p: StudyPlan = { runsDir: v.runs!, datasets: [], seeds, datasetSeeds: {}, methods: methods.map((m) => m.key), finetune: null, eps: EPS };
   const parts = v.parts!.split(',');
   for (const dataset of parts.includes('main') ? v.datasets!.split(',') : []) {
     p.datasets.push(dataset);
-    for (const [i, seed] of seeds.entries()) {
+    p.datasetSeeds[dataset] = own[dataset] ?? seeds;
+    for (const [i, seed] of p.datasetSeeds[dataset].entries()) {
       // Queue order: natural (the fine-tuning start), Generalist, then the other baselines.
       const queue = [...methods].sort((a, b) => RUN_ORDER.indexOf(a.key) - RUN_ORDER.indexOf(b.key));
       for (const m of queue.filter((x) => i === 0 || !single.includes(x.key))) {
