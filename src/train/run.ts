@@ -172,6 +172,7 @@ export async function setUpRun(config: Config, opts: { resume?: boolean; cacheDi
   // The parallel form gives each of its two threads' sessions half the threads; evaluation keeps them all.
   const cores = availableParallelism();
   const split = iterationFormFor(config, config.provider, cores) === 'parallel' ? splitThreads(config.threads, cores) : null;
+  if (split && method === 'natural') throw new TrainError('iterationForm parallel splits the robust expert\'s attack over two threads; method natural has no robust expert (use runs4)');
   const expertConfig = split ? { ...config, threads: split.main } : config;
   const open = (o: OptimizerConfig, loss: 'ce' | 'trades', steps: number) => openArtifacts(pinned, inputLayout, expertConfig, cacheDir, log, o, loss, steps, sourceHash);
   const t0 = performance.now();
@@ -179,10 +180,11 @@ export async function setUpRun(config: Config, opts: { resume?: boolean; cacheDi
   const naturalRt = method === 'natural' || method === 'generalist' ? await open(config.optim.natural, 'ce', config.eval.pgdSteps) : null;
   // Evaluation needs a plain-SGD artifact set with the evaluation's PGD steps; the natural expert's serves when it is one.
   const evalRt = naturalRt && config.optim.natural.type === 'sgd' && !split ? naturalRt : await openEvalArtifacts(pinned, inputLayout, config, cacheDir, log, sourceHash);
-  const form = iterationFormFor(config, (robustRt ?? naturalRt)!.provider, cores);
-  if (form === 'parallel' && !robustRt) throw new TrainError(`iterationForm parallel splits the robust expert's attack over two threads; method ${method} has no robust expert (use runs4)`);
+  // After a fallback to the CPU the sessions already have all the threads: four runs then.
+  const found = iterationFormFor(config, (robustRt ?? naturalRt)!.provider, cores);
+  const form = found === 'parallel' && !split ? 'runs4' : found;
   const fused = form === 'parallel'
-    ? await ParallelIteration.open({ robust: robustRt!, natural: naturalRt, robustLoss }, { threads: (split ?? splitThreads(config.threads, cores)).worker })
+    ? await ParallelIteration.open({ robust: robustRt!, natural: naturalRt, robustLoss }, { threads: split!.worker })
     : form !== 'runs4'
       ? await FusedIteration.open({ robust: robustRt, natural: naturalRt, robustLoss, generalist: method === 'generalist' }, cacheDir, { threads: config.threads, loop: form === 'loop' })
       : null;
