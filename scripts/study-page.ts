@@ -2,7 +2,7 @@
 // prose written around them survives a re-run. Numbers come from study-results.ts.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { curveOf, validationCurveOf, LABEL, losses, meanOf, modelScores, runDir, svgName, table, trainMinutes, verdict, type Row, type StudyPlan } from './study-results.js';
+import { curveOf, validationCurveOf, LABEL, losses, meanOf, modelScores, recordsLocation, runDir, saveRecord, svgName, table, trainMinutes, verdict, type Row, type StudyPlan } from './study-results.js';
 import { plotSvg, type PlotSeries } from './study-svg.js';
 
 export interface PageOptions {
@@ -52,17 +52,27 @@ function betaTable(curves: { beta: number; [k: string]: number }[][], measures: 
 
 /** Generalist's curves, mean over seeds: every point on the validation split, the test points with AutoAttack. */
 function curveTable(dirs: string[]): string {
-  const val = betaTable(dirs.map(validationCurveOf), [['clean', 'clean'], ['robust', 'PGD-20']]);
+  const curves = dirs.map(validationCurveOf);
+  const lost = dirs.filter((d, i) => !curves[i].length && curveOf(d).beta !== undefined).map((d) => basename(d));
+  const val = betaTable(curves.filter((c) => c.length), [['clean', 'clean'], ['robust', 'PGD-20']]);
+  const one = lost.length === 1;
+  const note = lost.length ? `The validation curve${one ? '' : 's'} of ${lost.join(' and ')} ${one ? 'was' : 'were'} lost with ${one ? 'its run folder' : 'their run folders'}; ${one ? 'its record' : 'their records'} in ${recordsLocation()}/ keep${one ? 's' : ''} b*, the test points and where the numbers come from${val ? '. The validation table averages the other runs' : ''}.\n\n` : '';
   const test = betaTable(dirs.map((d) => curveOf(d).points), [['clean', 'clean'], ['aa', 'AutoAttack']]);
-  return [val && `Generalist's curve on the validation split (mean over seeds, %; b* is chosen here):\n\n${val}\n`, test && `On the test split (mean over seeds, %):\n\n${test}\n`].filter(Boolean).join('\n');
+  return note + [val && `Generalist's curve on the validation split (mean over seeds, %; b* is chosen here):\n\n${val}\n`, test && `On the test split (mean over seeds, %):\n\n${test}\n`].filter(Boolean).join('\n');
 }
 
 function section(title: string, rows: Row[], curve: string, svg: string, words: string[]): string {
   return [`## ${title}`, '', table(rows), '', curve, `![clean against AutoAttack accuracy](${basename(svg)})`, '', ...words, ''].join('\n');
 }
 
+const mainDirs = (p: StudyPlan, dataset: string): Record<string, string[]> => Object.fromEntries(p.methods.map((m) => [m, p.datasetSeeds[dataset].map((s) => runDir(p, dataset, m, s))]));
+function finetuneDirs(p: StudyPlan): Record<string, string[]> {
+  const ft = p.finetune!;
+  return { start: [ft.start], 'ft-pgd-at': ft.seeds.map((s) => `${p.runsDir}/ft-pgd-at-s${s}`), 'ft-generalist': ft.seeds.map((s) => `${p.runsDir}/ft-generalist-s${s}`) };
+}
+
 function mainSection(p: StudyPlan, dataset: string, o: PageOptions): string {
-  const dirs = Object.fromEntries(p.methods.map((m) => [m, p.datasetSeeds[dataset].map((s) => runDir(p, dataset, m, s))]));
+  const dirs = mainDirs(p, dataset);
   const rows = rowsOf(dirs, 'generalist');
   const svg = svgName(o.out, dataset);
   writeFileSync(svg, plotSvg(`${dataset}, eps ${p.eps[dataset]}: clean vs AutoAttack (test)`, seriesOf(dirs, 'generalist')));
@@ -77,8 +87,7 @@ function mainSection(p: StudyPlan, dataset: string, o: PageOptions): string {
 }
 
 function finetuneSection(p: StudyPlan, o: PageOptions): string {
-  const ft = p.finetune!;
-  const dirs = { start: [ft.start], 'ft-pgd-at': ft.seeds.map((s) => `${p.runsDir}/ft-pgd-at-s${s}`), 'ft-generalist': ft.seeds.map((s) => `${p.runsDir}/ft-generalist-s${s}`) };
+  const dirs = finetuneDirs(p);
   const rows = rowsOf(dirs, 'ft-generalist');
   const svg = svgName(o.out, 'finetune');
   writeFileSync(svg, plotSvg('Fine-tuning a natural Fashion-MNIST SmallCNN (eps 0.1)', seriesOf(dirs, 'ft-generalist')));
@@ -97,7 +106,12 @@ function seedsText(p: StudyPlan): string {
   return new Set(lists).size <= 1 ? `seeds ${lists[0] ?? p.seeds.join(', ')}` : `seeds ${p.datasets.map((d, i) => `${lists[i]} (${d})`).join('; ')}`;
 }
 
+/** Every run folder of the plan. */
+const planDirs = (p: StudyPlan) => [...p.datasets.flatMap((d) => Object.values(mainDirs(p, d)).flat()), ...(p.finetune ? Object.values(finetuneDirs(p)).flat() : [])];
+
 export function writeStudyReport(p: StudyPlan, o: PageOptions): void {
+  // Records first, so the page reads the same numbers whether or not the run folders are still here.
+  for (const d of planDirs(p)) saveRecord(d);
   const b = o.budget;
   const head = [START, o.label ? `**${o.label}**\n` : '',
     `Budget per training run: ${b.epochs.split(',').map((kv) => { const [d, e] = kv.includes('=') ? kv.split('=') : ['', kv]; return `${e} epoch${e === '1' ? '' : 's'}${d ? ` (${d})` : ''}`; }).join(' or ')} of ${b.trainSubset === '0' ? 'the whole training set (59,000 images after the 1,000-image validation split)' : `${b.trainSubset} images`}, batch 128; ${seedsText(p)}. ` +

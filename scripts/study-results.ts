@@ -1,7 +1,7 @@
-// The study's numbers (scripts/study.ts) read back from its run folders: test scores of each model,
+// The study's numbers (scripts/study.ts) read back from its run folders, or from their records in docs/study/: test scores of each model,
 // the Generalist operating point chosen on the validation split, mean and spread over seeds, the
 // issue's targets and every loss of Generalist in words, as Markdown pieces for study-page.ts.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
 export interface StudyPlan {
@@ -40,21 +40,65 @@ export function chooseBeta(val: Curve): number {
 
 const readJson = (f: string) => (existsSync(f) ? JSON.parse(readFileSync(f, 'utf8')) : undefined);
 
+/**
+ * A run's record: the few numbers the page reads from a run folder (eval reports, trade-off curves,
+ * training minutes), kept in the repository (docs/study/<run>.json) because run folders are not: a
+ * page written from records alone is the same page. `source` says where the numbers came from.
+ */
+export interface RunRecord {
+  source: string;
+  files: Record<string, unknown>;
+  minutes?: number;
+  /** b* of a run whose validation curve was lost (restored records only). */
+  beta?: number;
+}
+let recordsDir = 'docs/study';
+/** Where records are read and written (the study's --records). */
+export const useRecords = (dir: string) => { recordsDir = dir; };
+const recordPath = (dir: string) => join(recordsDir, `${basename(dir)}.json`);
+const recordOf = (dir: string): RunRecord | undefined => readJson(recordPath(dir));
+/** A file of a run: from its folder, else from its record. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON of the run's own writers
+const runFile = (dir: string, name: string): any => readJson(join(dir, name)) ?? recordOf(dir)?.files[name];
+
+/** Saves a run folder's numbers as its record (nothing when the folder has none of them yet). */
+export function saveRecord(dir: string): boolean {
+  const files: Record<string, unknown> = {};
+  const clean = readJson(join(dir, 'eval-clean.json')), pgd = readJson(join(dir, 'eval-pgd20.json')), aa = readJson(join(dir, 'eval-aa.json'));
+  if (clean) files['eval-clean.json'] = { cleanAccuracy: clean.cleanAccuracy, n: clean.n };
+  if (pgd) files['eval-pgd20.json'] = { attacks: [{ robustAccuracy: pgd.attacks?.[0]?.robustAccuracy }], n: pgd.n };
+  if (aa) files['eval-aa.json'] = { ensemble: { robustAccuracy: aa.ensemble?.robustAccuracy }, n: aa.n };
+  for (const f of ['tradeoff-validation.json', 'tradeoff.json']) { const c = readJson(join(dir, f)); if (c) files[f] = { points: c.points }; }
+  if (!Object.keys(files).length) return false;
+  const rec: RunRecord = { source: `run folder ${dir}`, files, minutes: trainMinutes(dir) };
+  mkdirSync(recordsDir, { recursive: true });
+  writeFileSync(recordPath(dir), JSON.stringify(rec, null, 1) + '\n');
+  return true;
+}
+
 /** A trained model's test scores from its eval reports (generalist eval --json). */
 export function modelScores(dir: string): Scores {
   return {
-    clean: readJson(join(dir, 'eval-clean.json'))?.cleanAccuracy,
-    pgd20: readJson(join(dir, 'eval-pgd20.json'))?.attacks?.[0]?.robustAccuracy,
-    aa: readJson(join(dir, 'eval-aa.json'))?.ensemble?.robustAccuracy,
+    clean: runFile(dir, 'eval-clean.json')?.cleanAccuracy,
+    pgd20: runFile(dir, 'eval-pgd20.json')?.attacks?.[0]?.robustAccuracy,
+    aa: runFile(dir, 'eval-aa.json')?.ensemble?.robustAccuracy,
   };
+}
+
+/** Where a run's record lives (the page names it for a run whose folder is gone). */
+export const recordsLocation = () => recordsDir;
+
+/** b* of a Generalist run: chosen on its validation curve, else kept in its record; undefined before either exists. */
+export function chosenBeta(dir: string): number | undefined {
+  const val = runFile(dir, 'tradeoff-validation.json') as Curve | undefined;
+  return val ? chooseBeta(val) : recordOf(dir)?.beta;
 }
 
 /** The chosen point's test scores and the curve's test points of a Generalist run. */
 export function curveOf(dir: string): { beta?: number; chosen: Scores; points: { beta: number; clean: number; aa: number }[] } {
-  const val = readJson(join(dir, 'tradeoff-validation.json')) as Curve | undefined;
-  const test = readJson(join(dir, 'tradeoff.json')) as Curve | undefined;
-  if (!val || !test) return { chosen: {}, points: [] };
-  const beta = chooseBeta(val);
+  const test = runFile(dir, 'tradeoff.json') as Curve | undefined;
+  const beta = chosenBeta(dir);
+  if (beta === undefined || !test) return { chosen: {}, points: [] };
   const p = test.points.find((q) => q.beta === beta)?.test;
   const points = test.points.filter((q) => q.test?.autoattack !== undefined).map((q) => ({ beta: q.beta, clean: q.test!.clean, aa: q.test!.autoattack! })).sort((x, y) => x.beta - y.beta);
   return { beta, chosen: p ? { clean: p.clean, pgd20: p.robust, aa: p.autoattack } : {}, points };
@@ -62,14 +106,14 @@ export function curveOf(dir: string): { beta?: number; chosen: Scores; points: {
 
 /** A Generalist run's validation curve: clean and PGD accuracy of every G(b) scored there. */
 export function validationCurveOf(dir: string): { beta: number; clean: number; robust: number }[] {
-  const val = readJson(join(dir, 'tradeoff-validation.json')) as Curve | undefined;
+  const val = runFile(dir, 'tradeoff-validation.json') as Curve | undefined;
   return (val?.points ?? []).map((p) => ({ beta: p.beta, clean: p.clean, robust: p.robust })).sort((x, y) => x.beta - y.beta);
 }
 
 /** Training time in minutes (sum of the epochs' seconds in metrics.jsonl). */
 export function trainMinutes(dir: string): number | undefined {
   const f = join(dir, 'metrics.jsonl');
-  if (!existsSync(f)) return undefined;
+  if (!existsSync(f)) return recordOf(dir)?.minutes;
   const lines = readFileSync(f, 'utf8').trim().split('\n').filter(Boolean); // empty while the first epoch runs
   return lines.length ? lines.reduce((a, l) => a + JSON.parse(l).seconds, 0) / 60 : undefined;
 }

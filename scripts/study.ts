@@ -20,6 +20,9 @@
 // point is still attacked by its curve step); the page shows those cells as missing.
 // --epochs takes one count for every dataset or one per dataset (dataset=count, comma-separated).
 // --report-only writes the page from the run folders as they are, running nothing.
+// --records DIR (default docs/study): each run's numbers are saved there as <run>.json whenever the
+// page is written, and read from there for a run whose folder is gone, so the committed records
+// rebuild the page without runs/.
 // --square-queries Q sets Square's budget inside AutoAttack (AutoAttack's own is 5000).
 // --ft-start DIR takes an existing natural run (e.g. a main-part natural run) as the starting model.
 import { spawn } from 'node:child_process';
@@ -27,7 +30,7 @@ import { cpus } from 'node:os';
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { chooseBeta, epochsOf, type StudyPlan } from './study-results.js';
+import { chosenBeta, epochsOf, useRecords, type StudyPlan } from './study-results.js';
 import { writeStudyReport } from './study-page.js';
 import { runChains, type ChainStep } from './study-lanes.js';
 
@@ -41,8 +44,9 @@ const { values: v } = parseArgs({ options: {
   out: { type: 'string', default: 'docs/RESULTS.md' }, label: { type: 'string', default: '' },
   lanes: { type: 'string', default: '1' }, threads: { type: 'string' }, 'ft-start': { type: 'string' }, 'square-queries': { type: 'string', default: '5000' },
   methods: { type: 'string', default: 'natural,pgd-at,trades6,trades1,generalist' }, 'no-aa': { type: 'string', default: '' }, 'ft-seeds': { type: 'string' }, 'single-seed': { type: 'string', default: '' },
-  'seeds-for': { type: 'string', multiple: true, default: [] },
+  'seeds-for': { type: 'string', multiple: true, default: [] }, records: { type: 'string', default: 'docs/study' },
 } });
+useRecords(v.records!);
 const lanes = Math.max(1, Number(v.lanes));
 /** ORT threads of each command: --threads, else all cores in one lane and an equal share in several. */
 const threads = v.threads ? [v.threads] : lanes === 1 ? [] : [String(Math.max(1, Math.floor(cpus().length / lanes)))];
@@ -86,7 +90,7 @@ function curveSteps(dir: string): void {
   const val = join(dir, 'tradeoff-validation.json');
   const t = threads.flatMap((x) => ['--threads', x]);
   steps.push({ title: `${dir}: trade-off curve on the validation split`, chain: dir, done: () => existsSync(val), argv: () => [...CLI, 'tradeoff', dir, '--betas', BETAS, '--n', v['val-n']!, '--out', val, ...t] });
-  const chosen = () => (existsSync(val) ? String(chooseBeta(JSON.parse(readFileSync(val, 'utf8')))) : '<beta chosen on validation>');
+  const chosen = () => String(chosenBeta(dir) ?? '<beta chosen on validation>');
   const test = join(dir, 'tradeoff.json');
   const aaBetas = () => [...new Set([...v.curve!.split(','), chosen()])].join(',');
   steps.push({

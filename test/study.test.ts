@@ -1,7 +1,10 @@
 // The study scripts' own logic: the operating point is chosen on validation numbers by the stated
 // rule, and the plot draws a point per baseline run and a curve per Generalist run.
 import { describe, expect, it } from 'vitest';
-import { chooseBeta, epochsOf } from '../scripts/study-results.js';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chooseBeta, chosenBeta, curveOf, epochsOf, modelScores, saveRecord, trainMinutes, useRecords, validationCurveOf } from '../scripts/study-results.js';
 import { plotSvg } from '../scripts/study-svg.js';
 import { runChains, type ChainStep } from '../scripts/study-lanes.js';
 
@@ -61,5 +64,39 @@ describe('study scripts', () => {
     const steps: ChainStep[] = ['a', 'b', 'c'].map((c) => ({ chain: c, title: c, done: () => false }));
     expect(await runChains(steps, 1, async (s) => { started.push(s.title); return s.title !== 'a'; })).toBe(false);
     expect(started).toEqual(['a']);
+  });
+
+  it('keeps the numbers of a run as a record that gives the page the same numbers once the run folder is gone', () => {
+    const root = mkdtempSync(join(tmpdir(), 'study-records-'));
+    const run = join(root, 'runs', 'fashion-mnist-generalist-s0');
+    mkdirSync(run, { recursive: true });
+    const put = (f: string, v: unknown) => writeFileSync(join(run, f), JSON.stringify(v));
+    put('eval-clean.json', { cleanAccuracy: 0.81, n: 10000, perClass: [1, 2, 3] });
+    put('eval-pgd20.json', { attacks: [{ robustAccuracy: 0.6 }], n: 2000 });
+    put('tradeoff-validation.json', { points: [pt(0, 0.85, 0.5), pt(0.9, 0.83, 0.63), pt(1, 0.82, 0.64)] });
+    put('tradeoff.json', { points: [{ ...pt(0, 0.85, 0.5), test: { clean: 0.84, robust: 0.4, autoattack: 0.49, n: 1000 } }, { ...pt(0.9, 0.83, 0.63), test: { clean: 0.82, robust: 0.62, autoattack: 0.61, n: 1000 } }] });
+    writeFileSync(join(run, 'metrics.jsonl'), '{"seconds":60}\n{"seconds":120}\n');
+    useRecords(join(root, 'records'));
+    try {
+      const before = { scores: modelScores(run), curve: curveOf(run), val: validationCurveOf(run), minutes: trainMinutes(run) };
+      expect(before.scores).toEqual({ clean: 0.81, pgd20: 0.6, aa: undefined });
+      expect(before.curve.beta).toBe(0.9);
+      expect(before.minutes).toBe(3);
+      expect(saveRecord(run)).toBe(true);
+      rmSync(run, { recursive: true });
+      expect({ scores: modelScores(run), curve: curveOf(run), val: validationCurveOf(run), minutes: trainMinutes(run) }).toEqual(before);
+      // A record restored without its validation curve keeps b* itself.
+      const lost = join(root, 'runs', 'mnist-generalist-s1');
+      writeFileSync(join(root, 'records', 'mnist-generalist-s1.json'), JSON.stringify({ source: 'restored', beta: 0.8, files: { 'tradeoff.json': { points: [{ beta: 0.8, test: { clean: 0.9, robust: 0.7, autoattack: 0.6, n: 1000 } }] } } }));
+      expect(chosenBeta(lost)).toBe(0.8);
+      expect(curveOf(lost).chosen).toEqual({ clean: 0.9, pgd20: 0.7, aa: 0.6 });
+      expect(validationCurveOf(lost)).toEqual([]);
+      // A folder with nothing measured yet writes no record.
+      mkdirSync(join(root, 'runs', 'empty'));
+      expect(saveRecord(join(root, 'runs', 'empty'))).toBe(false);
+    } finally {
+      useRecords('docs/study');
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });
