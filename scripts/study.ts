@@ -23,6 +23,8 @@
 // --records DIR (default docs/study): each run's numbers are saved there as <run>.json whenever the
 // page is written, and read from there for a run whose folder is gone, so the committed records
 // rebuild the page without runs/.
+// --set KEY=VALUE (repeatable) adds a config setting to every training run, e.g. a variant of the
+// study in its own --runs and --records folders.
 // --square-queries Q sets Square's budget inside AutoAttack (AutoAttack's own is 5000).
 // --ft-start DIR takes an existing natural run (e.g. a main-part natural run) as the starting model.
 import { spawn } from 'node:child_process';
@@ -44,7 +46,7 @@ const { values: v } = parseArgs({ options: {
   out: { type: 'string', default: 'docs/RESULTS.md' }, label: { type: 'string', default: '' },
   lanes: { type: 'string', default: '1' }, threads: { type: 'string' }, 'ft-start': { type: 'string' }, 'square-queries': { type: 'string', default: '5000' },
   methods: { type: 'string', default: 'natural,pgd-at,trades6,trades1,generalist' }, 'no-aa': { type: 'string', default: '' }, 'ft-seeds': { type: 'string' }, 'single-seed': { type: 'string', default: '' },
-  'seeds-for': { type: 'string', multiple: true, default: [] }, records: { type: 'string', default: 'docs/study' },
+  'seeds-for': { type: 'string', multiple: true, default: [] }, set: { type: 'string', multiple: true, default: [] }, records: { type: 'string', default: 'docs/study' },
 } });
 useRecords(v.records!);
 const lanes = Math.max(1, Number(v.lanes));
@@ -100,7 +102,7 @@ function curveSteps(dir: string): void {
 }
 
 function trainStep(dir: string, preset: string, kv: string[], after?: string): void {
-  const t = threads.map((x) => `threads=${x}`);
+  const t = [...threads.map((x) => `threads=${x}`), ...v.set!];
   steps.push({ title: `${dir}: train`, chain: dir, after, done: () => existsSync(join(dir, 'summary.json')), argv: () => [...CLI, 'train', '--resume', '--preset', preset, ...sets([`outDir=${dir}`, `name=${dir.split('/').at(-1)}`, ...kv, ...t])] });
 }
 
