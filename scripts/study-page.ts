@@ -20,6 +20,7 @@ const SEED_SHADES = ['#1f77b4', '#17becf', '#9467bd', '#2ca02c'];
 /** Rows of one experiment: each model's scores per seed, and Generalist's chosen point. */
 function rowsOf(dirs: Record<string, string[]>, generalistKey: string): Row[] {
   const rows: Row[] = Object.entries(dirs).map(([key, ds]) => ({ key, runs: ds.map(modelScores), minutes: ds.map(trainMinutes) }));
+  if (!dirs[generalistKey]) return rows; // a plan without Generalist (e.g. one baseline's extra seed)
   const curves = dirs[generalistKey].map(curveOf);
   rows.push({ key: 'chosen', runs: curves.map((c) => c.chosen), minutes: dirs[generalistKey].map(trainMinutes), betas: curves.map((c) => c.beta) });
   return rows;
@@ -33,6 +34,7 @@ function seriesOf(dirs: Record<string, string[]>, generalistKey: string): PlotSe
     const pts = ds.map(modelScores).filter((s) => s.clean !== undefined && s.aa !== undefined).map((s) => ({ x: s.aa!, y: s.clean! }));
     out.push({ label: LABEL[key] ?? key, color: COLORS[key] ?? '#000', points: pts });
   }
+  if (!dirs[generalistKey]) return out;
   const trained = dirs[generalistKey].map(modelScores).filter((s) => s.clean !== undefined && s.aa !== undefined).map((s) => ({ x: s.aa!, y: s.clean! }));
   if (trained.length) out.push({ label: 'Generalist G (as trained)', color: '#8c564b', points: trained });
   dirs[generalistKey].forEach((d, i) => {
@@ -76,14 +78,15 @@ function mainSection(p: StudyPlan, dataset: string, o: PageOptions): string {
   const rows = rowsOf(dirs, 'generalist');
   const svg = svgName(o.out, dataset);
   writeFileSync(svg, plotSvg(`${dataset}, eps ${p.eps[dataset]}: clean vs AutoAttack (test)`, seriesOf(dirs, 'generalist')));
-  const by = (k: string) => rows.find((r) => r.key === k)!;
-  const nat = meanOf(by('natural').runs.map((s) => s.clean));
+  const by = (k: string) => rows.find((r) => r.key === k);
+  const chosen = by('chosen'), pgdAt = by('pgd-at'), natural = by('natural');
+  const nat = natural && meanOf(natural.runs.map((s) => s.clean));
   const words = [
-    verdict('Generalist G(b*) vs PGD-AT', by('chosen'), by('pgd-at'), 3, 2),
+    chosen && pgdAt ? verdict('Generalist G(b*) vs PGD-AT', chosen, pgdAt, 3, 2) : '',
     nat === undefined ? '' : `- Natural training reaches ${(100 * nat).toFixed(1)}% clean at this budget${dataset === 'fashion-mnist' ? ` (the study asks for at least 90%: ${nat >= 0.9 ? 'reached' : '**not reached**'})` : ''}.`,
-    ...losses(by('chosen'), rows.filter((r) => ['natural', 'pgd-at', 'trades6', 'trades1'].includes(r.key))),
+    ...(chosen ? losses(chosen, rows.filter((r) => ['natural', 'pgd-at', 'trades6', 'trades1'].includes(r.key))) : []),
   ].filter(Boolean);
-  return section(`${dataset}, eps ${p.eps[dataset]}`, rows, curveTable(dirs.generalist), svg, words);
+  return section(`${dataset}, eps ${p.eps[dataset]}`, rows, dirs.generalist ? curveTable(dirs.generalist) : '', svg, words);
 }
 
 function finetuneSection(p: StudyPlan, o: PageOptions): string {

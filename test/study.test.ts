@@ -1,11 +1,12 @@
 // The study scripts' own logic: the operating point is chosen on validation numbers by the stated
 // rule, and the plot draws a point per baseline run and a curve per Generalist run.
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chooseBeta, chosenBeta, curveOf, epochsOf, modelScores, saveRecord, trainMinutes, useRecords, validationCurveOf } from '../scripts/study-results.js';
 import { plotSvg } from '../scripts/study-svg.js';
+import { writeStudyReport } from '../scripts/study-page.js';
 import { runChains, type ChainStep } from '../scripts/study-lanes.js';
 
 const pt = (beta: number, clean: number, robust: number) => ({ beta, clean, robust, n: 1000 });
@@ -94,6 +95,29 @@ describe('study scripts', () => {
       // A folder with nothing measured yet writes no record.
       mkdirSync(join(root, 'runs', 'empty'));
       expect(saveRecord(join(root, 'runs', 'empty'))).toBe(false);
+    } finally {
+      useRecords('docs/study');
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it('writes the page and the record of a plan that holds one baseline and no Generalist run', () => {
+    const root = mkdtempSync(join(tmpdir(), 'study-baseline-'));
+    const run = join(root, 'runs', 'fashion-mnist-trades1-s1');
+    mkdirSync(run, { recursive: true });
+    writeFileSync(join(run, 'eval-clean.json'), JSON.stringify({ cleanAccuracy: 0.83, n: 10000 }));
+    writeFileSync(join(run, 'eval-pgd20.json'), JSON.stringify({ attacks: [{ robustAccuracy: 0.64 }], n: 2000 }));
+    writeFileSync(join(run, 'eval-aa.json'), JSON.stringify({ attacks: [{ robustAccuracy: 0.63 }], n: 1000 }));
+    useRecords(join(root, 'records'));
+    try {
+      const out = join(root, 'page.md');
+      const plan = { runsDir: join(root, 'runs'), datasets: ['fashion-mnist'], seeds: [1], datasetSeeds: { 'fashion-mnist': [1] }, methods: ['trades1'], eps: { 'fashion-mnist': 0.1 }, finetune: null };
+      const budget = { epochs: '3', trainSubset: '0', ftStartEpochs: '0', ftTrainSubset: '0', cleanN: '10000', pgdN: '2000', aaN: '1000', squareQueries: '1000' };
+      writeStudyReport(plan, { out, commands: ['echo train'], label: 'one baseline', budget });
+      const page = readFileSync(out, 'utf8');
+      expect(page).toContain('83.0');
+      expect(page).not.toContain('Generalist G(b*) vs PGD-AT');
+      expect(existsSync(join(root, 'records', 'fashion-mnist-trades1-s1.json'))).toBe(true);
     } finally {
       useRecords('docs/study');
       rmSync(root, { recursive: true, force: true });
