@@ -45,22 +45,28 @@ function seriesOf(dirs: Record<string, string[]>, generalistKey: string): PlotSe
 }
 
 /** A table of curve points (columns: b) with one row per measure, each cell the mean over the seeds' runs. */
-function betaTable(curves: { beta: number; [k: string]: number }[][], measures: [string, string][]): string {
+function betaTable(curves: { beta: number; [k: string]: number }[][], measures: [string, string][], seeds: string[]): string {
   const betas = [...new Set(curves.flatMap((c) => c.map((p) => p.beta)))].sort((a, b) => a - b);
   if (!betas.length) return '';
   const cell = (b: number, k: string) => { const m = meanOf(curves.map((c) => c.find((p) => p.beta === b)?.[k])); return m === undefined ? '-' : `${(100 * m).toFixed(1)}`; };
-  return ['| b (weight of A) | ' + betas.join(' | ') + ' |', '|---|' + betas.map(() => '---|').join(''), ...measures.map(([k, name]) => `| ${name} | ${betas.map((b) => cell(b, k)).join(' | ')} |`)].join('\n');
+  const has = (b: number) => seeds.filter((_, i) => curves[i].some((p) => p.beta === b));
+  // Where a point was measured on some seeds only (each seed's own b*), the column says which.
+  const partial = betas.some((b) => has(b).length < curves.length);
+  const seedRow = partial ? [`| seeds | ${betas.map((b) => has(b).join(', ')).join(' | ')} |`] : [];
+  return ['| b (weight of A) | ' + betas.join(' | ') + ' |', '|---|' + betas.map(() => '---|').join(''), ...measures.map(([k, name]) => `| ${name} | ${betas.map((b) => cell(b, k)).join(' | ')} |`), ...seedRow].join('\n');
 }
 
 /** Generalist's curves, mean over seeds: every point on the validation split, the test points with AutoAttack. */
 function curveTable(dirs: string[]): string {
   const curves = dirs.map(validationCurveOf);
   const lost = dirs.filter((d, i) => !curves[i].length && curveOf(d).beta !== undefined).map((d) => basename(d));
-  const val = betaTable(curves.filter((c) => c.length), [['clean', 'clean'], ['robust', 'PGD-20']]);
+  const seedOf = (d: string) => /-s(\d+)$/.exec(d)?.[1] ?? basename(d);
+  const kept = dirs.filter((_, i) => curves[i].length);
+  const val = betaTable(curves.filter((c) => c.length), [['clean', 'clean'], ['robust', 'PGD-20']], kept.map(seedOf));
   const one = lost.length === 1;
   const note = lost.length ? `The validation curve${one ? '' : 's'} of ${lost.join(' and ')} ${one ? 'was' : 'were'} lost with ${one ? 'its run folder' : 'their run folders'}; ${one ? 'its record' : 'their records'} in ${recordsLocation()}/ keep${one ? 's' : ''} b*, the test points and where the numbers come from${val ? '. The validation table averages the other runs' : ''}.\n\n` : '';
-  const test = betaTable(dirs.map((d) => curveOf(d).points), [['clean', 'clean'], ['aa', 'AutoAttack']]);
-  return note + [val && `Generalist's curve on the validation split (mean over seeds, %; b* is chosen here):\n\n${val}\n`, test && `On the test split (mean over seeds, %):\n\n${test}\n`].filter(Boolean).join('\n');
+  const test = betaTable(dirs.map((d) => curveOf(d).points), [['clean', 'clean'], ['aa', 'AutoAttack']], dirs.map(seedOf));
+  return note + [val && `Generalist's curve on the validation split (mean over seeds, %; b* is chosen here):\n\n${val}\n`, test && `On the test split (mean over seeds, %; b = 0 and each seed's own b*):\n\n${test}\n`].filter(Boolean).join('\n');
 }
 
 function section(title: string, rows: Row[], curve: string, svg: string, words: string[]): string {

@@ -123,4 +123,29 @@ describe('study scripts', () => {
       rmSync(root, { recursive: true, force: true });
     }
   });
+
+  it("says which seeds a test column averages when the seeds chose different b*", () => {
+    const root = mkdtempSync(join(tmpdir(), 'study-seeds-'));
+    const dirs = [0, 1].map((seed) => join(root, 'runs', `mnist-generalist-s${seed}`));
+    dirs.forEach((run, seed) => {
+      mkdirSync(run, { recursive: true });
+      const b = seed === 0 ? 0.9 : 0.8;
+      writeFileSync(join(run, 'tradeoff-validation.json'), JSON.stringify({ points: [pt(0, 0.97, 0.4), pt(0.8, 0.97, 0.7), pt(0.9, seed === 0 ? 0.97 : 0.96, 0.71), pt(1, 0.96, 0.72)] }));
+      writeFileSync(join(run, 'tradeoff.json'), JSON.stringify({ points: [{ ...pt(0, 0.97, 0.4), test: { clean: 0.978, robust: 0.4, autoattack: 0.3, n: 1000 } }, { ...pt(b, 0.97, 0.7), test: { clean: 0.97, robust: 0.7, autoattack: seed === 0 ? 0.544 : 0.65, n: 1000 } }] }));
+    });
+    useRecords(join(root, 'records'));
+    try {
+      const out = join(root, 'page.md');
+      const plan = { runsDir: join(root, 'runs'), datasets: ['mnist'], seeds: [0, 1], datasetSeeds: { mnist: [0, 1] }, methods: ['generalist'], eps: { mnist: 0.3 }, finetune: null };
+      const budget = { epochs: '1', trainSubset: '0', ftStartEpochs: '0', ftTrainSubset: '0', cleanN: '10000', pgdN: '2000', aaN: '1000', squareQueries: '1000' };
+      writeStudyReport(plan, { out, commands: [], label: '', budget });
+      const page = readFileSync(out, 'utf8');
+      expect(page).toContain('| AutoAttack | 30.0 | 65.0 | 54.4 |\n| seeds | 0, 1 | 1 | 0 |');
+      // The validation curves hold every b on both seeds: no seeds row there.
+      expect(page.match(/\| seeds \|/g)).toHaveLength(1);
+    } finally {
+      useRecords('docs/study');
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
 });
