@@ -34,6 +34,9 @@ beforeAll(() => {
   if (!existsSync(icd)) {
     throw new Error(`the WebGPU tests need a Vulkan driver: ${icd} is missing. Install Debian's chromium package (apt-get install chromium), which ships SwiftShader's driver there (.ci/run does), or point VK_ICD_FILENAMES at a Vulkan ICD`);
   }
+  if (!['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib'].some((d) => existsSync(join(d, 'libvulkan.so.1')))) {
+    throw new Error("the WebGPU tests need the system's Vulkan loader (libvulkan.so.1): apt-get install libvulkan1 (.ci/run does)");
+  }
 });
 
 /** max |a - b| / (1 + |b|) over every tensor of two weight sets. */

@@ -1,4 +1,5 @@
 // Execution-provider selection with one clear message when a provider is not installed.
+import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { ort } from './ort.js';
 import { ortError } from './ort-error.js';
@@ -63,6 +64,13 @@ export function sessionOptions(opts: Pick<OpenOptions, 'threads' | 'optimization
   };
 }
 
+const LIB_DIRS = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/lib/x86_64-linux-gnu', '/lib64'];
+/** On Linux, Dawn loads the Vulkan loader (libvulkan.so.1) from the system; a fresh machine may lack it even with a driver present. */
+function vulkanLoaderHint(): string {
+  if (process.platform !== 'linux' || LIB_DIRS.some((d) => existsSync(`${d}/libvulkan.so.1`))) return '';
+  return ' No Vulkan loader (libvulkan.so.1) was found in the system library folders: install it (Debian/Ubuntu: apt-get install libvulkan1). Without a GPU, Chromium\'s software driver serves: VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json.';
+}
+
 export async function openSession(model: Uint8Array | string, opts: OpenOptions = {}): Promise<OpenedSession> {
   const provider = opts.provider ?? 'cpu';
   const base = sessionOptions(opts);
@@ -77,7 +85,7 @@ export async function openSession(model: Uint8Array | string, opts: OpenOptions 
   } catch (e) {
     if (provider === 'cpu') throw ortError(e, name, 'load');
     const msg = (e as Error).message ?? String(e);
-    const why = provider === 'cuda' ? CUDA_INSTALL_HINT : `The WebGPU execution provider could not start (${msg}). It needs a GPU with Vulkan/Metal/D3D12 drivers.`;
+    const why = provider === 'cuda' ? CUDA_INSTALL_HINT : `The WebGPU execution provider could not start (${msg}). It needs a GPU with Vulkan/Metal/D3D12 drivers.${vulkanLoaderHint()}`;
     if (!opts.allowCpuFallback) throw new ProviderError(`${why}\n(underlying error: ${msg.split('\n')[0]})`);
     (opts.onWarning ?? console.warn)(`warning: ${provider} is not available; falling back to CPU. ${why.split('\n')[0]}`);
     try {
