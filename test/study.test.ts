@@ -11,6 +11,20 @@ import { runChains, type ChainStep } from '../scripts/study-lanes.js';
 
 const pt = (beta: number, clean: number, robust: number) => ({ beta, clean, robust, n: 1000 });
 
+/** Writes the page of a one-dataset plan over the run folders under root/runs (records in root/records) and returns it. */
+function pageOf(root: string, dataset: string, methods: string[], seeds: number[]): string {
+  const out = join(root, 'page.md');
+  const plan = { runsDir: join(root, 'runs'), datasets: [dataset], seeds, datasetSeeds: { [dataset]: seeds }, methods, eps: { [dataset]: 0.1 }, finetune: null };
+  const budget = { epochs: '1', trainSubset: '0', ftStartEpochs: '0', ftTrainSubset: '0', cleanN: '10000', pgdN: '2000', aaN: '1000', squareQueries: '1000' };
+  useRecords(join(root, 'records'));
+  try {
+    writeStudyReport(plan, { out, commands: [], label: '', budget });
+  } finally {
+    useRecords('docs/study');
+  }
+  return readFileSync(out, 'utf8');
+}
+
 describe('study scripts', () => {
   it('chooses the cleanest point within 2 PGD points of the robust teacher, else the most robust one', () => {
     expect(chooseBeta({ points: [pt(0, 0.9, 0.1), pt(0.5, 0.85, 0.59), pt(0.7, 0.83, 0.615), pt(1, 0.8, 0.62)] })).toBe(0.7);
@@ -108,18 +122,12 @@ describe('study scripts', () => {
     writeFileSync(join(run, 'eval-clean.json'), JSON.stringify({ cleanAccuracy: 0.83, n: 10000 }));
     writeFileSync(join(run, 'eval-pgd20.json'), JSON.stringify({ attacks: [{ robustAccuracy: 0.64 }], n: 2000 }));
     writeFileSync(join(run, 'eval-aa.json'), JSON.stringify({ attacks: [{ robustAccuracy: 0.63 }], n: 1000 }));
-    useRecords(join(root, 'records'));
     try {
-      const out = join(root, 'page.md');
-      const plan = { runsDir: join(root, 'runs'), datasets: ['fashion-mnist'], seeds: [1], datasetSeeds: { 'fashion-mnist': [1] }, methods: ['trades1'], eps: { 'fashion-mnist': 0.1 }, finetune: null };
-      const budget = { epochs: '3', trainSubset: '0', ftStartEpochs: '0', ftTrainSubset: '0', cleanN: '10000', pgdN: '2000', aaN: '1000', squareQueries: '1000' };
-      writeStudyReport(plan, { out, commands: ['echo train'], label: 'one baseline', budget });
-      const page = readFileSync(out, 'utf8');
+      const page = pageOf(root, 'fashion-mnist', ['trades1'], [1]);
       expect(page).toContain('83.0');
       expect(page).not.toContain('Generalist G(b*) vs PGD-AT');
       expect(existsSync(join(root, 'records', 'fashion-mnist-trades1-s1.json'))).toBe(true);
     } finally {
-      useRecords('docs/study');
       rmSync(root, { recursive: true, force: true });
     }
   });
@@ -133,18 +141,12 @@ describe('study scripts', () => {
       writeFileSync(join(run, 'tradeoff-validation.json'), JSON.stringify({ points: [pt(0, 0.97, 0.4), pt(0.8, 0.97, 0.7), pt(0.9, seed === 0 ? 0.97 : 0.96, 0.71), pt(1, 0.96, 0.72)] }));
       writeFileSync(join(run, 'tradeoff.json'), JSON.stringify({ points: [{ ...pt(0, 0.97, 0.4), test: { clean: 0.978, robust: 0.4, autoattack: 0.3, n: 1000 } }, { ...pt(b, 0.97, 0.7), test: { clean: 0.97, robust: 0.7, autoattack: seed === 0 ? 0.544 : 0.65, n: 1000 } }] }));
     });
-    useRecords(join(root, 'records'));
     try {
-      const out = join(root, 'page.md');
-      const plan = { runsDir: join(root, 'runs'), datasets: ['mnist'], seeds: [0, 1], datasetSeeds: { mnist: [0, 1] }, methods: ['generalist'], eps: { mnist: 0.3 }, finetune: null };
-      const budget = { epochs: '1', trainSubset: '0', ftStartEpochs: '0', ftTrainSubset: '0', cleanN: '10000', pgdN: '2000', aaN: '1000', squareQueries: '1000' };
-      writeStudyReport(plan, { out, commands: [], label: '', budget });
-      const page = readFileSync(out, 'utf8');
+      const page = pageOf(root, 'mnist', ['generalist'], [0, 1]);
       expect(page).toContain('| AutoAttack | 30.0 | 65.0 | 54.4 |\n| seeds | 0, 1 | 1 | 0 |');
       // The validation curves hold every b on both seeds: no seeds row there.
       expect(page.match(/\| seeds \|/g)).toHaveLength(1);
     } finally {
-      useRecords('docs/study');
       rmSync(root, { recursive: true, force: true });
     }
   });
