@@ -19,7 +19,7 @@ import { resolveConfig } from '../src/config/index.js';
 import { loadModelFile } from '../src/onnx/load.js';
 import type { Model } from '../src/onnx/ir.js';
 import { ArtifactRuntime, type ExpertState, type Weights } from '../src/runtime/artifact-runtime.js';
-import { gradFormsFor } from '../src/runtime/providers.js';
+import { gradFormsFor, hasVulkanLoader } from '../src/runtime/providers.js';
 import { ort } from '../src/runtime/ort.js';
 import { train } from '../src/train/trainer.js';
 import { AttackModel } from '../src/attacks/model.js';
@@ -34,7 +34,7 @@ beforeAll(() => {
   if (!existsSync(icd)) {
     throw new Error(`the WebGPU tests need a Vulkan driver: ${icd} is missing. Install Debian's chromium package (apt-get install chromium), which ships SwiftShader's driver there (.ci/run does), or point VK_ICD_FILENAMES at a Vulkan ICD`);
   }
-  if (!['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib'].some((d) => existsSync(join(d, 'libvulkan.so.1')))) {
+  if (!hasVulkanLoader()) {
     throw new Error("the WebGPU tests need the system's Vulkan loader (libvulkan.so.1): apt-get install libvulkan1 (.ci/run does)");
   }
 });

@@ -66,8 +66,9 @@ export function sessionOptions(opts: Pick<OpenOptions, 'threads' | 'optimization
 
 const LIB_DIRS = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/lib/x86_64-linux-gnu', '/lib64'];
 /** On Linux, Dawn loads the Vulkan loader (libvulkan.so.1) from the system; a fresh machine may lack it even with a driver present. */
+export const hasVulkanLoader = (): boolean => process.platform !== 'linux' || LIB_DIRS.some((d) => existsSync(`${d}/libvulkan.so.1`));
 function vulkanLoaderHint(): string {
-  if (process.platform !== 'linux' || LIB_DIRS.some((d) => existsSync(`${d}/libvulkan.so.1`))) return '';
+  if (hasVulkanLoader()) return '';
   return ' No Vulkan loader (libvulkan.so.1) was found in the system library folders: install it (Debian/Ubuntu: apt-get install libvulkan1). Without a GPU, Chromium\'s software driver serves: VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json.';
 }
 
