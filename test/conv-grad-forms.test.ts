@@ -1,6 +1,7 @@
 // Conv's gradient formulations, today's (input gradient as a Conv of dY; weight gradient with the
-// batch folded into the MatMul on deep layers) and the earlier ones (ConvTranspose; per-image
-// products summed over the batch), give the same train step, attack and input gradient on a fixed
+// batch folded into the MatMul on deep layers, its columns a few input channels at a time where
+// they are large) and the earlier ones (ConvTranspose; per-image products summed over the batch;
+// all columns at once), give the same train step, attack and input gradient on a fixed
 // batch, to float32 rounding: SmallCNN (stride 1, unpadded) and PreAct ResNet-18 (padded, stride-2
 // 3x3 and 1x1, up to 512 channels on 4x4).
 import { mkdtempSync } from 'node:fs';
@@ -26,9 +27,10 @@ function relDiff(a: Float32Array, b: Float32Array): number {
 }
 
 async function runForm(zoo: string, batch: number, form: Form) {
-  const forms = { convInput: form, convWeightFold: form === 'conv' ? 'auto' : 'per-image' } as const;
+  const now = form === 'conv';
+  const forms = { convInput: form, convWeightFold: now ? 'auto' : 'per-image', convWeightCols: now ? 'chunked' : 'whole' } as const;
   const model = buildZooModel(zoo, { seed: 5 });
-  const built = buildArtifacts(model, { optimizer: 'sgd', pgdSteps: 2, convInputGrad: forms.convInput, convWeightFold: forms.convWeightFold });
+  const built = buildArtifacts(model, { optimizer: 'sgd', pgdSteps: 2, convInputGrad: forms.convInput, convWeightFold: forms.convWeightFold, convWeightCols: forms.convWeightCols });
   const ops = built.models.attack.graph.nodes.map((n) => n.opType);
   const dir = mkdtempSync(join(tmpdir(), 'forms-'));
   writeArtifacts(built, dir);
@@ -70,9 +72,9 @@ describe('Conv gradients: the current forms against the earlier ones', () => {
 
   it('the forms are artifact options: each gives its own cache key, the defaults the key of no options', () => {
     const model = buildZooModel('smallcnn', { seed: 5 });
-    const keys = [{}, { convInputGrad: 'conv' }, { convInputGrad: 'convtranspose' }, { convWeightFold: 'per-image' }, { convWeightGrad: 'batched' }]
+    const keys = [{}, { convInputGrad: 'conv' }, { convInputGrad: 'convtranspose' }, { convWeightFold: 'per-image' }, { convWeightGrad: 'batched' }, { convWeightCols: 'whole' }]
       .map((o) => artifactKey(model, o as Parameters<typeof artifactKey>[1]));
     expect(keys[1]).toBe(keys[0]);
-    expect(new Set([keys[0], ...keys.slice(2)]).size).toBe(4);
+    expect(new Set([keys[0], ...keys.slice(2)]).size).toBe(5);
   });
 });

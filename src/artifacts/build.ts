@@ -44,15 +44,17 @@ export interface ArtifactOptions {
   convInputGrad: 'conv' | 'convtranspose';
   /** Conv's dW with the batch folded into the MatMul on deep layers (default) or per image (autodiff GradForms). */
   convWeightFold: 'auto' | 'per-image';
+  /** Conv's dW columns a few input channels at a time where they are large (default) or at once (autodiff GradForms). */
+  convWeightCols: 'chunked' | 'whole';
 }
 
 export const DEFAULT_ARTIFACT_OPTIONS: ArtifactOptions = {
   loss: 'ce', optimizer: 'sgd', nesterov: false, pgdSteps: 10, attackLoss: 'ce', attackForm: 'unrolled', labelSmoothing: 0, inputLayout: 'nchw', maxPoolGrad: 'indices', convWeightGrad: 'grouped',
-  convInputGrad: 'conv', convWeightFold: 'auto',
+  convInputGrad: 'conv', convWeightFold: 'auto', convWeightCols: 'chunked',
 };
 
 /** The autodiff formulations the options ask for. */
-const gradForms = (o: ArtifactOptions): GradForms => ({ convWeight: o.convWeightGrad, convInput: o.convInputGrad, convWeightFold: o.convWeightFold });
+const gradForms = (o: ArtifactOptions): GradForms => ({ convWeight: o.convWeightGrad, convInput: o.convInputGrad, convWeightFold: o.convWeightFold, convWeightCols: o.convWeightCols });
 
 export interface IoSpec { name: string; dtype: string; shape: Dim[] }
 export interface ArtifactSpec { file: string; inputs: IoSpec[]; outputs: IoSpec[] }

@@ -31,6 +31,12 @@ export interface GradForms {
    * than positions (the default), 'per-image' sums per-image products everywhere (the earlier form).
    */
   convWeightFold?: 'auto' | 'per-image';
+  /**
+   * Conv's dW columns: 'chunked' takes a few input channels at a time where the columns of a layer
+   * are large (the default: they set the train step's memory peak), 'whole' builds them at once
+   * (the earlier form, kept for comparison).
+   */
+  convWeightCols?: 'chunked' | 'whole';
 }
 
 export interface GradContext {

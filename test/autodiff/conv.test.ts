@@ -7,6 +7,7 @@ import { GraphBuilder } from '../../src/onnx/builder.js';
 import { DataType, tensor, type Dim } from '../../src/onnx/ir.js';
 import { createSession, toOrt } from '../../src/runtime/ort.js';
 import '../../src/autodiff/rules/index.js';
+import { COLS_PER_IMAGE } from '../../src/autodiff/rules/conv_weight_grad.js';
 
 interface ConvConfig {
   x: number[]; w: number[]; bias: boolean;
@@ -113,6 +114,33 @@ describe('Conv gradient', () => {
     expect(before.ops.filter((o) => o === 'ReduceSum').length).toBe(now.ops.filter((o) => o === 'ReduceSum').length + 1);
     let worst = 0;
     for (let i = 0; i < now.dw.length; i++) worst = Math.max(worst, Math.abs(now.dw[i] - before.dw[i]) / (1 + Math.abs(before.dw[i])));
+    expect(worst).toBeLessThan(1e-5);
+  });
+
+  it('large im2col columns are taken a few input channels at a time (finite differences, and equal to the whole columns)', async () => {
+    // K * L = 9 * 43 * 43 > COLS_PER_IMAGE floats per image: chunks of 8 channels (the least), 8 + 2.
+    expect(9 * 43 * 43).toBeGreaterThan(COLS_PER_IMAGE);
+    await checkGradient(opCase('Conv', [{ name: 'x', shape: [2, 10, 45, 45] }, { name: 'w', shape: [3, 10, 3, 3] }], {}, { seed: 71, eps: 1e-2, wrt: ['w'] }));
+    // Padded and strided, 30 x 30 outputs: 8 + 8 + 4 channels, batch symbolic.
+    const dw = async (cols: GradForms['convWeightCols']) => {
+      const rng = new Rng(72);
+      const rand = (dims: number[]) => tensor('', DataType.FLOAT, dims, Array.from({ length: dims.reduce((a, v) => a * v, 1) }, () => rng.normal()));
+      const b = new GraphBuilder();
+      const x = b.input('x', DataType.FLOAT, ['N', 20, 60, 60]);
+      const w = b.input('w', DataType.FLOAT, [6, 20, 3, 3]);
+      const y = b.op('Conv', [x, w], { strides: [2, 2], pads: [1, 1, 1, 1] });
+      b.output(b.reduceSum(b.mul(y, b.initializer('R', rand([3, 6, 30, 30]))), undefined, 0), 'loss');
+      b.output(buildGradient(b, { loss: 'loss', wrt: ['w'], forms: { convWeightCols: cols } }).get('w')!, 'dw');
+      const ims = b.graph.nodes.filter((n) => n.name.includes('conv_im2col')).length;
+      const sess = await createSession(b.build(), { optimization: 'disabled', threads: 1 });
+      const out = await sess.run({ x: toOrt(rand([3, 20, 60, 60])), w: toOrt(rand([6, 20, 3, 3])) });
+      await sess.release();
+      return { ims, dw: out.dw.data as Float32Array };
+    };
+    const [chunked, whole] = [await dw('chunked'), await dw('whole')];
+    expect([chunked.ims, whole.ims]).toEqual([3, 1]);
+    let worst = 0;
+    for (let i = 0; i < whole.dw.length; i++) worst = Math.max(worst, Math.abs(chunked.dw[i] - whole.dw[i]) / (1 + Math.abs(whole.dw[i])));
     expect(worst).toBeLessThan(1e-5);
   });
 
