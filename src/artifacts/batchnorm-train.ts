@@ -45,7 +45,7 @@ export function batchNormTraining(b: GraphBuilder, n: Node, inputs: string[]): B
   const r = b.op('Reciprocal', [b.op('Sqrt', [b.add(flat(variance), k(epsilonOf(n)))])]);
   const y = b.add(b.mul(b.sub(x, mu), perChannel(b.mul(scale, r))), perChannel(bias));
 
-  const count = elementCount(b, x, mu, axes);
+  const count = elementCount(b, x, axes);
   const unbiased = b.div(b.mul(flat(variance), count), b.op('Max', [b.sub(count, k(1)), k(1)]));
   const m = momentumOf(n);
   const blend = (old: string, batch: string) => b.add(b.mul(k(m), old), b.mul(k(1 - m), batch));

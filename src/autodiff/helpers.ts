@@ -44,15 +44,15 @@ export function unbroadcast(b: GraphBuilder, g: string, target: string): string 
 }
 
 /**
- * The number of elements of `x` that each element of `reduced` (x reduced over `axes`, keepdims)
- * summarises, as a scalar of x's dtype: a constant when those dims are static, else Size(x) / Size(reduced).
+ * The number of elements of `x` that each element of x reduced over `axes` summarises, as a scalar
+ * of x's dtype: a constant when those dims are static, else the product of those dims of x's shape.
  */
-export function elementCount(b: GraphBuilder, x: string, reduced: string, axes: number[]): string {
+export function elementCount(b: GraphBuilder, x: string, axes: number[]): string {
   const s = b.shape(x);
   const dims = s && axes.map((a) => s[a]);
   if (isStatic(dims)) return scalarLike(b, numel(dims), x);
-  const dt = b.dtype(x);
-  return b.div(b.cast(b.op('Size', [x]), dt), b.cast(b.op('Size', [reduced]), dt));
+  // GraphBuilder.shapeOf reads a symbolic batch from the graph input, so x need not stay alive for this.
+  return b.cast(b.op('ReduceProd', [b.op('Gather', [b.shapeOf(x), b.constI64(axes)], { axis: 0 })], { keepdims: 0 }), b.dtype(x));
 }
 
 /**

@@ -446,7 +446,14 @@ const RULES: Record<string, Infer> = {
   },
   ReduceMean: (n, c) => reduce(n, c, c.opset >= 18), ReduceSum: (n, c) => reduce(n, c, c.opset >= 13),
   ReduceMax: (n, c) => reduce(n, c, c.opset >= 18), ReduceMin: (n, c) => reduce(n, c, c.opset >= 18),
-  ReduceProd: (n, c) => reduce(n, c, c.opset >= 18), ReduceL2: (n, c) => reduce(n, c, c.opset >= 18),
+  ReduceProd: (n, c) => {
+    // Folded over a known 1-D int tensor (an element count from a shape).
+    const r = reduce(n, c, c.opset >= 18)[0];
+    const v = intValues(c.fact(n.inputs[0]));
+    const shape = staticShape(r.shape);
+    return [v && c.fact(n.inputs[0])!.shape!.length === 1 && shape && numel(shape) === 1 ? foldInts(r.dtype, shape, [v.reduce((a, b) => a * b, 1)]) : r];
+  },
+  ReduceL2: (n, c) => reduce(n, c, c.opset >= 18),
   ReduceLogSumExp: (n, c) => reduce(n, c, c.opset >= 18), ReduceSumSquare: (n, c) => reduce(n, c, c.opset >= 18),
   ArgMax: (n, c) => { const r = reduce({ ...n, attributes: { ...n.attributes, axes: { type: 'ints', value: [attrInt(n, 'axis', 0)] } } }, c, false)[0]; return [{ dtype: DataType.INT64, shape: r.shape }]; },
   ArgMin: (n, c) => { const r = reduce({ ...n, attributes: { ...n.attributes, axes: { type: 'ints', value: [attrInt(n, 'axis', 0)] } } }, c, false)[0]; return [{ dtype: DataType.INT64, shape: r.shape }]; },

@@ -23,7 +23,7 @@ export function normalise(b: GraphBuilder, x: string, axes: number[], eps: numbe
   const xc = b.sub(x, mu);
   const v = b.reduceMean(b.mul(xc, xc), axes, 1);
   const r = b.op('Reciprocal', [b.op('Sqrt', [b.add(v, scalarLike(b, eps, x))])]);
-  const count = elementCount(b, x, mu, axes);
+  const count = elementCount(b, x, axes);
   return { xhat: b.mul(xc, r), r, count };
 }
 

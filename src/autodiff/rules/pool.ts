@@ -26,7 +26,7 @@ import { staticSpatial, transposeAttrs } from './conv.js';
 /** Flat zero tensor with as many elements as `x`. */
 function flatZeros(b: GraphBuilder, x: string): string {
   const s = b.staticDims(x);
-  return b.zeros(s ? [numel(s)] : b.reshape(b.op('Size', [x]), [1]), b.dtype(x));
+  return b.zeros(s ? [numel(s)] : b.op('ReduceProd', [b.shapeOf(x)], { keepdims: 1 }), b.dtype(x));
 }
 
 const POOL_ATTRS = ['auto_pad', 'ceil_mode', 'dilations', 'kernel_shape', 'pads', 'strides'];
