@@ -121,27 +121,35 @@ describe('Conv gradient', () => {
     // K * L = 9 * 43 * 43 > COLS_PER_IMAGE floats per image: chunks of 8 channels (the least), 8 + 2.
     expect(9 * 43 * 43).toBeGreaterThan(COLS_PER_IMAGE);
     await checkGradient(opCase('Conv', [{ name: 'x', shape: [2, 10, 45, 45] }, { name: 'w', shape: [3, 10, 3, 3] }], {}, { seed: 71, eps: 1e-2, wrt: ['w'] }));
-    // Padded and strided, 30 x 30 outputs: 8 + 8 + 4 channels, batch symbolic.
-    const dw = async (cols: GradForms['convWeightCols']) => {
+    // Against the whole columns, batch symbolic: (a) padded and strided, 30 x 30 outputs, per-image
+    // products over 8 + 8 + 4 channels; (b) more output channels than the 4 x 4 positions, the batch
+    // folded into the product, 113 + 7 channels.
+    const dw = async (cols: GradForms['convWeightCols'], xs: number[], ws: number[], attrs: Record<string, number[]>, ys: number[]) => {
       const rng = new Rng(72);
       const rand = (dims: number[]) => tensor('', DataType.FLOAT, dims, Array.from({ length: dims.reduce((a, v) => a * v, 1) }, () => rng.normal()));
       const b = new GraphBuilder();
-      const x = b.input('x', DataType.FLOAT, ['N', 20, 60, 60]);
-      const w = b.input('w', DataType.FLOAT, [6, 20, 3, 3]);
-      const y = b.op('Conv', [x, w], { strides: [2, 2], pads: [1, 1, 1, 1] });
-      b.output(b.reduceSum(b.mul(y, b.initializer('R', rand([3, 6, 30, 30]))), undefined, 0), 'loss');
+      const x = b.input('x', DataType.FLOAT, ['N', ...xs.slice(1)]);
+      const w = b.input('w', DataType.FLOAT, ws);
+      const y = b.op('Conv', [x, w], attrs);
+      b.output(b.reduceSum(b.mul(y, b.initializer('R', rand(ys))), undefined, 0), 'loss');
       b.output(buildGradient(b, { loss: 'loss', wrt: ['w'], forms: { convWeightCols: cols } }).get('w')!, 'dw');
       const ims = b.graph.nodes.filter((n) => n.name.includes('conv_im2col')).length;
       const sess = await createSession(b.build(), { optimization: 'disabled', threads: 1 });
-      const out = await sess.run({ x: toOrt(rand([3, 20, 60, 60])), w: toOrt(rand([6, 20, 3, 3])) });
+      const out = await sess.run({ x: toOrt(rand(xs)), w: toOrt(rand(ws)) });
       await sess.release();
       return { ims, dw: out.dw.data as Float32Array };
     };
-    const [chunked, whole] = [await dw('chunked'), await dw('whole')];
-    expect([chunked.ims, whole.ims]).toEqual([3, 1]);
-    let worst = 0;
-    for (let i = 0; i < whole.dw.length; i++) worst = Math.max(worst, Math.abs(chunked.dw[i] - whole.dw[i]) / (1 + Math.abs(whole.dw[i])));
-    expect(worst).toBeLessThan(1e-5);
+    const cases = [
+      { x: [3, 20, 60, 60], w: [6, 20, 3, 3], attrs: { strides: [2, 2], pads: [1, 1, 1, 1] }, y: [3, 6, 30, 30], chunks: 3 },
+      { x: [3, 120, 4, 4], w: [24, 120, 3, 3], attrs: { pads: [1, 1, 1, 1] }, y: [3, 24, 4, 4], chunks: 2 },
+    ];
+    for (const c of cases) {
+      const [chunked, whole] = [await dw('chunked', c.x, c.w, c.attrs, c.y), await dw('whole', c.x, c.w, c.attrs, c.y)];
+      expect([chunked.ims, whole.ims]).toEqual([c.chunks, 1]);
+      let worst = 0;
+      for (let i = 0; i < whole.dw.length; i++) worst = Math.max(worst, Math.abs(chunked.dw[i] - whole.dw[i]) / (1 + Math.abs(whole.dw[i])));
+      expect(worst).toBeLessThan(1e-5);
+    }
   });
 
   it('a small CNN with a symbolic batch dim gives the same gradients as with a static one', async () => {

@@ -10,7 +10,7 @@
 //   (288 MiB for PreAct ResNet-18's layer4 at batch 32), so one [G, Cog, N*L] x [G, N*L, Cig*K].
 // - Depthwise (one output channel per group): an elementwise product and a ReduceSum beat G tiny
 //   MatMuls.
-// - Chunked by input channels (group 1, per image): the columns are K times the input, 81 MiB for
+// - Chunked by input channels (group 1, either product): the columns are K times the input, 81 MiB for
 //   SmallCNN's conv2 at batch 128, the largest tensor of the whole train step; allocated at once, it
 //   set the train step's memory peak. Taken a few input channels at a time, with the MatMul and the
 //   batch sum right after each slice's columns, no more than COLS_PER_IMAGE floats per image are
@@ -64,8 +64,8 @@ export function convWeightGrad(b: GraphBuilder, x: string, g: string, s: WeightG
   const identity = K === 1 && geo.strides.every((v) => v === 1) && pads.every((v) => v === 0);
   const perImage = Cog > 1 && (Cog <= L || forms.convWeightFold === 'per-image');
   const chunk = Math.max(Math.ceil(MIN_ROWS / K), Math.floor(COLS_PER_IMAGE / (K * L)));
-  if (!identity && group === 1 && perImage && forms.convWeight !== 'batched' && forms.convWeightCols !== 'whole' && chunk < Ci) {
-    return chunkedPerImage(b, x, g, { Ci, Co, K, L, chunk, attrs, ws, kernel });
+  if (!identity && group === 1 && Cog > 1 && forms.convWeight !== 'batched' && forms.convWeightCols !== 'whole' && chunk < Ci) {
+    return chunked(b, x, g, { Ci, Co, K, L, chunk, attrs, ws, kernel, perImage });
   }
 
   // cols[n, ci*K + tap, o] = x[n, ci, o*stride - pad + tap*dilation] (0 in the padding).
@@ -89,17 +89,21 @@ export function convWeightGrad(b: GraphBuilder, x: string, g: string, s: WeightG
   return b.reshape(b.matmul(gT, colsT), ws); // [G, Cog, Cig*K] is W's layout
 }
 
-/** The per-image form (group 1) over `chunk` input channels at a time; rows of dW^T concatenated in channel order. */
-function chunkedPerImage(b: GraphBuilder, x: string, g: string, c: { Ci: number; Co: number; K: number; L: number; chunk: number; attrs: Record<string, number[]>; ws: number[]; kernel: number[] }): string {
-  const gT = b.transpose(b.reshape(g, [0, c.Co, c.L]), [0, 2, 1]); // [N, L, Co]
+/**
+ * Either product (group 1) over `chunk` input channels at a time, each chunk's columns used up
+ * before the next chunk's are made: dW's columns [Co, n*K] per chunk, concatenated in channel order.
+ */
+function chunked(b: GraphBuilder, x: string, g: string, c: { Ci: number; Co: number; K: number; L: number; chunk: number; attrs: Record<string, number[]>; ws: number[]; kernel: number[]; perImage: boolean }): string {
+  const g3 = b.reshape(g, [0, c.Co, c.L]);
+  const gT = c.perImage ? b.transpose(g3, [0, 2, 1]) : b.reshape(b.transpose(g3, [1, 0, 2]), [c.Co, -1]); // [N, L, Co] or [Co, N*L]
   const parts: string[] = [];
   for (let lo = 0; lo < c.Ci; lo += c.chunk) {
     const n = Math.min(c.chunk, c.Ci - lo);
     const xs = b.op('Slice', [x, b.constI64([lo]), b.constI64([lo + n]), b.constI64([1])], {}, { name: 'conv_dw_channels' });
-    const cols = b.op('Conv', [xs, im2colWeights(b, n, c.kernel, x)], { ...c.attrs, group: n }, { name: 'conv_im2col' });
-    const prod = b.matmul(b.reshape(cols, [0, n * c.K, c.L]), gT); // [N, n*K, Co]
-    parts.push(b.reduceSum(prod, [0], 0)); // [n*K, Co]
+    const cols = b.reshape(b.op('Conv', [xs, im2colWeights(b, n, c.kernel, x)], { ...c.attrs, group: n }, { name: 'conv_im2col' }), [0, n * c.K, c.L]);
+    parts.push(c.perImage
+      ? b.transpose(b.reduceSum(b.matmul(cols, gT), [0], 0), [1, 0]) // sum over n of [n*K, Co] products, as [Co, n*K]
+      : b.matmul(gT, b.reshape(b.transpose(cols, [0, 2, 1]), [-1, n * c.K]))); // [Co, N*L] x [N*L, n*K]
   }
-  const all = b.op('Concat', parts, { axis: 0 }); // [Ci*K, Co]
-  return b.reshape(b.transpose(all, [1, 0]), c.ws);
+  return b.reshape(b.op('Concat', parts, { axis: 1 }), c.ws); // [Co, Ci*K] is W's layout
 }
