@@ -139,7 +139,7 @@ describe('Conv gradient', () => {
       await sess.release();
       return { ims, dw: out.dw.data as Float32Array };
     };
-    const cases = [
+    const cases: { x: number[]; w: number[]; attrs: Record<string, number[]>; y: number[]; chunks: number }[] = [
       { x: [3, 20, 60, 60], w: [6, 20, 3, 3], attrs: { strides: [2, 2], pads: [1, 1, 1, 1] }, y: [3, 6, 30, 30], chunks: 3 },
       { x: [3, 120, 4, 4], w: [24, 120, 3, 3], attrs: { pads: [1, 1, 1, 1] }, y: [3, 24, 4, 4], chunks: 2 },
     ];
