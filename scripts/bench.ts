@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util';
 import { initialState } from '../src/artifacts/build.js';
 import { ensureArtifacts } from '../src/artifacts/store.js';
 import { ArtifactRuntime, type ExpertState } from '../src/runtime/artifact-runtime.js';
+import { SessionShare } from '../src/runtime/session-share.js';
 import type { OpenOptions } from '../src/runtime/providers.js';
 import type { ArtifactOptions } from '../src/artifacts/build.js';
 import { benchInputs, benchModel, benchNoise, type BenchModel } from './bench-model.js';
@@ -60,9 +61,11 @@ async function openVariant(name: string, s: BenchModel) {
   const forms = { ...(v.convInput && { convInputGrad: v.convInput }), ...(v.convWeight && { convWeightFold: v.convWeight }), ...(v.convCols && { convWeightCols: v.convCols }) };
   const { dir } = ensureArtifacts(s.model, { optimizer: 'sgd', pgdSteps: steps, ...forms }, mkdtempSync(join(tmpdir(), 'bench-')));
   const split = v.parallel ? splitThreads(threads, threads) : null;
-  // Each expert its own runtime (sessions), as in the trainer, where their options differ.
-  const rt = await ArtifactRuntime.open(dir, { threads: split ? split.main : threads, tuning: v.tuning });
-  const rtN = await ArtifactRuntime.open(dir, { threads: split ? split.main : threads, tuning: v.tuning });
+  // Each expert its own runtime, as in the trainer; like the trainer's, they share the sessions of
+  // identical graphs (runtime/session-share.ts).
+  const share = new SessionShare();
+  const rt = await ArtifactRuntime.open(dir, { threads: split ? split.main : threads, tuning: v.tuning }, share);
+  const rtN = await ArtifactRuntime.open(dir, { threads: split ? split.main : threads, tuning: v.tuning }, share);
   const par = split ? await ParallelIteration.open({ robust: rt, natural: rtN, robustLoss: 'ce' }, { threads: split.worker, tuning: v.tuning }) : null;
   const rng = new Rng(0);
   const { x, y, eps, stepSize } = benchInputs(s, rng);

@@ -13,6 +13,7 @@ import { DataType, type Model, type Tensor } from '../onnx/ir.js';
 import { GraphBuilder } from '../onnx/builder.js';
 import { saveModel } from '../onnx/save.js';
 import { ArtifactCore, type Weights } from './artifact-core.js';
+import type { SessionShare } from './session-share.js';
 
 /** A graph passing each of `tensors` through an Identity (in0 -> out0, ...). */
 function identityGraph(tensors: ort.Tensor[]): Model {
@@ -31,10 +32,14 @@ export class ArtifactRuntime extends ArtifactCore {
   /** The artifacts folder it was opened from. */
   dir = '';
 
-  static async open(dir: string, opts: OpenOptions = {}): Promise<ArtifactRuntime> {
+  /** `share`: sessions of graphs another runtime opened with the same settings are shared with it (session-share.ts). */
+  static async open(dir: string, opts: OpenOptions = {}, share?: SessionShare): Promise<ArtifactRuntime> {
     const manifest = readManifest(dir);
-    const open = (k: keyof Manifest['artifacts'], keep: string[], o: OpenOptions) =>
-      openSession(readFileSync(join(dir, manifest.artifacts[k].file)), { ...o, keepOnDevice: keep, modelName: join(dir, manifest.artifacts[k].file) });
+    const open = (k: keyof Manifest['artifacts'], keep: string[], o: OpenOptions) => {
+      const bytes = readFileSync(join(dir, manifest.artifacts[k].file));
+      const full = { ...o, keepOnDevice: keep, modelName: join(dir, manifest.artifacts[k].file) };
+      return share ? share.acquire(bytes, full) : openSession(bytes, full);
+    };
     // The train step decides the provider (it may fall back to CPU); the others follow it.
     // On WebGPU the updated state stays on the device between runs.
     const train = await open('train_step', manifest.artifacts.train_step.outputs.map((o) => o.name).filter((n) => n.startsWith('new:')), opts);

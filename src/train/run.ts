@@ -17,6 +17,7 @@ import { saveModel } from '../onnx/save.js';
 import { sha256 } from '../util/hash.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { ArtifactRuntime } from '../runtime/artifact-runtime.js';
+import { SessionShare } from '../runtime/session-share.js';
 import { ensureWritableDirectory } from '../util/files.js';
 import { FusedIteration } from './fused.js';
 import { ParallelIteration, splitThreads } from './parallel.js';
@@ -137,18 +138,19 @@ export function expertArtifactOptions(o: OptimizerConfig, loss: 'ce' | 'trades',
 
 /**
  * The artifacts of `pinned` (static image dims) for an optimizer, a loss and PGD steps, cached by
- * model and options. `sourceHash` (modelHash(pinned)) spares encoding the model again.
+ * model and options. `sourceHash` (modelHash(pinned)) spares encoding the model again; with `share`,
+ * graphs another set already opened with the same settings share its sessions.
  */
 export function openArtifacts(pinned: Model, inputLayout: InputLayout, config: Config, cacheDir: string, log: (s: string) => void,
-  o: OptimizerConfig, loss: 'ce' | 'trades', steps: number, sourceHash?: string): Promise<ArtifactRuntime> {
+  o: OptimizerConfig, loss: 'ce' | 'trades', steps: number, sourceHash?: string, share?: SessionShare): Promise<ArtifactRuntime> {
   const rtOpts = { provider: config.provider, threads: config.threads, allowCpuFallback: config.allowCpuFallback, onWarning: log };
   const options = { ...expertArtifactOptions(o, loss, steps, inputLayout), ...gradFormsFor(config.provider) };
-  return ArtifactRuntime.open(ensureArtifacts(pinned, options, cacheDir, sourceHash).dir, rtOpts);
+  return ArtifactRuntime.open(ensureArtifacts(pinned, options, cacheDir, sourceHash).dir, rtOpts, share);
 }
 
 /** Evaluation's artifacts (clean accuracy, PGD with eval.pgdSteps, the EMA/blend graph): plain SGD, cross-entropy. */
-export const openEvalArtifacts = (pinned: Model, inputLayout: InputLayout, config: Config, cacheDir: string, log: (s: string) => void, sourceHash?: string): Promise<ArtifactRuntime> =>
-  openArtifacts(pinned, inputLayout, config, cacheDir, log, { ...config.optim.natural, type: 'sgd', nesterov: false }, 'ce', config.eval.pgdSteps, sourceHash);
+export const openEvalArtifacts = (pinned: Model, inputLayout: InputLayout, config: Config, cacheDir: string, log: (s: string) => void, sourceHash?: string, share?: SessionShare): Promise<ArtifactRuntime> =>
+  openArtifacts(pinned, inputLayout, config, cacheDir, log, { ...config.optim.natural, type: 'sgd', nesterov: false }, 'ce', config.eval.pgdSteps, sourceHash, share);
 
 export async function setUpRun(config: Config, opts: { resume?: boolean; cacheDir?: string; log: (s: string) => void }): Promise<Run> {
   const { log } = opts;
@@ -174,12 +176,15 @@ export async function setUpRun(config: Config, opts: { resume?: boolean; cacheDi
   const split = iterationFormFor(config, config.provider, cores) === 'parallel' ? splitThreads(config.threads, cores) : null;
   if (split && method === 'natural') throw new TrainError('iterationForm parallel splits the robust expert\'s attack over two threads; method natural has no robust expert (use runs4)');
   const expertConfig = split ? { ...config, threads: split.main } : config;
-  const open = (o: OptimizerConfig, loss: 'ce' | 'trades', steps: number) => openArtifacts(pinned, inputLayout, expertConfig, cacheDir, log, o, loss, steps, sourceHash);
+  // The experts' artifact sets differ in the attack's K; their train-step, eval and EMA graphs are
+  // the same bytes when their optimizers agree, and then share sessions (and memory arenas).
+  const share = new SessionShare();
+  const open = (o: OptimizerConfig, loss: 'ce' | 'trades', steps: number) => openArtifacts(pinned, inputLayout, expertConfig, cacheDir, log, o, loss, steps, sourceHash, share);
   const t0 = performance.now();
   const robustRt = method !== 'natural' ? await open(config.optim.robust, robustLoss, config.attack.steps) : null;
   const naturalRt = method === 'natural' || method === 'generalist' ? await open(config.optim.natural, 'ce', config.eval.pgdSteps) : null;
   // Evaluation needs a plain-SGD artifact set with the evaluation's PGD steps; the natural expert's serves when it is one.
-  const evalRt = naturalRt && config.optim.natural.type === 'sgd' && !split ? naturalRt : await openEvalArtifacts(pinned, inputLayout, config, cacheDir, log, sourceHash);
+  const evalRt = naturalRt && config.optim.natural.type === 'sgd' && !split ? naturalRt : await openEvalArtifacts(pinned, inputLayout, config, cacheDir, log, sourceHash, share);
   // After a fallback to the CPU the sessions already have all the threads: four runs then.
   const found = iterationFormFor(config, (robustRt ?? naturalRt)!.provider, cores);
   const form = found === 'parallel' && !split ? 'runs4' : found;
