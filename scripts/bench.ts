@@ -36,7 +36,7 @@ const threads = Number(values.threads), steps = Number(values.steps);
 const spec = benchModel(values.model!, values.batch);
 
 /** Formulations to compare: how the gradient rules write the graphs, and ORT session settings. */
-interface Variant { convInput?: ArtifactOptions['convInputGrad']; convWeight?: ArtifactOptions['convWeightFold']; convCols?: ArtifactOptions['convWeightCols']; tuning?: OpenOptions['tuning']; parallel?: boolean }
+interface Variant { convInput?: ArtifactOptions['convInputGrad']; convWeight?: ArtifactOptions['convWeightFold']; convCols?: ArtifactOptions['convWeightCols']; maxPool?: ArtifactOptions['maxPoolGrad']; tuning?: OpenOptions['tuning']; parallel?: boolean }
 const VARIANTS: Record<string, Variant> = {
   // The trainer's CPU form with two threads or more (train/parallel.ts): the attack in batch halves
   // and the two steps side by side, half the threads each. The variants below change the four-run form.
@@ -45,6 +45,7 @@ const VARIANTS: Record<string, Variant> = {
   'dx-transpose': { convInput: 'convtranspose' },
   'dw-per-image': { convWeight: 'per-image' },
   'dw-whole': { convCols: 'whole', parallel: true }, // the parallel form with dW's columns built at once (before issue 11's chunking)
+  'pool-indices': { maxPool: 'indices', parallel: true }, // the parallel form with MaxPool's Indices and a scatter everywhere (before the tiled form)
   'no-spin': { tuning: { extra: { session: { intra_op: { allow_spinning: '0' } } } } },
   'denormal-zero': { tuning: { extra: { session: { set_denormal_as_zero: '1' } } } },
   'mem-pattern': { tuning: { enableMemPattern: true } }, // ORT's default, ours until issue 11
@@ -58,7 +59,7 @@ type Phases = Record<(typeof PHASES)[number], number>;
 async function openVariant(name: string, s: BenchModel) {
   const v = VARIANTS[name];
   if (!v) throw new Error(`unknown variant "${name}"; known: ${Object.keys(VARIANTS).join(', ')}`);
-  const forms = { ...(v.convInput && { convInputGrad: v.convInput }), ...(v.convWeight && { convWeightFold: v.convWeight }), ...(v.convCols && { convWeightCols: v.convCols }) };
+  const forms = { ...(v.convInput && { convInputGrad: v.convInput }), ...(v.convWeight && { convWeightFold: v.convWeight }), ...(v.convCols && { convWeightCols: v.convCols }), ...(v.maxPool && { maxPoolGrad: v.maxPool }) };
   const { dir } = ensureArtifacts(s.model, { optimizer: 'sgd', pgdSteps: steps, ...forms }, mkdtempSync(join(tmpdir(), 'bench-')));
   const split = v.parallel ? splitThreads(threads, threads) : null;
   // Each expert its own runtime, as in the trainer; like the trainer's, they share the sessions of

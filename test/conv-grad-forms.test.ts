@@ -1,7 +1,8 @@
 // Conv's gradient formulations, today's (input gradient as a Conv of dY; weight gradient with the
 // batch folded into the MatMul on deep layers, its columns a few input channels at a time where
-// they are large) and the earlier ones (ConvTranspose; per-image products summed over the batch;
-// all columns at once), give the same train step, attack and input gradient on a fixed
+// they are large; MaxPool's backward without Indices where its windows tile the input) and the
+// earlier ones (ConvTranspose; per-image products summed over the batch; all columns at once;
+// Indices and a scatter), give the same train step, attack and input gradient on a fixed
 // batch, to float32 rounding: SmallCNN (stride 1, unpadded) and PreAct ResNet-18 (padded, stride-2
 // 3x3 and 1x1, up to 512 channels on 4x4).
 import { mkdtempSync } from 'node:fs';
@@ -30,7 +31,8 @@ async function runForm(zoo: string, batch: number, form: Form) {
   const now = form === 'conv';
   const forms = { convInput: form, convWeightFold: now ? 'auto' : 'per-image', convWeightCols: now ? 'chunked' : 'whole' } as const;
   const model = buildZooModel(zoo, { seed: 5 });
-  const built = buildArtifacts(model, { optimizer: 'sgd', pgdSteps: 2, convInputGrad: forms.convInput, convWeightFold: forms.convWeightFold, convWeightCols: forms.convWeightCols });
+  const maxPoolGrad = now ? 'tiled' : 'indices';
+  const built = buildArtifacts(model, { optimizer: 'sgd', pgdSteps: 2, convInputGrad: forms.convInput, convWeightFold: forms.convWeightFold, convWeightCols: forms.convWeightCols, maxPoolGrad });
   const ops = built.models.attack.graph.nodes.map((n) => n.opType);
   const dir = mkdtempSync(join(tmpdir(), 'forms-'));
   writeArtifacts(built, dir);
@@ -45,7 +47,7 @@ async function runForm(zoo: string, batch: number, form: Form) {
   const step = await rt.trainStep({ weights: w, slots: rt.initialSlots() }, x, y, { lr: 0.05, momentum: 0.9, weightDecay: 5e-4 });
   const xAdv = (await rt.attack(w, x, y, noise, 8 / 255, 2 / 255)).data as Float32Array;
   await rt.release();
-  const grad = await createSession(buildGradientGraph(model, [...ZOO[zoo].inputShape], 'ce', 'nchw', 'indices', forms), { threads: 1 });
+  const grad = await createSession(buildGradientGraph(model, [...ZOO[zoo].inputShape], 'ce', 'nchw', maxPoolGrad, forms), { threads: 1 });
   const g = (await grad.run({ [IO.x]: x, [IO.y]: y }))[IO.grad].data as Float32Array;
   await grad.release();
   const weights = Object.fromEntries(Object.entries(step.state.weights).map(([k, t]) => [k, t.data as Float32Array]));
@@ -72,9 +74,9 @@ describe('Conv gradients: the current forms against the earlier ones', () => {
 
   it('the forms are artifact options: each gives its own cache key, the defaults the key of no options', () => {
     const model = buildZooModel('smallcnn', { seed: 5 });
-    const keys = [{}, { convInputGrad: 'conv' }, { convInputGrad: 'convtranspose' }, { convWeightFold: 'per-image' }, { convWeightGrad: 'batched' }, { convWeightCols: 'whole' }]
+    const keys = [{}, { convInputGrad: 'conv' }, { convInputGrad: 'convtranspose' }, { convWeightFold: 'per-image' }, { convWeightGrad: 'batched' }, { convWeightCols: 'whole' }, { maxPoolGrad: 'indices' }]
       .map((o) => artifactKey(model, o as Parameters<typeof artifactKey>[1]));
     expect(keys[1]).toBe(keys[0]);
-    expect(new Set([keys[0], ...keys.slice(2)]).size).toBe(5);
+    expect(new Set([keys[0], ...keys.slice(2)]).size).toBe(6);
   });
 });

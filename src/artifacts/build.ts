@@ -49,12 +49,12 @@ export interface ArtifactOptions {
 }
 
 export const DEFAULT_ARTIFACT_OPTIONS: ArtifactOptions = {
-  loss: 'ce', optimizer: 'sgd', nesterov: false, pgdSteps: 10, attackLoss: 'ce', attackForm: 'unrolled', labelSmoothing: 0, inputLayout: 'nchw', maxPoolGrad: 'indices', convWeightGrad: 'grouped',
+  loss: 'ce', optimizer: 'sgd', nesterov: false, pgdSteps: 10, attackLoss: 'ce', attackForm: 'unrolled', labelSmoothing: 0, inputLayout: 'nchw', maxPoolGrad: 'tiled', convWeightGrad: 'grouped',
   convInputGrad: 'conv', convWeightFold: 'auto', convWeightCols: 'chunked',
 };
 
 /** The autodiff formulations the options ask for. */
-const gradForms = (o: ArtifactOptions): GradForms => ({ convWeight: o.convWeightGrad, convInput: o.convInputGrad, convWeightFold: o.convWeightFold, convWeightCols: o.convWeightCols });
+const gradForms = (o: ArtifactOptions): GradForms => ({ convWeight: o.convWeightGrad, convInput: o.convInputGrad, convWeightFold: o.convWeightFold, convWeightCols: o.convWeightCols, maxPool: o.maxPoolGrad === 'windows' ? 'windows' : 'tiled' });
 
 export interface IoSpec { name: string; dtype: string; shape: Dim[] }
 export interface ArtifactSpec { file: string; inputs: IoSpec[]; outputs: IoSpec[] }
@@ -175,7 +175,7 @@ function attackObjective(b: GraphBuilder, kind: AttackLoss, logits: string, y: s
  * 'unrolled' writes K copies of forward+backward; 'loop' writes one copy as the body of an ONNX
  * Loop (smaller file, same result; which is faster depends on the runtime: scripts/artifact-timing.ts).
  */
-export function buildAttack(model: Model, a: ModelAnalysis, steps: number, loss: AttackLoss, form: 'unrolled' | 'loop' = 'unrolled', maxPoolGrad: MaxPoolGrad = 'indices', forms: GradForms = {}): Model {
+export function buildAttack(model: Model, a: ModelAnalysis, steps: number, loss: AttackLoss, form: 'unrolled' | 'loop' = 'unrolled', maxPoolGrad: MaxPoolGrad = 'tiled', forms: GradForms = {}): Model {
   const b = new GraphBuilder({ name: 'attack', opset: a.opset });
   declareState(b, a);
   const x = declareImages(b, a, names.x);

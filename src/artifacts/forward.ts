@@ -9,6 +9,7 @@ import { floatValues } from '../onnx/shapes.js';
 import type { ModelAnalysis } from './analyze.js';
 import { batchNormTraining } from './batchnorm-train.js';
 import { emitUpgraded } from './upgrade.js';
+import { isTiledPool } from '../autodiff/rules/pool.js';
 
 export interface ForwardOptions {
   /** Value holding the images. */
@@ -19,12 +20,16 @@ export interface ForwardOptions {
   prefix: string;
   /** The copy will be differentiated: let MaxPool emit its Indices for the backward's 'indices' form. */
   forGradient?: boolean;
-  /** MaxPool backward form (pool.ts): 'windows' leaves out the Indices output (ORT's WebGPU MaxPool has none). Default 'indices'. */
+  /**
+   * MaxPool backward form (pool.ts): 'windows' leaves out the Indices output (ORT's WebGPU MaxPool
+   * has none); 'tiled' (the default) leaves it out where the windows tile the input, 'indices'
+   * never (the earlier CPU form).
+   */
   maxPoolGrad?: MaxPoolGrad;
 }
 
 /** How a MaxPool is differentiated: through its Indices output, or by comparing windows (no Indices). */
-export type MaxPoolGrad = 'indices' | 'windows';
+export type MaxPoolGrad = 'tiled' | 'indices' | 'windows';
 
 /** A dropout mask the caller feeds: [N, ...shape] float32, 0 or 1 / (1 - ratio). */
 export interface DropoutMask { name: string; ratio: number; shape: number[] }
@@ -85,7 +90,10 @@ export function appendForward(b: GraphBuilder, source: Graph, a: ForwardModel, o
       delete attrs.training_mode;
       outputs = [outputs[0]];
     }
-    if (n.opType === 'MaxPool' && opts.forGradient && opts.maxPoolGrad !== 'windows' && outputs.length === 1 && attrInt(n, 'storage_order', 0) === 0) {
+    // MaxPool emits its Indices for the 'indices' backward, except where its windows tile the input
+    // (the 'tiled' backward needs none, and ORT's MaxPool runs faster without them; rules/pool.ts).
+    const poolDims = n.opType === 'MaxPool' ? b.shape(inputs[0])?.slice(2) : undefined;
+    if (n.opType === 'MaxPool' && opts.forGradient && opts.maxPoolGrad !== 'windows' && outputs.length === 1 && attrInt(n, 'storage_order', 0) === 0 && !(opts.maxPoolGrad !== 'indices' && isStatic(poolDims) && isTiledPool(n, poolDims))) {
       outputs = [outputs[0], b.fresh(`${opts.prefix}${n.outputs[0]}_indices`)];
     }
     if (n.opType === 'Dropout') {

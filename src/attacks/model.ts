@@ -121,8 +121,8 @@ export function appendAttackLoss(b: GraphBuilder, kind: LossKind, logits: string
 }
 
 /** The input-gradient graph of one loss: (x, y[, target]) -> logits, per-example loss, d(sum loss)/dx. */
-/** `maxPoolGrad`: the MaxPool backward's form (pool.ts); 'windows' runs on WebGPU, 'indices' is faster on the CPU. */
-export function buildGradientGraph(model: Model, inputShape: number[], kind: LossKind, layout: InputLayout = 'nchw', maxPoolGrad: MaxPoolGrad = 'indices', forms: GradForms = {}): Model {
+/** `maxPoolGrad`: the MaxPool backward's form (pool.ts); 'windows' runs on WebGPU, 'tiled' (with 'indices' for pools that do not tile) is the CPU's. */
+export function buildGradientGraph(model: Model, inputShape: number[], kind: LossKind, layout: InputLayout = 'nchw', maxPoolGrad: MaxPoolGrad = 'tiled', forms: GradForms = {}): Model {
   const io = attackIo(model);
   const { b, x } = newBuilder(model, io, `attack_grad_${kind}`, inputShape);
   const y = b.input(IO.y, DataType.INT64, ['N']);
@@ -130,7 +130,7 @@ export function buildGradientGraph(model: Model, inputShape: number[], kind: Los
   const logits = appendClassifier(b, model, io, x, layout, maxPoolGrad);
   const per = appendAttackLoss(b, kind, logits, y, target);
   const total = b.reduceSum(per, [0], 0);
-  const grad = buildGradient(b, { loss: total, wrt: [x], prefix: 'attack/grad/', forms }).get(x)!;
+  const grad = buildGradient(b, { loss: total, wrt: [x], prefix: 'attack/grad/', forms: { maxPool: maxPoolGrad === 'windows' ? 'windows' : 'tiled', ...forms } }).get(x)!;
   b.output(logits, IO.logits);
   b.output(per, IO.loss);
   b.output(grad, IO.grad);

@@ -37,6 +37,11 @@ export interface GradForms {
    * (the earlier form, kept for comparison).
    */
   convWeightCols?: 'chunked' | 'whole';
+  /**
+   * MaxPool's backward where the forward has no Indices output and the windows tile the input:
+   * 'tiled' (the default: SpaceToDepth, compare, DepthToSpace) or 'windows' (WebGPU's form).
+   */
+  maxPool?: 'tiled' | 'windows';
 }
 
 export interface GradContext {

@@ -412,6 +412,13 @@ const RULES: Record<string, Infer> = {
     const scale = (d: Dim, f: number): Dim => (typeof d === 'number' ? d * f : null);
     return [{ dtype: x?.dtype ?? DataType.FLOAT, shape: s?.length === 4 ? [s[0], typeof s[1] === 'number' ? s[1] / (k * k) : null, scale(s[2], k), scale(s[3], k)] : undefined }];
   },
+  SpaceToDepth: (n, c) => {
+    const x = c.fact(n.inputs[0]);
+    const k = attrInt(n, 'blocksize', 1);
+    const s = x?.shape;
+    const div = (d: Dim): Dim => (typeof d === 'number' && d % k === 0 ? d / k : null);
+    return [{ dtype: x?.dtype ?? DataType.FLOAT, shape: s?.length === 4 ? [s[0], typeof s[1] === 'number' ? s[1] * k * k : null, div(s[2]), div(s[3])] : undefined }];
+  },
   AveragePool: (n, c) => { const x = c.fact(n.inputs[0]); return [{ dtype: x?.dtype ?? DataType.FLOAT, shape: poolLike(n, x?.shape, attrInts(n, 'kernel_shape'), undefined) }]; },
   GlobalAveragePool: (n, c) => { const x = c.fact(n.inputs[0]); return [{ dtype: x?.dtype ?? DataType.FLOAT, shape: x?.shape?.map((d, i) => (i < 2 ? d : 1)) }]; },
   GlobalMaxPool: (n, c) => { const x = c.fact(n.inputs[0]); return [{ dtype: x?.dtype ?? DataType.FLOAT, shape: x?.shape?.map((d, i) => (i < 2 ? d : 1)) }]; },

@@ -22,14 +22,14 @@ export function providerConfig(p: Provider, deviceId = 0): ort.InferenceSession.
 }
 
 /** The MaxPool backward a provider runs: WebGPU's MaxPool has no Indices output (see autodiff/rules/pool.ts). */
-export const maxPoolGradFor = (p: Provider): 'indices' | 'windows' => (p === 'webgpu' ? 'windows' : 'indices');
+export const maxPoolGradFor = (p: Provider): 'tiled' | 'windows' => (p === 'webgpu' ? 'windows' : 'tiled');
 
 /**
  * The backward formulations of a provider's training artifacts (artifact options): on WebGPU the
  * MaxPool backward without Indices, and Conv's dW without a grouped Conv (its grouped Conv is wrong
  * for 5-7, 9-11, ... output channels per group; autodiff/rules/conv.ts); the CPU's fastest elsewhere.
  */
-export const gradFormsFor = (p: Provider): { maxPoolGrad: 'indices' | 'windows'; convWeightGrad: 'grouped' | 'batched' } =>
+export const gradFormsFor = (p: Provider): { maxPoolGrad: 'tiled' | 'windows'; convWeightGrad: 'grouped' | 'batched' } =>
   ({ maxPoolGrad: maxPoolGradFor(p), convWeightGrad: p === 'webgpu' ? 'batched' : 'grouped' });
 
 export interface OpenOptions {

@@ -94,6 +94,43 @@ describe('MaxPool gradient, both forms: Indices + ScatterElements add, and windo
   });
 });
 
+describe('MaxPool gradient, tiled form (windows that tile the input, no Indices: SpaceToDepth, compare, DepthToSpace)', () => {
+  const cases: [number[], number, number[]?][] = [[[2, 3, 8, 6], 2], [[1, 2, 9, 6], 3], [[2, 2, 4, 4], 2, [0, 0, 0, 0]]];
+  for (const [shape, k, pads] of cases) {
+    it(`x[${shape}] kernel ${k} stride ${k}${pads ? ' (explicit zero pads)' : ''}`, async () => {
+      const attrs = { kernel_shape: [k, k], strides: [k, k], ...(pads && { pads }) };
+      const b = new GraphBuilder();
+      const x = b.input('x', DataType.FLOAT, ['N', ...shape.slice(1)]);
+      const y = b.op('MaxPool', [x], attrs);
+      b.output(buildGradient(b, { loss: b.reduceSum(y, undefined, 0), wrt: [x] }).get(x)!, 'dx');
+      const ops = b.graph.nodes.map((n) => n.opType);
+      expect(ops).toContain('SpaceToDepth');
+      expect(ops).not.toContain('ScatterElements');
+      const r = await checkGradient(opCase('MaxPool', [distinct(shape, k)], attrs, { seed: k }));
+      expect(r.dtype).toBe('float64'); // every op of this form has a double kernel on ORT's CPU
+    });
+  }
+  it('ties (ReLU zeros, equal maxima): the same gradient as the Indices form, each window\'s to its first maximum', async () => {
+    const rng = new Rng(9);
+    // Values from {0, 1, 2}: most 2x2 windows hold their maximum more than once.
+    const values = Array.from({ length: 2 * 3 * 6 * 8 }, () => rng.int(3));
+    const grads: number[][] = [];
+    for (const outputs of [2, 1]) {
+      const b = new GraphBuilder();
+      const x = b.input('x', DataType.FLOAT, [2, 3, 6, 8]);
+      const [y] = b.node('MaxPool', [x], { kernel_shape: [2, 2], strides: [2, 2] }, { outputs });
+      const w = b.constF(Array.from({ length: 2 * 3 * 3 * 4 }, (_, i) => i + 1), [2, 3, 3, 4]);
+      b.output(buildGradient(b, { loss: b.reduceSum(b.mul(y, w), undefined, 0), wrt: [x] }).get(x)!, 'dx');
+      expect(b.graph.nodes.some((n) => n.opType === 'SpaceToDepth')).toBe(outputs === 1);
+      const s = await createSession(b.build());
+      grads.push(Array.from((await s.run({ x: toOrt(tensor('x', DataType.FLOAT, [2, 3, 6, 8], values)) })).dx.data as Float32Array));
+      await s.release();
+    }
+    expect(grads[1]).toEqual(grads[0]);
+    expect(grads[0].filter((v) => v !== 0).length).toBe(2 * 3 * 3 * 4); // one element per window
+  });
+});
+
 describe('AveragePool gradient (ones-kernel ConvTranspose)', () => {
   for (let seed = 1; seed <= 12; seed++) {
     const c = poolConfig(seed, 'AveragePool');
