@@ -45,7 +45,8 @@ const VARIANTS: Record<string, Variant> = {
   'dx-transpose': { convInput: 'convtranspose' },
   'dw-per-image': { convWeight: 'per-image' },
   'dw-whole': { convCols: 'whole', parallel: true }, // the parallel form with dW's columns built at once (before issue 11's chunking)
-  'pool-indices': { maxPool: 'indices', parallel: true }, // the parallel form with MaxPool's Indices and a scatter everywhere (before the tiled form)
+  'pool-indices': { maxPool: 'indices', parallel: true },
+  'dx-conv': { convInput: 'conv', parallel: true }, // the parallel form with dX as a Conv of dY on unpadded layers too (the default before) // the parallel form with MaxPool's Indices and a scatter everywhere (before the tiled form)
   'no-spin': { tuning: { extra: { session: { intra_op: { allow_spinning: '0' } } } } },
   'denormal-zero': { tuning: { extra: { session: { set_denormal_as_zero: '1' } } } },
   'mem-pattern': { tuning: { enableMemPattern: true } }, // ORT's default, ours until issue 11

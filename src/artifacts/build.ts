@@ -41,7 +41,7 @@ export interface ArtifactOptions {
   /** Conv's dW im2col: one grouped Conv (fastest on the CPU) or a batched group-1 Conv (WebGPU; autodiff GradForms). */
   convWeightGrad: 'grouped' | 'batched';
   /** Conv's dX as a Conv of dY (default) or a ConvTranspose (the earlier form; autodiff GradForms). */
-  convInputGrad: 'conv' | 'convtranspose';
+  convInputGrad: 'auto' | 'conv' | 'convtranspose';
   /** Conv's dW with the batch folded into the MatMul on deep layers (default) or per image (autodiff GradForms). */
   convWeightFold: 'auto' | 'per-image';
   /** Conv's dW columns a few input channels at a time where they are large (default) or at once (autodiff GradForms). */
@@ -50,7 +50,7 @@ export interface ArtifactOptions {
 
 export const DEFAULT_ARTIFACT_OPTIONS: ArtifactOptions = {
   loss: 'ce', optimizer: 'sgd', nesterov: false, pgdSteps: 10, attackLoss: 'ce', attackForm: 'unrolled', labelSmoothing: 0, inputLayout: 'nchw', maxPoolGrad: 'tiled', convWeightGrad: 'grouped',
-  convInputGrad: 'conv', convWeightFold: 'auto', convWeightCols: 'chunked',
+  convInputGrad: 'auto', convWeightFold: 'auto', convWeightCols: 'chunked',
 };
 
 /** The autodiff formulations the options ask for. */

@@ -22,10 +22,11 @@ export interface GradForms {
    */
   convWeight?: 'grouped' | 'batched';
   /**
-   * Conv's dX: 'conv', a Conv of dY where the geometry allows it (the default, measured faster on
-   * the CPU), or 'convtranspose' everywhere (the earlier form, kept for comparison).
+   * Conv's dX: 'auto' (the default), a Conv of dY for padded layers and ConvTranspose for unpadded
+   * ones; 'conv', a Conv of dY wherever the geometry allows it (the default before, kept for
+   * comparison); 'convtranspose' everywhere (the form before that).
    */
-  convInput?: 'conv' | 'convtranspose';
+  convInput?: 'auto' | 'conv' | 'convtranspose';
   /**
    * Conv's dW product: 'auto' folds the batch into the MatMul where a layer has more output channels
    * than positions (the default), 'per-image' sums per-image products everywhere (the earlier form).

@@ -49,12 +49,20 @@ const TAKEN: [string, Geometry][] = [
 describe('Conv input gradient as a Conv of dY', () => {
   for (const [name, g] of TAKEN) {
     it(`${name}: no ConvTranspose, finite differences agree`, async () => {
-      const { ops } = await inputGrad(g, 1);
+      const { ops } = await inputGrad(g, 1, { convInput: 'conv' });
       expect(ops).not.toContain('ConvTranspose');
       const inputs = [{ name: 'x', shape: g.x }, { name: 'w', shape: g.w }];
-      await checkGradient(opCase('Conv', inputs, g.attrs, { seed: 7, eps: 1e-2, wrt: ['x'] }));
+      await checkGradient(opCase('Conv', inputs, g.attrs, { seed: 7, eps: 1e-2, wrt: ['x'], forms: { convInput: 'conv' } }));
     });
   }
+
+  it("'auto' (the default) takes the Conv form for padded layers only", async () => {
+    const forms = await Promise.all(TAKEN.map(([, g]) => inputGrad(g, 1)));
+    // SAME_UPPER pads the depthwise case (3x3 stride 2 on 7x6).
+    const padded = TAKEN.map(([, g]) => ((g.attrs.pads as number[] | undefined) ?? []).some((p) => p > 0) || g.attrs.auto_pad === 'SAME_UPPER');
+    expect(forms.map((f) => !f.ops.includes('ConvTranspose'))).toEqual(padded);
+    expect(padded.filter((p) => !p).length).toBe(2); // SmallCNN's 3x3 stride 1 and the 2x2 stride 3, both unpadded
+  });
 
   it('equals the ConvTranspose form to float32 rounding on a grid of geometries', async () => {
     let compared = 0;

@@ -1,8 +1,12 @@
 // Conv (1-D/2-D/3-D, groups incl. depthwise, strides, pads, auto_pad, dilations, optional bias).
-//   dX: a Conv of dY with the kernel flipped and in/out channels swapped (strided 2-D convs: one
-//       Conv over all stride phases, then DepthToSpace), see conv_input_grad.ts. Where that form
-//       does not apply: ConvTranspose with the same weights, pads chosen so its output is exactly
-//       the input shape (ORT's CPU ConvTranspose runs image by image: 1.5-2x slower).
+//   dX: for a padded layer, a Conv of dY with the kernel flipped and in/out channels swapped
+//       (strided 2-D convs: one Conv over all stride phases, then DepthToSpace), see
+//       conv_input_grad.ts. For an unpadded layer, or where that form does not apply, ConvTranspose
+//       with the same weights, pads chosen so its output is exactly the input shape. ORT's CPU
+//       ConvTranspose runs image by image with a single-threaded Col2im, which costs with two
+//       threads on padded layers (PreAct ResNet-18); on unpadded ones the Conv form correlates a
+//       dY padded by k-1 on every side and is the slower one, most at one thread, where the
+//       parallel iteration runs each attack half: SmallCNN's bench 314 against 255 images/s.
 //   dW: im2col by a grouped one-hot Conv, then a MatMul with dY (per image, batch-folded on deep
 //       layers, chunked by input channels where the columns are large), see conv_weight_grad.ts.
 //   dB: ReduceSum of dY over batch and spatial axes.
@@ -59,7 +63,9 @@ registerGrad({
 
     let dx: string | null = null;
     if (needs[0]) {
-      dx = forms.convInput !== 'convtranspose' ? convInputGrad(b, g, w, ws, group, geo, outDims) : null;
+      const padded = [...geo.padsBegin, ...geo.padsEnd].some((p) => p > 0);
+      const convForm = forms.convInput === 'conv' || ((forms.convInput ?? 'auto') === 'auto' && padded);
+      dx = convForm ? convInputGrad(b, g, w, ws, group, geo, outDims) : null;
       dx ??= b.op('ConvTranspose', [g, w], { ...transposeAttrs(geo, outDims), group, kernel_shape: kernel }, { name: 'conv_dx' });
     }
 
