@@ -2,7 +2,7 @@
 // a few times with profiling on, then sums the kernel times by op type (and by node for the top
 // entries). The evidence for where an iteration's time goes. Usage:
 //   node --import tsx scripts/op-profile.ts [--model smallcnn|preact18] [--batch 128] [--steps 10]
-//     [--threads 2] [--runs 3] [--top 12] [--conv-input conv|convtranspose]
+//     [--threads 2] [--runs 3] [--top 12] [--conv-input auto|conv|convtranspose]
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +17,7 @@ import { benchModel, benchInputs } from './bench-model.js';
 const { values } = parseArgs({ options: {
   model: { type: 'string', default: 'smallcnn' }, batch: { type: 'string' }, steps: { type: 'string', default: '10' },
   threads: { type: 'string', default: '2' }, runs: { type: 'string', default: '3' }, top: { type: 'string', default: '12' },
-  'conv-input': { type: 'string', default: 'conv' },
+  'conv-input': { type: 'string', default: 'auto' },
 } });
 const spec = benchModel(values.model!, values.batch);
 const threads = Number(values.threads) || availableParallelism();
