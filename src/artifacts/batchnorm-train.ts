@@ -1,14 +1,10 @@
 // BatchNormalization in training mode, written out in standard ops for the forward copies of the
 // train step (x is [N, C, d1..dk]; scale, bias and the statistics are [C]; sums over N, d1..dk):
 //   m0 = mean(x);  d = x - m0;  c = mean(d)          corrected two-pass statistics: the second pass
-//   mu = m0 + c;   xc = d - c                         removes the rounding of the first mean, and the
-//   var = mean(xc^2)                                  variance comes from centred values (no
+//   mu = m0 + c;   var = mean(d^2) - c^2              removes the rounding of the first mean, and the
+//                                                     variance comes from centred values (no
 //                                                     E[x^2] - E[x]^2 cancellation)
-//   y  = xc * (scale / sqrt(var + eps)) + bias        centred before scaling: no x*k - mu*k cancellation
-// xc (= x - mu) is the one full-size tensor the backward pass reads: the variance and y are both
-// written from it. The form before issue 11 took var = mean(d^2) - c^2 and y from x - mu, so the
-// backward kept both d and x - mu, two full-size tensors per BN (124 MiB of PreAct ResNet-18's
-// train step at batch 32); the two agree to float32 rounding (test/autodiff/batchnorm.test.ts).
+//   y  = (x - mu) * (scale / sqrt(var + eps)) + bias  centred before scaling: no x*k - mu*k cancellation
 // torch's CPU kernels accumulate these statistics in double; ORT's BatchNormalization kernel does
 // not, and folds y = x*k + (bias - mu*k), which on MNASNet-0.5 left our float32 gradients 100x
 // further from float64 than torch's. The autodiff differentiates these ops (through mu and var),
@@ -44,11 +40,10 @@ export function batchNormTraining(b: GraphBuilder, n: Node, inputs: string[]): B
   const d = b.sub(x, m0);
   const c = b.reduceMean(d, axes, 1);
   const mu = b.add(m0, c);
-  const xc = b.sub(d, c);
-  const variance = b.reduceMean(b.mul(xc, xc), axes, 1);
+  const variance = b.sub(b.reduceMean(b.mul(d, d), axes, 1), b.mul(c, c));
   const flat = (v: string) => b.reshape(v, [-1]);
   const r = b.op('Reciprocal', [b.op('Sqrt', [b.add(flat(variance), k(epsilonOf(n)))])]);
-  const y = b.add(b.mul(xc, perChannel(b.mul(scale, r))), perChannel(bias));
+  const y = b.add(b.mul(b.sub(x, mu), perChannel(b.mul(scale, r))), perChannel(bias));
 
   const count = elementCount(b, x, axes);
   const unbiased = b.div(b.mul(flat(variance), count), b.op('Max', [b.sub(count, k(1)), k(1)]));
