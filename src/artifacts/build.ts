@@ -13,7 +13,7 @@ import type { GradForms } from '../autodiff/rule.js';
 import { signOf } from '../autodiff/helpers.js';
 import { correctCount, crossEntropy, cwMargin, klDivergence } from '../autodiff/losses.js';
 import { analyzeModel, type InputLayout, type ModelAnalysis } from './analyze.js';
-import { appendForward, type DropoutMask, type MaxPoolGrad } from './forward.js';
+import { appendForward, maxPoolForm, type DropoutMask, type MaxPoolGrad } from './forward.js';
 import { normalizeImport } from './import.js';
 
 /** 2: Dropout in train_step is a fed mask (manifest.dropout), no longer the identity. */
@@ -54,7 +54,7 @@ export const DEFAULT_ARTIFACT_OPTIONS: ArtifactOptions = {
 };
 
 /** The autodiff formulations the options ask for. */
-const gradForms = (o: ArtifactOptions): GradForms => ({ convWeight: o.convWeightGrad, convInput: o.convInputGrad, convWeightFold: o.convWeightFold, convWeightCols: o.convWeightCols, maxPool: o.maxPoolGrad === 'windows' ? 'windows' : 'tiled' });
+const gradForms = (o: ArtifactOptions): GradForms => ({ convWeight: o.convWeightGrad, convInput: o.convInputGrad, convWeightFold: o.convWeightFold, convWeightCols: o.convWeightCols, maxPool: maxPoolForm(o.maxPoolGrad) });
 
 export interface IoSpec { name: string; dtype: string; shape: Dim[] }
 export interface ArtifactSpec { file: string; inputs: IoSpec[]; outputs: IoSpec[] }

@@ -31,6 +31,20 @@ export interface ForwardOptions {
 /** How a MaxPool is differentiated: through its Indices output, or by comparing windows (no Indices). */
 export type MaxPoolGrad = 'tiled' | 'indices' | 'windows';
 
+/** The backward rule's form (autodiff GradForms.maxPool) for a MaxPool written without Indices. */
+export const maxPoolForm = (m: MaxPoolGrad): 'tiled' | 'windows' => (m === 'windows' ? 'windows' : 'tiled');
+
+/**
+ * Whether a MaxPool copied for differentiation emits its Indices: for the 'indices' backward,
+ * except where its windows tile the input under 'tiled' (that backward needs none, and ORT's
+ * MaxPool runs faster without them; rules/pool.ts). 'windows' never (WebGPU's MaxPool has none).
+ */
+function emitsIndices(b: GraphBuilder, n: Node, input: string, m: MaxPoolGrad = 'tiled'): boolean {
+  if (m === 'windows' || attrInt(n, 'storage_order', 0) !== 0) return false;
+  const dims = b.shape(input)?.slice(2);
+  return m === 'indices' || !(isStatic(dims) && isTiledPool(n, dims));
+}
+
 /** A dropout mask the caller feeds: [N, ...shape] float32, 0 or 1 / (1 - ratio). */
 export interface DropoutMask { name: string; ratio: number; shape: number[] }
 
@@ -90,10 +104,7 @@ export function appendForward(b: GraphBuilder, source: Graph, a: ForwardModel, o
       delete attrs.training_mode;
       outputs = [outputs[0]];
     }
-    // MaxPool emits its Indices for the 'indices' backward, except where its windows tile the input
-    // (the 'tiled' backward needs none, and ORT's MaxPool runs faster without them; rules/pool.ts).
-    const poolDims = n.opType === 'MaxPool' ? b.shape(inputs[0])?.slice(2) : undefined;
-    if (n.opType === 'MaxPool' && opts.forGradient && opts.maxPoolGrad !== 'windows' && outputs.length === 1 && attrInt(n, 'storage_order', 0) === 0 && !(opts.maxPoolGrad !== 'indices' && isStatic(poolDims) && isTiledPool(n, poolDims))) {
+    if (n.opType === 'MaxPool' && opts.forGradient && outputs.length === 1 && emitsIndices(b, n, inputs[0], opts.maxPoolGrad)) {
       outputs = [outputs[0], b.fresh(`${opts.prefix}${n.outputs[0]}_indices`)];
     }
     if (n.opType === 'Dropout') {

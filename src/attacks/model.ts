@@ -17,7 +17,7 @@ import { buildGradient } from '../autodiff/gradient.js';
 import type { GradForms } from '../autodiff/rule.js';
 import { crossEntropy, cwMargin, dlr, dlrTargeted } from '../autodiff/losses.js';
 import { classifierIo, inputLayoutFor, type ClassifierIo, type InputLayout, type OutputKind } from '../artifacts/analyze.js';
-import { appendForward, type MaxPoolGrad } from '../artifacts/forward.js';
+import { appendForward, maxPoolForm, type MaxPoolGrad } from '../artifacts/forward.js';
 import { ARTIFACT_OPSET, OLDEST_SOURCE_OPSET } from '../artifacts/upgrade.js';
 import { ort } from '../runtime/ort.js';
 import { maxPoolGradFor, openSession, type Provider } from '../runtime/providers.js';
@@ -130,7 +130,7 @@ export function buildGradientGraph(model: Model, inputShape: number[], kind: Los
   const logits = appendClassifier(b, model, io, x, layout, maxPoolGrad);
   const per = appendAttackLoss(b, kind, logits, y, target);
   const total = b.reduceSum(per, [0], 0);
-  const grad = buildGradient(b, { loss: total, wrt: [x], prefix: 'attack/grad/', forms: { maxPool: maxPoolGrad === 'windows' ? 'windows' : 'tiled', ...forms } }).get(x)!;
+  const grad = buildGradient(b, { loss: total, wrt: [x], prefix: 'attack/grad/', forms: { maxPool: maxPoolForm(maxPoolGrad), ...forms } }).get(x)!;
   b.output(logits, IO.logits);
   b.output(per, IO.loss);
   b.output(grad, IO.grad);
