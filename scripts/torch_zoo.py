@@ -35,7 +35,8 @@ near-ties, and torch's own float32 runs differ from float64 as much as ours wher
 other way (e.g. 4.7e-2 relative on a RegNet BN bias with channels-last where the default run is
 3.6e-5; see docs/TORCH-PARITY.md).
 --small writes the narrow variants the tests use (same building blocks, a few thousand to
-~100k parameters); the default writes the full-size torchvision models.
+~100k parameters) and the GUARDS (full-size cases only they reproduce); the default writes the
+full-size torchvision models.
 """
 import argparse
 import copy
@@ -144,6 +145,14 @@ SMALL = {
     'convnext': small_convnext,
     'mnasnet': lambda: mnasnet.MNASNet(0.2, num_classes=CLASSES),
 }
+
+# Full-size models in the committed corpus, in the forms given: the cases only they reproduce.
+# ShuffleNetV2-0.5 trained-like: its stage-4 units (1x1 maps, 8 values per channel) hold
+# BatchNorm channels of variance below eps. A BN training form that rounded once more there (one
+# centred tensor, 0b16e79, reverted) left 149 of its 170 gradients outside 3x torch's float32
+# error, while every narrow model passed (narrow ShuffleNets of depth 4-8-4 and of full width
+# with depth 1-1-1 included).
+GUARDS = {'shufflenet_v2_x0_5': ['trained']}
 
 
 def deterministic(m):
@@ -364,13 +373,13 @@ def zoo_main(argv):
     ap.add_argument('--forms', default='fresh,trained')
     ap.add_argument('--exports', default='', help='comma-separated (op17, op13, op17f, ...); default op17 and the EXTRA table')
     args = ap.parse_args(argv)
-    table = SMALL if args.small else FULL
+    table = {**SMALL, **{k: FULL[k] for k in GUARDS}} if args.small else FULL
     here = os.path.dirname(os.path.abspath(__file__))
     out = args.out or os.path.join(here, '..', 'test', 'fixtures', 'zoo' if args.small else '../../.cache/torch-zoo')
     os.makedirs(out, exist_ok=True)
     names = [n for n in args.models.split(',') if n] or list(table)
     for name in names:
-        for form in args.forms.split(','):
+        for form in [f for f in args.forms.split(',') if not args.small or f in GUARDS.get(name, [f])]:
             for export in [e for e in args.exports.split(',') if e] or ['op17', *EXTRA.get(name, [])]:
                 torch.manual_seed(0)
                 model = deterministic(table[name]())
