@@ -5,9 +5,11 @@
 // alternation with ours (--pairs rounds): the medians and the median of the per-round ratios count.
 //   npm run bench -- [--model smallcnn|preact18] [--batch N] [--iters 10] [--warmup 2] [--pairs 5]
 //     [--threads 2] [--steps 10] [--no-torch] [--variants default,dx-transpose,...] [--no-transfer]
+//     [--rss-phases]
 // --variants times several formulations side by side (each its own artifacts and sessions, in
 // turn within every round); VARIANTS below lists them. Peak RSS of ours covers all of them.
-// Last (unless --no-transfer), the transfer account of each iteration form for SmallCNN and PreAct ResNet-18.
+// --rss-phases prints (stderr) this process's RSS, its peak so far and the JS ArrayBuffers after each
+// phase of every iteration: where the memory goes. Last (unless --no-transfer), the transfer account of each iteration form for SmallCNN and PreAct ResNet-18.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -29,14 +31,17 @@ const { values } = parseArgs({ options: {
   model: { type: 'string', default: 'smallcnn' }, batch: { type: 'string' }, iters: { type: 'string', default: '10' },
   warmup: { type: 'string', default: '2' }, pairs: { type: 'string', default: '5' }, threads: { type: 'string', default: '2' },
   steps: { type: 'string', default: '10' }, 'no-torch': { type: 'boolean' }, variants: { type: 'string', default: 'default' },
-  'no-transfer': { type: 'boolean' },
+  'no-transfer': { type: 'boolean' }, 'rss-phases': { type: 'boolean' },
 } });
 const iters = Number(values.iters), warmup = Number(values.warmup), pairs = Number(values.pairs);
 const threads = Number(values.threads), steps = Number(values.steps);
 const spec = benchModel(values.model!, values.batch);
 
 /** Formulations to compare: how the gradient rules write the graphs, and ORT session settings. */
-interface Variant { convInput?: ArtifactOptions['convInputGrad']; convWeight?: ArtifactOptions['convWeightFold']; convCols?: ArtifactOptions['convWeightCols']; maxPool?: ArtifactOptions['maxPoolGrad']; tuning?: OpenOptions['tuning']; parallel?: boolean }
+interface Variant {
+  convInput?: ArtifactOptions['convInputGrad']; convWeight?: ArtifactOptions['convWeightFold']; convCols?: ArtifactOptions['convWeightCols'];
+  maxPool?: ArtifactOptions['maxPoolGrad']; tuning?: OpenOptions['tuning']; optimization?: OpenOptions['optimization']; parallel?: boolean;
+}
 const VARIANTS: Record<string, Variant> = {
   // The trainer's CPU form with two threads or more (train/parallel.ts): the attack in batch halves
   // and the two steps side by side, half the threads each. The variants below change the four-run form.
@@ -51,10 +56,20 @@ const VARIANTS: Record<string, Variant> = {
   'denormal-zero': { tuning: { extra: { session: { set_denormal_as_zero: '1' } } } },
   'mem-pattern': { tuning: { enableMemPattern: true } }, // ORT's default, ours until issue 11
   'no-arena': { tuning: { enableCpuMemArena: false } },
+  'no-arena-par': { tuning: { enableCpuMemArena: false }, parallel: true }, // the parallel form on glibc's malloc
+  'opt-extended': { optimization: 'extended', parallel: true }, // no NCHWc layout pass (its MaxPool reorders)
 };
 
 const PHASES = ['attack', 'robustStep', 'naturalStep', 'ema'] as const;
 type Phases = Record<(typeof PHASES)[number], number>;
+
+/** RSS, its peak so far and the JS ArrayBuffers (MiB) after a phase, on stderr (--rss-phases). */
+function logRss(phase: string): void {
+  const status = existsSync('/proc/self/status') ? readFileSync('/proc/self/status', 'utf8') : '';
+  const kib = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN) / 1024;
+  const m = process.memoryUsage();
+  console.error(`after ${phase.padEnd(11)} RSS ${(m.rss / 2 ** 20).toFixed(0)} MiB, peak ${kib('VmHWM').toFixed(0)}, JS ArrayBuffers ${(m.arrayBuffers / 2 ** 20).toFixed(0)}`);
+}
 
 /** One variant's runtime and Generalist state; `run(n)` times n iterations, returns ms per iteration and per phase. */
 async function openVariant(name: string, s: BenchModel) {
@@ -66,9 +81,10 @@ async function openVariant(name: string, s: BenchModel) {
   // Each expert its own runtime, as in the trainer; like the trainer's, they share the sessions of
   // identical graphs (runtime/session-share.ts).
   const share = new SessionShare();
-  const rt = await ArtifactRuntime.open(dir, { threads: split ? split.main : threads, tuning: v.tuning }, share);
-  const rtN = await ArtifactRuntime.open(dir, { threads: split ? split.main : threads, tuning: v.tuning }, share);
-  const par = split ? await ParallelIteration.open({ robust: rt, natural: rtN, robustLoss: 'ce' }, { threads: split.worker, tuning: v.tuning }) : null;
+  const settings = { tuning: v.tuning, optimization: v.optimization };
+  const rt = await ArtifactRuntime.open(dir, { threads: split ? split.main : threads, ...settings }, share);
+  const rtN = await ArtifactRuntime.open(dir, { threads: split ? split.main : threads, ...settings }, share);
+  const par = split ? await ParallelIteration.open({ robust: rt, natural: rtN, robustLoss: 'ce' }, { threads: split.worker, ...settings }) : null;
   const rng = new Rng(0);
   const { x, y, eps, stepSize } = benchInputs(s, rng);
   const w0 = ArtifactRuntime.weightsFrom(initialState(s.model).values());
@@ -78,7 +94,7 @@ async function openVariant(name: string, s: BenchModel) {
   const hp = { lr: 0.01, momentum: 0.9, weightDecay: 5e-4 };
   const iteration = async (ph: Phases) => {
     let t = performance.now();
-    const lap = (k: keyof Phases) => { const now = performance.now(); ph[k] += now - t; t = now; };
+    const lap = (k: keyof Phases) => { const now = performance.now(); ph[k] += now - t; t = now; if (values['rss-phases']) logRss(k); };
     const noise = benchNoise(s, rng);
     if (par) {
       const xAdv = await par.attack(R.weights, x, y, noise, eps, stepSize);

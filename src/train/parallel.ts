@@ -43,7 +43,7 @@ export class ParallelIteration implements FusedRunner {
    * Opens the worker's sessions: the robust expert's attack and the natural expert's train step,
    * from the same artifact files as this thread's, with `threads` intra-op threads.
    */
-  static async open(rts: { robust: ArtifactRuntime; natural: ArtifactRuntime | null; robustLoss: 'ce' | 'trades' }, opts: Pick<OpenOptions, 'threads' | 'tuning'>): Promise<ParallelIteration> {
+  static async open(rts: { robust: ArtifactRuntime; natural: ArtifactRuntime | null; robustLoss: 'ce' | 'trades' }, opts: Pick<OpenOptions, 'threads' | 'tuning' | 'optimization'>): Promise<ParallelIteration> {
     if (rts.robust.provider !== 'cpu' || (rts.natural && rts.natural.provider !== 'cpu')) throw new Error('the parallel iteration runs on the CPU provider only');
     const worker = new WorkerSessions();
     try {
