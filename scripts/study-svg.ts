@@ -21,6 +21,36 @@ function range(vs: number[]): [number, number] {
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
 
+interface Box { x0: number; y0: number; x1: number; y1: number }
+const overlap = (a: Box, b: Box): number => Math.max(0, Math.min(a.x1, b.x1) - Math.max(a.x0, b.x0)) * Math.max(0, Math.min(a.y1, b.y1) - Math.max(a.y0, b.y0));
+/** Where a label of `chars` characters (font-size 9) may go around its point: [dx, dy, anchor]. */
+const SPOTS: [number, number, 'start' | 'end'][] = [[5, -5, 'start'], [5, 12, 'start'], [-5, -5, 'end'], [-5, 12, 'end'], [9, -13, 'start'], [-9, -13, 'end'], [9, 20, 'start'], [-9, 20, 'end']];
+const labelBox = (x: number, y: number, [dx, dy, anchor]: (typeof SPOTS)[number], chars: number): Box => {
+  const w = 5.2 * chars, x0 = anchor === 'start' ? x + dx : x + dx - w;
+  return { x0, y0: y + dy - 8, x1: x0 + w, y1: y + dy + 1 };
+};
+
+/**
+ * Places each label at the first spot around its point that overlaps no placed label and no
+ * marker and stays inside `area`; where none is free, at the spot that overlaps least. Returns the
+ * SVG text elements.
+ */
+function placeLabels(labels: { x: number; y: number; text: string; color: string }[], markers: Box[], area: Box): string[] {
+  const placed: Box[] = [];
+  return labels.map((l) => {
+    let best = SPOTS[0], bestCost = Infinity;
+    for (const spot of SPOTS) {
+      const box = labelBox(l.x, l.y, spot, l.text.length);
+      const outside = box.x0 < area.x0 || box.x1 > area.x1 || box.y0 < area.y0 || box.y1 > area.y1 ? 1e6 : 0;
+      const cost = outside + [...placed, ...markers].reduce((c, m) => c + overlap(box, m), 0);
+      if (cost < bestCost) [best, bestCost] = [spot, cost];
+      if (cost === 0) break;
+    }
+    placed.push(labelBox(l.x, l.y, best, l.text.length));
+    return `<text x="${(l.x + best[0]).toFixed(1)}" y="${(l.y + best[1]).toFixed(1)}" font-size="9" fill="${l.color}"${best[2] === 'end' ? ' text-anchor="end"' : ''}>${esc(l.text)}</text>`;
+  });
+}
+
 export function plotSvg(title: string, series: PlotSeries[]): string {
   const all = series.flatMap((s) => s.points);
   if (!all.length) return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="60"><text x="10" y="30" font-family="sans-serif" font-size="13">${esc(title)}: no AutoAttack numbers yet</text></svg>\n`;
@@ -36,16 +66,22 @@ export function plotSvg(title: string, series: PlotSeries[]): string {
   out.push(`<rect x="${L}" y="${T}" width="${W - L - R}" height="${H - T - B}" fill="none" stroke="#888"/>`);
   out.push(`<text x="${(L + W - R) / 2}" y="${H - 12}" text-anchor="middle">AutoAttack accuracy, % (test)</text>`);
   out.push(`<text transform="translate(16 ${(T + H - B) / 2}) rotate(-90)" text-anchor="middle">clean accuracy, % (test)</text>`);
+  const labels: { x: number; y: number; text: string; color: string }[] = [];
+  const markers: Box[] = [];
   series.forEach((s, i) => {
     if (s.curve && s.points.length > 1) out.push(`<polyline fill="none" stroke="${s.color}" stroke-width="1.5" points="${s.points.map((p) => `${px(p.x).toFixed(1)},${py(p.y).toFixed(1)}`).join(' ')}"/>`);
     s.points.forEach((p, j) => {
       out.push(`<circle cx="${px(p.x).toFixed(1)}" cy="${py(p.y).toFixed(1)}" r="${s.curve ? 2.5 : 4}" fill="${s.color}"><title>${esc(`${s.label}${p.note ? ` ${p.note}` : ''}: clean ${(100 * p.y).toFixed(1)}%, AutoAttack ${(100 * p.x).toFixed(1)}%`)}</title></circle>`);
       if (s.ring?.includes(j)) out.push(`<circle cx="${px(p.x).toFixed(1)}" cy="${py(p.y).toFixed(1)}" r="7" fill="none" stroke="${s.color}" stroke-width="1.5"/>`);
-      if (p.note && s.curve) out.push(`<text x="${(px(p.x) + 4).toFixed(1)}" y="${(py(p.y) - 4).toFixed(1)}" font-size="9" fill="${s.color}">${esc(p.note)}</text>`);
+      const r = s.ring?.includes(j) ? 7 : s.curve ? 2.5 : 4;
+      markers.push({ x0: px(p.x) - r, y0: py(p.y) - r, x1: px(p.x) + r, y1: py(p.y) + r });
+      if (p.note && s.curve) labels.push({ x: px(p.x), y: py(p.y), text: p.note, color: s.color });
     });
     const ly = T + 14 * i + 6;
     out.push(`<circle cx="${W - R + 14}" cy="${ly}" r="4" fill="${s.color}"/><text x="${W - R + 22}" y="${ly + 4}">${esc(s.label)}</text>`);
   });
+  // The b= labels last, placed around the markers and each other (two seeds' curves often share points).
+  out.push(...placeLabels(labels, markers, { x0: L, y0: T, x1: W - R, y1: H - B }));
   out.push('</svg>');
   return out.join('\n') + '\n';
 }

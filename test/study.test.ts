@@ -53,6 +53,18 @@ describe('study scripts', () => {
     expect(plotSvg('empty', [])).toContain('no AutoAttack numbers yet');
   });
 
+  it('places the b= labels of two curves that share a point apart', () => {
+    const curve = (label: string, dy: number) => ({ label, color: '#1f77b4', curve: true, points: [{ x: 0.1, y: 0.9, note: 'b=0' }, { x: 0.6, y: 0.8 + dy, note: 'b=1' }] });
+    const svg = plotSvg('shared points', [curve('seed 0', 0), curve('seed 1', 0.002), { label: 'PGD-AT', color: '#d62728', points: [{ x: 0.61, y: 0.805 }] }]);
+    const texts = [...svg.matchAll(/<text x="([\d.]+)" y="([\d.]+)" font-size="9"[^>]*>(b=[01])<\/text>/g)].map((m) => ({ x: Number(m[1]), y: Number(m[2]), text: m[3] }));
+    expect(texts).toHaveLength(4);
+    for (const t of ['b=0', 'b=1']) {
+      const [a, b] = texts.filter((l) => l.text === t);
+      // Two 3-character labels (about 16 x 9 px) do not overlap.
+      expect(Math.abs(a.x - b.x) > 16 || Math.abs(a.y - b.y) > 9, `${t}: ${JSON.stringify([a, b])}`).toBe(true);
+    }
+  });
+
   it('runs a chain in order, at most `lanes` chains at once, a waiting chain after the one it waits for', async () => {
     const log: string[] = [];
     let running = 0, most = 0;
