@@ -9,7 +9,8 @@
 // --variants times several formulations side by side (each its own artifacts and sessions, in
 // turn within every round); VARIANTS below lists them. Peak RSS of ours covers all of them.
 // --rss-phases prints (stderr) this process's RSS, its peak so far and the JS ArrayBuffers after each
-// phase of every iteration: where the memory goes. Last (unless --no-transfer), the transfer account of each iteration form for SmallCNN and PreAct ResNet-18.
+// phase of every iteration: where the memory goes. Last (unless --no-transfer), the transfer account
+// of each iteration form for SmallCNN and PreAct ResNet-18.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
