@@ -4,7 +4,19 @@ import { betaAt, epsAt, lrAt } from '../config/schedule.js';
 import { lineSpec, colorScale, renderSvg, type Row } from './charts.js';
 import type { RunData } from './run-data.js';
 
-const ACC = { format: '.1~%' };
+/**
+ * Percent format for an accuracy axis over `values` with about `ticks` ticks: as many decimals as
+ * the tick step needs (one at least, trailing zeros trimmed). A fixed one decimal labelled ticks
+ * 0.05% apart alike (97.5-98.1% read "... 98%, 98%").
+ */
+export function accuracyFormat(values: number[], ticks = 10): string {
+  const v = values.filter(Number.isFinite);
+  const span = v.length ? Math.max(...v) - Math.min(...v) : 0;
+  // d3's step is a 1, 2 or 5 times a power of ten near span / ticks; half of that bounds it below.
+  const step = Math.max(span, 1e-4) / ticks / 2;
+  const decimals = Math.max(1, Math.ceil(-Math.log10(step)) - 2);
+  return `.${decimals}~%`;
+}
 
 /** Training loss of each expert, per epoch. */
 export function trainLossRows(d: RunData): Row[] {
@@ -23,7 +35,7 @@ export const trainLossChart = (d: RunData) => renderSvg(lineSpec({
 
 export const valChart = (d: RunData, robust: boolean) => renderSvg(lineSpec({
   title: robust ? `Validation PGD-${d.config.eval.pgdSteps} accuracy` : 'Validation clean accuracy',
-  rows: valRows(d, robust), x: { field: 'epoch', title: 'epoch', integer: true }, y: { field: 'acc', title: 'accuracy', ...ACC }, series: 'net', points: true,
+  rows: valRows(d, robust), x: { field: 'epoch', title: 'epoch', integer: true }, y: { field: 'acc', title: 'accuracy', format: accuracyFormat(valRows(d, robust).map((r) => Number(r.acc)), 8) }, series: 'net', points: true,
 }));
 
 /** Mean of each `bin` consecutive values (keeps a long run's curve to about `max` points). */
@@ -101,8 +113,11 @@ export function tradeoffRows(d: RunData): { nets: Row[]; curve: Row[]; netsSplit
 
 export async function tradeoffChart(d: RunData): Promise<string> {
   const { nets, curve, netsSplit, curveSplit } = tradeoffRows(d);
-  const x = { field: 'clean', type: 'quantitative', title: 'clean accuracy', axis: { format: '.1~%' }, scale: { zero: false, nice: true, padding: 12 } };
-  const y = { field: 'robust', type: 'quantitative', title: `PGD-${d.summary?.pgdSteps ?? d.config.eval.pgdSteps} accuracy`, axis: { format: '.1~%' }, scale: { zero: false, nice: true, padding: 12 } };
+  const all = [...nets, ...curve];
+  const axis = (field: 'clean' | 'robust', ticks: number) => ({ format: accuracyFormat(all.map((r) => Number(r[field])), ticks) });
+  // Tick counts as Vega-Lite's default for these sizes (one per 40 px: 420 x 300).
+  const x = { field: 'clean', type: 'quantitative', title: 'clean accuracy', axis: axis('clean', 11), scale: { zero: false, nice: true, padding: 12 } };
+  const y = { field: 'robust', type: 'quantitative', title: `PGD-${d.summary?.pgdSteps ?? d.config.eval.pgdSteps} accuracy`, axis: axis('robust', 8), scale: { zero: false, nice: true, padding: 12 } };
   const layers: Record<string, unknown>[] = [];
   if (curve.length) {
     layers.push({ data: { values: curve }, mark: { type: 'line', color: '#999', strokeDash: [4, 3], point: { color: '#999', size: 30 } }, encoding: { x, y, order: { field: 'beta' } } });
