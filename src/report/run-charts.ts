@@ -33,10 +33,13 @@ export const trainLossChart = (d: RunData) => renderSvg(lineSpec({
   title: 'Training loss (epoch mean)', rows: trainLossRows(d), x: { field: 'epoch', title: 'epoch', integer: true }, y: { field: 'loss', title: 'loss' }, series: 'net', points: true,
 }));
 
-export const valChart = (d: RunData, robust: boolean) => renderSvg(lineSpec({
-  title: robust ? `Validation PGD-${d.config.eval.pgdSteps} accuracy` : 'Validation clean accuracy',
-  rows: valRows(d, robust), x: { field: 'epoch', title: 'epoch', integer: true }, y: { field: 'acc', title: 'accuracy', format: accuracyFormat(valRows(d, robust).map((r) => Number(r.acc)), 8) }, series: 'net', points: true,
-}));
+export function valChart(d: RunData, robust: boolean): Promise<string> {
+  const rows = valRows(d, robust);
+  return renderSvg(lineSpec({
+    title: robust ? `Validation PGD-${d.config.eval.pgdSteps} accuracy` : 'Validation clean accuracy',
+    rows, x: { field: 'epoch', title: 'epoch', integer: true }, y: { field: 'acc', title: 'accuracy', format: accuracyFormat(rows.map((r) => Number(r.acc)), 8) }, series: 'net', points: true,
+  }));
+}
 
 /** Mean of each `bin` consecutive values (keeps a long run's curve to about `max` points). */
 function binned(points: [number, number][], max: number): [number, number][] {
