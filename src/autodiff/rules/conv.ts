@@ -14,8 +14,7 @@
 import { attrInt, spatialGeometry, type SpatialGeometry } from '../../onnx/attrs.js';
 import { OnnxError } from '../../onnx/errors.js';
 import type { GraphBuilder } from '../../onnx/builder.js';
-import { isStatic, type Node } from '../../onnx/ir.js';
-import { numel } from '../../util/dims.js';
+import { isStatic, numel, type Node } from '../../onnx/ir.js';
 import { registerGrad } from '../rule.js';
 import { convInputGrad } from './conv_input_grad.js';
 import { convWeightGrad } from './conv_weight_grad.js';
@@ -69,16 +68,16 @@ registerGrad({
     // PreAct ResNet-18's peak (batch 32) rose from 238.6 to 243.6 MiB, its layer4 kernel gradients
     // waiting beside the rearranged kernels. Same nodes, another order: the same numbers.
     const dxFirst = ws[1] * group * numel(inDims) < numel(ws); // one image's dX against dW
-    const dxOf = () => {
-      if (!needs[0]) return null;
+    const inputGrad = (): string => {
       const padded = [...geo.padsBegin, ...geo.padsEnd].some((p) => p > 0);
       const convForm = forms.convInput === 'conv' || ((forms.convInput ?? 'auto') === 'auto' && padded);
       return (convForm ? convInputGrad(b, g, w, ws, group, geo, outDims) : null)
         ?? b.op('ConvTranspose', [g, w], { ...transposeAttrs(geo, outDims), group, kernel_shape: kernel }, { name: 'conv_dx' });
     };
-    const dx = dxFirst ? dxOf() : null;
+    let dx = needs[0] && dxFirst ? inputGrad() : null;
     const dw = needs[1] ? convWeightGrad(b, x, g, { ws, group, geo, inDims, outDims }, forms) : null;
     const db = bias && needs[2] ? b.reduceSum(g, [0, ...Array.from({ length: sp }, (_, i) => i + 2)], 0) : null;
-    return [dxFirst ? dx : dxOf(), dw, db];
+    if (needs[0] && !dxFirst) dx = inputGrad();
+    return [dx, dw, db];
   },
 });
