@@ -41,7 +41,7 @@ const spec = benchModel(values.model!, values.batch);
 /** Formulations to compare: how the gradient rules write the graphs, and ORT session settings. */
 interface Variant {
   convInput?: ArtifactOptions['convInputGrad']; convWeight?: ArtifactOptions['convWeightFold']; convCols?: ArtifactOptions['convWeightCols'];
-  maxPool?: ArtifactOptions['maxPoolGrad']; tuning?: OpenOptions['tuning']; optimization?: OpenOptions['optimization']; parallel?: boolean;
+  maxPool?: ArtifactOptions['maxPoolGrad']; tuning?: OpenOptions['tuning']; optimization?: OpenOptions['optimization']; parallel?: boolean; branches?: boolean;
 }
 const VARIANTS: Record<string, Variant> = {
   // The trainer's CPU form with two threads or more (train/parallel.ts): the attack in batch halves
@@ -58,6 +58,7 @@ const VARIANTS: Record<string, Variant> = {
   'mem-pattern': { tuning: { enableMemPattern: true } }, // ORT's default, ours until issue 11
   'no-arena': { tuning: { enableCpuMemArena: false } },
   'no-arena-par': { tuning: { enableCpuMemArena: false }, parallel: true }, // the parallel form on glibc's malloc
+  separate: { branches: false, parallel: true }, // the attack and the train step in sessions of their own (before the branch sessions)
   'opt-extended': { optimization: 'extended', parallel: true }, // no NCHWc layout pass (its MaxPool reorders)
 };
 
@@ -82,7 +83,7 @@ async function openVariant(name: string, s: BenchModel) {
   // Each expert its own runtime, as in the trainer; like the trainer's, they share the sessions of
   // identical graphs (runtime/session-share.ts).
   const share = new SessionShare();
-  const settings = { tuning: v.tuning, optimization: v.optimization };
+  const settings = { tuning: v.tuning, optimization: v.optimization, branches: v.branches };
   const rt = await ArtifactRuntime.open(dir, { threads: split ? split.main : threads, ...settings }, share);
   const rtN = await ArtifactRuntime.open(dir, { threads: split ? split.main : threads, ...settings }, share);
   const par = split ? await ParallelIteration.open({ robust: rt, natural: rtN, robustLoss: 'ce' }, { threads: split.worker, ...settings }) : null;

@@ -6,7 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ort, toOrt } from './ort.js';
-import { openSession, type OpenOptions, type Provider } from './providers.js';
+import { openSession, type OpenedSession, type OpenOptions, type Provider } from './providers.js';
+import { openBranches } from './branch-session.js';
 import type { Manifest } from '../artifacts/build.js';
 import { readManifest } from '../artifacts/store.js';
 import { DataType, type Model, type Tensor } from '../onnx/ir.js';
@@ -35,16 +36,26 @@ export class ArtifactRuntime extends ArtifactCore {
   /** `share`: sessions of graphs another runtime opened with the same settings are shared with it (session-share.ts). */
   static async open(dir: string, opts: OpenOptions = {}, share?: SessionShare): Promise<ArtifactRuntime> {
     const manifest = readManifest(dir);
+    const fileOf = (k: keyof Manifest['artifacts']) => join(dir, manifest.artifacts[k].file);
     const open = (k: keyof Manifest['artifacts'], keep: string[], o: OpenOptions) => {
-      const bytes = readFileSync(join(dir, manifest.artifacts[k].file));
-      const full = { ...o, keepOnDevice: keep, modelName: join(dir, manifest.artifacts[k].file) };
+      const bytes = readFileSync(fileOf(k));
+      const full = { ...o, keepOnDevice: keep, modelName: fileOf(k) };
       return share ? share.acquire(bytes, full) : openSession(bytes, full);
     };
-    // The train step decides the provider (it may fall back to CPU); the others follow it.
-    // On WebGPU the updated state stays on the device between runs.
-    const train = await open('train_step', manifest.artifacts.train_step.outputs.map((o) => o.name).filter((n) => n.startsWith('new:')), opts);
+    let train: OpenedSession, attack: OpenedSession;
+    if ((opts.provider ?? 'cpu') === 'cpu' && opts.branches !== false) {
+      // One session, so one memory arena, for the attack and the train step (branch-model.ts).
+      const part = (name: 'attack' | 'train_step') => ({ name, bytes: readFileSync(fileOf(name)) });
+      const o = { ...opts, modelName: `${fileOf('attack')} + ${manifest.artifacts.train_step.file}` };
+      const both = share ? await share.acquireBranches(part('attack'), part('train_step'), o) : await openBranches(part('attack'), part('train_step'), o);
+      ({ attack, train_step: train } = both);
+    } else {
+      // The train step decides the provider (it may fall back to CPU); the others follow it.
+      // On WebGPU the updated state stays on the device between runs.
+      train = await open('train_step', manifest.artifacts.train_step.outputs.map((o) => o.name).filter((n) => n.startsWith('new:')), opts);
+      attack = await open('attack', [], { ...opts, provider: train.provider });
+    }
     const same: OpenOptions = { ...opts, provider: train.provider };
-    const attack = await open('attack', [], same);
     const evalS = await open('eval', [], same);
     const ema = await open('ema', manifest.artifacts.ema.outputs.map((o) => o.name), same);
     const rt = new ArtifactRuntime(manifest, train.provider, { train_step: train.session, attack: attack.session, eval: evalS.session, ema: ema.session }, ort.Tensor);

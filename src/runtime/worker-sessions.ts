@@ -4,6 +4,7 @@
 // next; the outputs come back as ORT tensors of this thread. CPU only: tensors cross as host memory.
 import { Worker } from 'node:worker_threads';
 import { ort } from './ort.js';
+import { branchModelBytes, type BranchBytes } from './branch-session.js';
 
 type Wire = { type: string; data: ArrayBufferView; dims: readonly number[] };
 type Reply = { id: number; out?: Record<string, Wire>; error?: string };
@@ -50,6 +51,12 @@ export class WorkerSessions {
   /** Opens the model file `file` as session `key` with these (plain, CPU) session options. */
   async open(key: string, file: string, options: ort.InferenceSession.SessionOptions): Promise<void> {
     await this.request({ op: 'open', key, file, options });
+  }
+
+  /** Opens two graphs as one session of two branches (branch-model.ts), each run by its own name as a key. */
+  async openBranches(first: BranchBytes, second: BranchBytes, options: ort.InferenceSession.SessionOptions): Promise<void> {
+    const { bytes, plans } = branchModelBytes(first, second);
+    await this.request({ op: 'open', key: `${first.name}+${second.name}`, file: bytes, options, branches: plans });
   }
 
   /** Runs session `key`; the feeds are posted (copied) before this returns its promise. */

@@ -10,6 +10,7 @@
 //   3. the EMA/blend (and redistribution) runs here, as in the four-run form.
 // Same plan (iteration.ts) as the other forms, same numbers to float32 rounding. Each side's
 // sessions get half the threads (config.threads, or all cores). The trainer chooses it (run.ts).
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { names } from '../artifacts/names.js';
 import type { ArtifactRuntime } from '../runtime/artifact-runtime.js';
@@ -43,13 +44,18 @@ export class ParallelIteration implements FusedRunner {
    * Opens the worker's sessions: the robust expert's attack and the natural expert's train step,
    * from the same artifact files as this thread's, with `threads` intra-op threads.
    */
-  static async open(rts: { robust: ArtifactRuntime; natural: ArtifactRuntime | null; robustLoss: 'ce' | 'trades' }, opts: Pick<OpenOptions, 'threads' | 'tuning' | 'optimization'>): Promise<ParallelIteration> {
+  static async open(rts: { robust: ArtifactRuntime; natural: ArtifactRuntime | null; robustLoss: 'ce' | 'trades' }, opts: Pick<OpenOptions, 'threads' | 'tuning' | 'optimization' | 'branches'>): Promise<ParallelIteration> {
     if (rts.robust.provider !== 'cpu' || (rts.natural && rts.natural.provider !== 'cpu')) throw new Error('the parallel iteration runs on the CPU provider only');
     const worker = new WorkerSessions();
     try {
       const options = sessionOptions(opts);
-      await worker.open('attack', join(rts.robust.dir, rts.robust.manifest.artifacts.attack.file), options);
-      if (rts.natural) await worker.open('natural_step', join(rts.natural.dir, rts.natural.manifest.artifacts.train_step.file), options);
+      const attack = join(rts.robust.dir, rts.robust.manifest.artifacts.attack.file);
+      // One session (one arena) for the two: they never run at the same time (branch-model.ts).
+      if (rts.natural && opts.branches !== false) await worker.openBranches({ name: 'attack', bytes: readFileSync(attack) }, { name: 'natural_step', bytes: readFileSync(join(rts.natural.dir, rts.natural.manifest.artifacts.train_step.file)) }, options);
+      else {
+        await worker.open('attack', attack, options);
+        if (rts.natural) await worker.open('natural_step', join(rts.natural.dir, rts.natural.manifest.artifacts.train_step.file), options);
+      }
     } catch (e) {
       await worker.release();
       throw e;

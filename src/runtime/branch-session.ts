@@ -1,0 +1,54 @@
+// One ORT session over a branch model (branch-model.ts), seen as one session per graph: each view
+// runs its graph alone, with the feeds and outputs of that graph, so callers do not know the
+// session is shared. The placeholders of the other graph's inputs are made once per view; their
+// zero pages are never read by ORT (the other branch does not run), so they cost no memory.
+import { ort, toOrt } from './ort.js';
+import { branchModel, type BranchPlan } from './branch-model.js';
+import { openSession, type OpenedSession, type OpenOptions } from './providers.js';
+import { allocData, numel } from '../onnx/ir.js';
+import { loadModel } from '../onnx/load.js';
+import { saveModel } from '../onnx/save.js';
+
+export interface BranchBytes { name: string; bytes: Uint8Array }
+
+/** The feeds of a branch run: the graph's own, the selector and the placeholders. */
+export function branchFeeds(plan: BranchPlan, feeds: Record<string, ort.Tensor>, placeholders: Record<string, ort.Tensor>): Record<string, ort.Tensor> {
+  return { ...placeholders, ...feeds, [plan.selector]: new ort.Tensor('bool', Uint8Array.of(plan.select ? 1 : 0), []) };
+}
+
+class BranchView {
+  private placeholders: Record<string, ort.Tensor> | null = null;
+  constructor(private readonly session: ort.InferenceSession, private readonly plan: BranchPlan, private readonly done: () => Promise<void>) {}
+
+  get inputNames(): readonly string[] { return this.plan.inputs; }
+  get outputNames(): readonly string[] { return this.plan.outputs.map(([, own]) => own); }
+
+  async run(feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>> {
+    this.placeholders ??= Object.fromEntries(this.plan.fill.map((f) => [f.name, toOrt({ dtype: f.dtype, dims: f.dims, data: allocData(f.dtype, numel(f.dims)) })]));
+    const out = await this.session.run(branchFeeds(this.plan, feeds, this.placeholders), this.plan.outputs.map(([outer]) => outer));
+    return Object.fromEntries(this.plan.outputs.map(([outer, own]) => [own, out[outer]]));
+  }
+
+  private released = false;
+  async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    await this.done();
+  }
+}
+
+/** The bytes and run plans of the branch model of two artifact files' bytes. */
+export function branchModelBytes(first: BranchBytes, second: BranchBytes): { bytes: Uint8Array; plans: Record<string, BranchPlan> } {
+  const m = branchModel({ name: first.name, model: loadModel(first.bytes) }, { name: second.name, model: loadModel(second.bytes) });
+  return { bytes: saveModel(m.model), plans: m.plans };
+}
+
+/** Opens two graphs as one CPU session; returns a session-like view per graph (each released on its own; the last release closes the session). */
+export async function openBranches(first: BranchBytes, second: BranchBytes, opts: OpenOptions): Promise<Record<string, OpenedSession>> {
+  if ((opts.provider ?? 'cpu') !== 'cpu') throw new Error('branch sessions are for the CPU provider');
+  const { bytes, plans } = branchModelBytes(first, second);
+  const { session, provider } = await openSession(bytes, { ...opts, modelName: opts.modelName ?? `${first.name} + ${second.name}` });
+  let open = 2;
+  const done = async () => { if (--open === 0) await session.release(); };
+  return Object.fromEntries([first, second].map((b) => [b.name, { session: new BranchView(session, plans[b.name], done) as unknown as ort.InferenceSession, provider }]));
+}
