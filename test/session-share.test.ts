@@ -1,7 +1,7 @@
 // The experts' artifact sets share the sessions of identical graphs (runtime/session-share.ts):
 // one train-step session (and one memory arena) for both when only the attack's K differs, each
 // runtime's release() drops its reference, and the last one closes the session. On the CPU a
-// runtime's attack and train step are the two branches of one session.
+// runtime's four graphs are the branches of one session.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,9 +23,9 @@ describe('sessions shared between artifact sets', () => {
     const share = new SessionShare();
     const robust = await ArtifactRuntime.open(a, { threads: 1 }, share);
     const natural = await ArtifactRuntime.open(b, { threads: 1 }, share);
-    // One branch session (the robust set's attack and the train step, branch-model.ts), the natural
-    // set's attack on its own (its train step is already open), one eval and one EMA.
-    expect(share.size).toBe(4);
+    // One branch session (the robust set's four graphs, branch-model.ts) and the natural set's
+    // attack on its own: its train step, eval and EMA are the branch session's.
+    expect(share.size).toBe(2);
     const rng = new Rng(4);
     const x = new ort.Tensor('float32', rng.fillUniform(new Float32Array(4 * 784), 0, 1), [4, 1, 28, 28]);
     const y = new ort.Tensor('int64', BigInt64Array.from([1n, 2n, 3n, 4n]), [4]);
@@ -34,7 +34,7 @@ describe('sessions shared between artifact sets', () => {
     const step = async (rt: ArtifactRuntime) => (await rt.trainStep({ weights: w, slots: rt.initialSlots() }, x, y, hp)).loss;
     const before = await step(natural);
     await robust.release();
-    expect(share.size).toBe(4); // the branch session stays for the natural set's train step
+    expect(share.size).toBe(2); // the branch session stays for the natural set's train step, eval and EMA
     expect(await step(natural)).toBe(before);
     await natural.release();
     expect(share.size).toBe(0);

@@ -42,23 +42,20 @@ export class ArtifactRuntime extends ArtifactCore {
       const full = { ...o, keepOnDevice: keep, modelName: fileOf(k) };
       return share ? share.acquire(bytes, full) : openSession(bytes, full);
     };
-    let train: OpenedSession, attack: OpenedSession;
+    let s: Record<keyof Manifest['artifacts'], OpenedSession>;
     if ((opts.provider ?? 'cpu') === 'cpu' && opts.branches !== false) {
-      // One session, so one memory arena, for the attack and the train step (branch-model.ts).
-      const part = (name: 'attack' | 'train_step') => ({ name, bytes: readFileSync(fileOf(name)) });
-      const o = { ...opts, modelName: `${fileOf('attack')} + ${manifest.artifacts.train_step.file}` };
-      const both = share ? await share.acquireBranches(part('attack'), part('train_step'), o) : await openBranches(part('attack'), part('train_step'), o);
-      ({ attack, train_step: train } = both);
+      // One session, so one memory arena, for the four graphs (branch-model.ts).
+      const parts = (['attack', 'train_step', 'eval', 'ema'] as const).map((name) => ({ name, bytes: readFileSync(fileOf(name)) }));
+      const o = { ...opts, modelName: `${dir} (${parts.map((p) => manifest.artifacts[p.name].file).join(', ')})` };
+      s = (share ? await share.acquireBranches(parts, o) : await openBranches(parts, o)) as typeof s;
     } else {
       // The train step decides the provider (it may fall back to CPU); the others follow it.
       // On WebGPU the updated state stays on the device between runs.
-      train = await open('train_step', manifest.artifacts.train_step.outputs.map((o) => o.name).filter((n) => n.startsWith('new:')), opts);
-      attack = await open('attack', [], { ...opts, provider: train.provider });
+      const train_step = await open('train_step', manifest.artifacts.train_step.outputs.map((o) => o.name).filter((n) => n.startsWith('new:')), opts);
+      const same: OpenOptions = { ...opts, provider: train_step.provider };
+      s = { train_step, attack: await open('attack', [], same), eval: await open('eval', [], same), ema: await open('ema', manifest.artifacts.ema.outputs.map((o) => o.name), same) };
     }
-    const same: OpenOptions = { ...opts, provider: train.provider };
-    const evalS = await open('eval', [], same);
-    const ema = await open('ema', manifest.artifacts.ema.outputs.map((o) => o.name), same);
-    const rt = new ArtifactRuntime(manifest, train.provider, { train_step: train.session, attack: attack.session, eval: evalS.session, ema: ema.session }, ort.Tensor);
+    const rt = new ArtifactRuntime(manifest, s.train_step.provider, { train_step: s.train_step.session, attack: s.attack.session, eval: s.eval.session, ema: s.ema.session }, ort.Tensor);
     rt.dir = dir;
     return rt;
   }

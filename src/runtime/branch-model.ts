@@ -1,20 +1,22 @@
-// Two artifacts as one ONNX model, so one ORT session (and one memory arena) serves both.
+// Artifacts as one ONNX model, so one ORT session (and one memory arena) serves them all.
 //
-// ORT gives every session its own arena, which keeps the largest size its runs ever needed. The
-// attack and the train step of one thread never run at the same time, yet as two sessions they hold
-// two arenas: on SmallCNN's bench 31 MiB per thread (probe: peak RSS 163 vs 194 MiB for one thread's
-// attack and step, same outputs, same speed). Here the two graphs become the branches of one If:
-//   inputs:  `branch` (bool: true runs the first graph) and the union of both graphs' inputs
-//            (a name both use must have the same type; dims that differ become symbolic);
-//   outputs: `<graph>/<output>` for each graph's outputs; the branch not taken yields a scalar
-//            zero of the same type at the other graph's positions, as If needs both branches to
-//            have the same outputs.
+// ORT gives every session its own arena, which keeps the largest size its runs ever needed. A
+// runtime's attack, train step, evaluation and EMA never run at the same time, yet as four sessions
+// they hold four arenas: the attack's and the train step's alone cost SmallCNN's bench 31 MiB per
+// thread (probe: peak RSS 163 vs 194 MiB for one thread's attack and step, same outputs, same
+// speed). Here the graphs become the branches of nested Ifs:
+//   inputs:  `branch` (int64: the index of the graph to run) and the union of the graphs' inputs
+//            (a name several use must have the same type; dims that differ become symbolic);
+//   outputs: `<graph>/<output>` for each graph's outputs; a branch yields a scalar zero of the
+//            same type at the other graphs' positions, as If needs its branches to have the same
+//            outputs.
 // A branch's subgraph is its graph, with the values it defines renamed where they would shadow a
 // name of the outer graph (TRADES' train step takes `x_adv`, which the attack produces). A run
-// feeds the other graph's inputs as placeholders that ORT never reads (zeros of their declared
-// shape, 1 for a symbolic dim): `branchPlan` says which, so the main thread and the worker thread
-// (session-worker.mjs) run a branch the same way. Standard ONNX (If, opset 11+): CPU only here,
-// where the arenas are per session.
+// feeds the other graphs' inputs as placeholders that ORT never reads (zeros of their declared
+// shape, 1 for a symbolic dim; an input of one graph only is declared with symbolic dims, so its
+// placeholder is tiny): the plan of each graph says which, so the main thread and the
+// worker thread (session-worker.mjs) run a branch the same way. Standard ONNX (If, Equal): CPU
+// only here, where the arenas are per session.
 import { allocData, DataType, dtypeName, type Graph, type Model, type Node, type Shape, type ValueInfo } from '../onnx/ir.js';
 
 const BRANCH_SELECTOR = 'branch';
@@ -23,9 +25,9 @@ export interface BranchPart { name: string; model: Model }
 
 /** How to run one graph of a branch model: the feeds to add, the outputs to fetch and their original names. */
 export interface BranchPlan {
-  /** The selector input and the value that runs this graph. */
+  /** The selector input (int64 scalar) and the value that runs this graph. */
   selector: string;
-  select: boolean;
+  index: number;
   /** The graph's own inputs. */
   inputs: string[];
   /** Inputs only the other graph reads: fed as placeholders. */
@@ -85,16 +87,35 @@ const scalarZero = (name: string, dtype: DataType): Node => ({
   attributes: { value: { type: 'tensor', value: { name: `${name}_value`, dtype, dims: [], data: allocData(dtype, 1) } } },
 });
 
-/** The If model of two artifacts (see the header). Both must be standard-domain graphs of one opset. */
-export function branchModel(first: BranchPart, second: BranchPart): BranchModel {
-  const parts = [first, second];
+/** Scalar int64 constant node. */
+const int64Const = (name: string, v: number): Node => ({
+  name, opType: 'Constant', domain: '', inputs: [], outputs: [name],
+  attributes: { value: { type: 'tensor', value: { name: `${name}_value`, dtype: DataType.INT64, dims: [], data: BigInt64Array.of(BigInt(v)) } } },
+});
+
+/** The If model of artifacts (see the header): standard-domain graphs of one opset, two or more. */
+export function branchModel(parts: BranchPart[]): BranchModel {
+  if (parts.length < 2 || new Set(parts.map((p) => p.name)).size !== parts.length) throw new Error('a branch model takes two or more graphs of distinct names');
   const opset = (m: Model) => JSON.stringify(m.opsetImports.map((o) => [o.domain, o.version]).sort());
-  if (opset(first.model) !== opset(second.model)) throw new Error(`"${first.name}" and "${second.name}" import different opsets`);
+  const odd = parts.find((p) => opset(p.model) !== opset(parts[0].model));
+  if (odd) throw new Error(`"${odd.name}" and "${parts[0].name}" import different opsets`);
   const inputs = new Map<string, ValueInfo>();
-  for (const p of parts) for (const v of p.model.graph.inputs) inputs.set(v.name, inputs.has(v.name) ? mergeInput(inputs.get(v.name)!, v) : v);
+  const users = new Map<string, number>();
+  for (const p of parts) {
+    for (const v of p.model.graph.inputs) {
+      inputs.set(v.name, inputs.has(v.name) ? mergeInput(inputs.get(v.name)!, v) : v);
+      users.set(v.name, (users.get(v.name) ?? 0) + 1);
+    }
+  }
+  // An input of one graph only gets symbolic dims, so the others' runs feed it as a tiny
+  // placeholder (the EMA's five weight sets would otherwise be five model-sized ones).
+  for (const [name, v] of inputs) if (users.get(name) === 1 && v.shape) inputs.set(name, { ...v, shape: v.shape.map((d, i) => (typeof d === 'number' ? `${name}_${i}` : d)) });
   if (inputs.has(BRANCH_SELECTOR)) throw new Error(`a graph has an input named "${BRANCH_SELECTOR}", the branch model's selector`);
   const outs = parts.flatMap((p) => p.model.graph.outputs.map((v) => ({ part: p.name, v })));
-  const outer = new Set([BRANCH_SELECTOR, ...inputs.keys(), ...outs.map((o) => outerName(o.part, o.v.name))]);
+  const outNames = outs.map(({ part, v }) => outerName(part, v.name));
+  // Level i tests `branch == i`; its else-branch is level i + 1, the last graph the last else.
+  const level = (i: number) => ({ k: `${BRANCH_SELECTOR}~${i}`, cond: `${BRANCH_SELECTOR}==${i}`, outputs: outNames.map((n) => (i === 0 ? n : `${n}~${i}`)) });
+  const outer = new Set([BRANCH_SELECTOR, ...inputs.keys(), ...parts.flatMap((_, i) => { const l = level(i); return [l.k, l.cond, ...l.outputs]; })]);
 
   const branch = (p: BranchPart): Graph => {
     const rename = new Map<string, string>();
@@ -111,26 +132,34 @@ export function branchModel(first: BranchPart, second: BranchPart): BranchModel 
     if (outputs.some((o) => g.inputs.some((i) => i.name === o.name))) throw new Error(`"${p.name}" passes an input straight to an output`);
     return { ...g, name: p.name, nodes, inputs: [], outputs, valueInfo: g.valueInfo };
   };
-
-  const ifNode: Node = {
-    name: 'branches', opType: 'If', domain: '', inputs: [BRANCH_SELECTOR], outputs: outs.map((o) => outerName(o.part, o.v.name)),
-    attributes: { then_branch: { type: 'graph', value: branch(first) }, else_branch: { type: 'graph', value: branch(second) } },
+  // The graph of level i: branch i if `branch == i`, else level i + 1.
+  const levelGraph = (i: number): Graph => {
+    const l = level(i);
+    const ifNode: Node = {
+      name: `branches${i}`, opType: 'If', domain: '', inputs: [l.cond], outputs: l.outputs,
+      attributes: { then_branch: { type: 'graph', value: branch(parts[i]) }, else_branch: { type: 'graph', value: i + 2 === parts.length ? branch(parts[i + 1]) : levelGraph(i + 1) } },
+    };
+    return {
+      name: `level${i}`, initializers: new Map(), valueInfo: [], inputs: [],
+      nodes: [int64Const(l.k, i), { name: l.cond, opType: 'Equal', domain: '', inputs: [BRANCH_SELECTOR, l.k], outputs: [l.cond], attributes: {} }, ifNode],
+      // Shapes unknown: a branch not taken yields a scalar in place of each other graph's output.
+      outputs: outs.map(({ v }, j) => ({ name: l.outputs[j], dtype: v.dtype, shape: undefined })),
+    };
   };
   const graph: Graph = {
-    name: `${first.name}+${second.name}`, nodes: [ifNode], initializers: new Map(), valueInfo: [],
-    inputs: [{ name: BRANCH_SELECTOR, dtype: DataType.BOOL, shape: [] }, ...inputs.values()],
-    outputs: outs.map(({ part, v }) => ({ ...v, name: outerName(part, v.name) })),
+    ...levelGraph(0), name: parts.map((p) => p.name).join('+'),
+    inputs: [{ name: BRANCH_SELECTOR, dtype: DataType.INT64, shape: [] }, ...inputs.values()],
   };
   const plans: Record<string, BranchPlan> = {};
-  for (const p of parts) {
+  parts.forEach((p, index) => {
     const own = new Set(p.model.graph.inputs.map((v) => v.name));
     plans[p.name] = {
       selector: BRANCH_SELECTOR,
-      select: p === first,
+      index,
       inputs: [...own],
       fill: [...inputs.values()].filter((v) => !own.has(v.name)).map((v) => ({ name: v.name, dtype: v.dtype, type: dtypeName(v.dtype), dims: (v.shape ?? []).map((d) => (typeof d === 'number' ? d : 1)) })),
       outputs: p.model.graph.outputs.map((v) => [outerName(p.name, v.name), v.name]),
     };
-  }
-  return { model: { ...first.model, graph, metadata: {}, docString: undefined }, plans };
+  });
+  return { model: { ...parts[0].model, graph, metadata: {}, docString: undefined }, plans };
 }

@@ -1,6 +1,6 @@
 // One ORT session over a branch model (branch-model.ts), seen as one session per graph: each view
 // runs its graph alone, with the feeds and outputs of that graph, so callers do not know the
-// session is shared. The placeholders of the other graph's inputs are made once per view; their
+// session is shared. The placeholders of the other graphs' inputs are made once per view; their
 // zero pages are never read by ORT (the other branch does not run), so they cost no memory.
 import { ort, toOrt } from './ort.js';
 import { branchModel, type BranchPlan } from './branch-model.js';
@@ -13,7 +13,7 @@ export interface BranchBytes { name: string; bytes: Uint8Array }
 
 /** The feeds of a branch run: the graph's own, the selector and the placeholders. */
 export function branchFeeds(plan: BranchPlan, feeds: Record<string, ort.Tensor>, placeholders: Record<string, ort.Tensor>): Record<string, ort.Tensor> {
-  return { ...placeholders, ...feeds, [plan.selector]: new ort.Tensor('bool', Uint8Array.of(plan.select ? 1 : 0), []) };
+  return { ...placeholders, ...feeds, [plan.selector]: new ort.Tensor('int64', BigInt64Array.of(BigInt(plan.index)), []) };
 }
 
 class BranchView {
@@ -37,18 +37,18 @@ class BranchView {
   }
 }
 
-/** The bytes and run plans of the branch model of two artifact files' bytes. */
-export function branchModelBytes(first: BranchBytes, second: BranchBytes): { bytes: Uint8Array; plans: Record<string, BranchPlan> } {
-  const m = branchModel({ name: first.name, model: loadModel(first.bytes) }, { name: second.name, model: loadModel(second.bytes) });
+/** The bytes and run plans of the branch model of artifact files' bytes. */
+export function branchModelBytes(parts: BranchBytes[]): { bytes: Uint8Array; plans: Record<string, BranchPlan> } {
+  const m = branchModel(parts.map((p) => ({ name: p.name, model: loadModel(p.bytes) })));
   return { bytes: saveModel(m.model), plans: m.plans };
 }
 
-/** Opens two graphs as one CPU session; returns a session-like view per graph (each released on its own; the last release closes the session). */
-export async function openBranches(first: BranchBytes, second: BranchBytes, opts: OpenOptions): Promise<Record<string, OpenedSession>> {
+/** Opens graphs as one CPU session; returns a session-like view per graph (each released on its own; the last release closes the session). */
+export async function openBranches(parts: BranchBytes[], opts: OpenOptions): Promise<Record<string, OpenedSession>> {
   if ((opts.provider ?? 'cpu') !== 'cpu') throw new Error('branch sessions are for the CPU provider');
-  const { bytes, plans } = branchModelBytes(first, second);
-  const { session, provider } = await openSession(bytes, { ...opts, modelName: opts.modelName ?? `${first.name} + ${second.name}` });
-  let open = 2;
+  const { bytes, plans } = branchModelBytes(parts);
+  const { session, provider } = await openSession(bytes, { ...opts, modelName: opts.modelName ?? parts.map((p) => p.name).join(' + ') });
+  let open = parts.length;
   const done = async () => { if (--open === 0) await session.release(); };
-  return Object.fromEntries([first, second].map((b) => [b.name, { session: new BranchView(session, plans[b.name], done) as unknown as ort.InferenceSession, provider }]));
+  return Object.fromEntries(parts.map((b) => [b.name, { session: new BranchView(session, plans[b.name], done) as unknown as ort.InferenceSession, provider }]));
 }

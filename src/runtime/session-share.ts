@@ -27,18 +27,18 @@ export class SessionShare {
   }
 
   /**
-   * The sessions of two graphs (CPU): one branch session when neither is open yet, else each on
-   * its own (a graph already open, e.g. the train step another expert opened, is shared as it is).
+   * The sessions of graphs (CPU): those not open yet as one branch session (branch-session.ts);
+   * a graph already open (e.g. the train step another expert opened) is shared as it is.
    */
-  async acquireBranches(first: BranchBytes, second: BranchBytes, opts: OpenOptions): Promise<Record<string, OpenedSession>> {
-    const [k1, k2] = [this.key(first.bytes, opts), this.key(second.bytes, opts)];
-    if (!this.entries.has(k1) && !this.entries.has(k2) && k1 !== k2) {
-      const both = openBranches(first, second, opts);
-      this.entries.set(k1, { opened: both.then((b) => b[first.name]), refs: 0, group: both });
-      this.entries.set(k2, { opened: both.then((b) => b[second.name]), refs: 0, group: both });
+  async acquireBranches(parts: BranchBytes[], opts: OpenOptions): Promise<Record<string, OpenedSession>> {
+    const keys = parts.map((p) => this.key(p.bytes, opts));
+    const fresh = parts.filter((_, i) => !this.entries.has(keys[i]) && keys.indexOf(keys[i]) === i);
+    if (fresh.length > 1) {
+      const group = openBranches(fresh, opts);
+      for (const p of fresh) this.entries.set(keys[parts.indexOf(p)], { opened: group.then((g) => g[p.name]), refs: 0, group });
     }
-    const [a, b] = await Promise.all([this.acquire(first.bytes, opts), this.acquire(second.bytes, opts)]);
-    return { [first.name]: a, [second.name]: b };
+    const opened = await Promise.all(parts.map((p) => this.acquire(p.bytes, opts)));
+    return Object.fromEntries(parts.map((p, i) => [p.name, opened[i]]));
   }
 
   private async take(key: string, open: () => Promise<OpenedSession>): Promise<OpenedSession> {

@@ -17,7 +17,7 @@ setFlagsFromString('--expose-gc');
 const collect = runInNewContext('gc');
 
 // key -> { session, plan? }: a branch model's graphs (branch-model.ts) are keys of one session,
-// each run with its plan: the selector, zero placeholders for the other graph's inputs (made once,
+// each run with its plan: the selector, zero placeholders for the other graphs' inputs (made once,
 // never read by ORT), the outputs fetched by their outer names and handed back by their own.
 const sessions = new Map();
 const ZEROS = { float32: Float32Array, float64: Float64Array, int64: BigInt64Array, int32: Int32Array, bool: Uint8Array, uint8: Uint8Array, int8: Int8Array };
@@ -25,7 +25,7 @@ const ZEROS = { float32: Float32Array, float64: Float64Array, int64: BigInt64Arr
 function branchRun(entry, feeds) {
   const { plan } = entry;
   entry.fill ??= Object.fromEntries(plan.fill.map((f) => [f.name, new ort.Tensor(f.type, new ZEROS[f.type](f.dims.reduce((a, b) => a * b, 1)), f.dims)]));
-  return entry.session.run({ ...entry.fill, ...feeds, [plan.selector]: new ort.Tensor('bool', Uint8Array.of(plan.select ? 1 : 0), []) }, plan.outputs.map(([outer]) => outer))
+  return entry.session.run({ ...entry.fill, ...feeds, [plan.selector]: new ort.Tensor('int64', BigInt64Array.of(BigInt(plan.index)), []) }, plan.outputs.map(([outer]) => outer))
     .then((out) => Object.fromEntries(plan.outputs.map(([outer, own]) => [own, out[outer]])));
 }
 

@@ -53,10 +53,10 @@ export class WorkerSessions {
     await this.request({ op: 'open', key, file, options });
   }
 
-  /** Opens two graphs as one session of two branches (branch-model.ts), each run by its own name as a key. */
-  async openBranches(first: BranchBytes, second: BranchBytes, options: ort.InferenceSession.SessionOptions): Promise<void> {
-    const { bytes, plans } = branchModelBytes(first, second);
-    await this.request({ op: 'open', key: `${first.name}+${second.name}`, file: bytes, options, branches: plans });
+  /** Opens graphs as one session of branches (branch-model.ts), each run by its own name as a key. */
+  async openBranches(parts: BranchBytes[], options: ort.InferenceSession.SessionOptions): Promise<void> {
+    const { bytes, plans } = branchModelBytes(parts);
+    await this.request({ op: 'open', key: parts.map((p) => p.name).join('+'), file: bytes, options, branches: plans });
   }
 
   /** Runs session `key`; the feeds are posted (copied) before this returns its promise. */
