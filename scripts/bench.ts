@@ -65,12 +65,12 @@ const VARIANTS: Record<string, Variant> = {
 const PHASES = ['attack', 'robustStep', 'naturalStep', 'ema'] as const;
 type Phases = Record<(typeof PHASES)[number], number>;
 
-/** RSS, its peak so far and the JS ArrayBuffers (MiB) after a phase, on stderr (--rss-phases). */
+/** RSS, its peak so far, the main thread's JS heap and the JS ArrayBuffers (MiB) after a phase, on stderr (--rss-phases). */
 function logRss(phase: string): void {
   const status = existsSync('/proc/self/status') ? readFileSync('/proc/self/status', 'utf8') : '';
   const kib = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN) / 1024;
   const m = process.memoryUsage();
-  console.error(`after ${phase.padEnd(11)} RSS ${(m.rss / 2 ** 20).toFixed(0)} MiB, peak ${kib('VmHWM').toFixed(0)}, JS ArrayBuffers ${(m.arrayBuffers / 2 ** 20).toFixed(0)}`);
+  console.error(`after ${phase.padEnd(11)} RSS ${(m.rss / 2 ** 20).toFixed(0)} MiB, peak ${kib('VmHWM').toFixed(0)}, JS heap ${(m.heapTotal / 2 ** 20).toFixed(0)}, JS ArrayBuffers ${(m.arrayBuffers / 2 ** 20).toFixed(0)}`);
 }
 
 /** One variant's runtime and Generalist state; `run(n)` times n iterations, returns ms per iteration and per phase. */
@@ -157,8 +157,10 @@ const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); cons
 const ips = (v: number) => v.toPrecision(3);
 const fmt = (xs: number[]) => xs.map(ips).join(' ');
 
+if (values['rss-phases']) logRss('start');
 const variants = [];
 for (const name of values.variants!.split(',')) variants.push(await openVariant(name, spec));
+if (values['rss-phases']) logRss('opening');
 const script = values['no-torch'] || !existsSync('/usr/bin/python3') ? undefined : torchScript();
 const ours = new Map<string, { ips: number[]; phases: Phases[] }>(variants.map((v) => [v.name, { ips: [], phases: [] }]));
 const torch: number[] = [];
