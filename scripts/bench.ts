@@ -58,7 +58,8 @@ const VARIANTS: Record<string, Variant> = {
   'mem-pattern': { tuning: { enableMemPattern: true } }, // ORT's default, ours until issue 11
   'no-arena': { tuning: { enableCpuMemArena: false } },
   'no-arena-par': { tuning: { enableCpuMemArena: false }, parallel: true }, // the parallel form on glibc's malloc
-  separate: { branches: false, parallel: true }, // the attack and the train step in sessions of their own (before the branch sessions)
+  separate: { branches: false, parallel: true }, // each graph in a session of its own (before the branch sessions)
+  'runs4-separate': { branches: false },
   'opt-extended': { optimization: 'extended', parallel: true }, // no NCHWc layout pass (its MaxPool reorders)
 };
 
