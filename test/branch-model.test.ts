@@ -49,7 +49,7 @@ function third(): Model {
   return b.build();
 }
 
-describe('branch model: two graphs, one session', () => {
+describe('branch model: several graphs, one session', () => {
   it('each branch gives exactly its own graph\'s outputs, by its own names', async () => {
     const sessions = await openBranches([{ name: 'attack', bytes: saveModel(first()) }, { name: 'step', bytes: saveModel(second()) }, { name: 'third', bytes: saveModel(third()) }], { threads: 1 });
     const a = f32([1, -2, 3, 4, 5, -6], [2, 3]);

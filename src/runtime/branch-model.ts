@@ -30,7 +30,7 @@ export interface BranchPlan {
   index: number;
   /** The graph's own inputs. */
   inputs: string[];
-  /** Inputs only the other graph reads: fed as placeholders. */
+  /** Inputs only the other graphs read: fed as placeholders. */
   fill: { name: string; dtype: DataType; type: string; dims: number[] }[];
   /** Outer output name -> the graph's own output name. */
   outputs: [string, string][];

@@ -1,7 +1,8 @@
 // One ORT session over a branch model (branch-model.ts), seen as one session per graph: each view
 // runs its graph alone, with the feeds and outputs of that graph, so callers do not know the
-// session is shared. The placeholders of the other graphs' inputs are made once per view; their
-// zero pages are never read by ORT (the other branch does not run), so they cost no memory.
+// session is shared. The placeholders of the other graphs' inputs are made once per view: tiny for
+// an input of one graph (declared with symbolic dims), else zeros of the input's size whose pages
+// nobody touches (ORT does not read the inputs of a branch that does not run).
 import { ort, toOrt } from './ort.js';
 import { branchModel, type BranchPlan } from './branch-model.js';
 import { openSession, type OpenedSession, type OpenOptions } from './providers.js';
@@ -12,7 +13,7 @@ import { saveModel } from '../onnx/save.js';
 export interface BranchBytes { name: string; bytes: Uint8Array }
 
 /** The feeds of a branch run: the graph's own, the selector and the placeholders. */
-export function branchFeeds(plan: BranchPlan, feeds: Record<string, ort.Tensor>, placeholders: Record<string, ort.Tensor>): Record<string, ort.Tensor> {
+function branchFeeds(plan: BranchPlan, feeds: Record<string, ort.Tensor>, placeholders: Record<string, ort.Tensor>): Record<string, ort.Tensor> {
   return { ...placeholders, ...feeds, [plan.selector]: new ort.Tensor('int64', BigInt64Array.of(BigInt(plan.index)), []) };
 }
 
