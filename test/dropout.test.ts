@@ -74,6 +74,15 @@ describe('Dropout in training artifacts', () => {
     await rt.release();
   });
 
+  it('no artifact keeps a Constant nothing reads (the ratio of a Dropout made an Identity or a mask; ORT would warn of each on the console)', () => {
+    for (const opset of [11, 13]) {
+      for (const [k, m] of Object.entries(buildArtifacts(mlp(true, opset), { pgdSteps: 2 }).models)) {
+        const read = new Set([...m.graph.nodes.flatMap((n) => n.inputs), ...m.graph.outputs.map((v) => v.name)]);
+        for (const n of m.graph.nodes) if (n.opType === 'Constant') expect(read.has(n.outputs[0]), `opset ${opset} ${k}: ${n.outputs[0]}`).toBe(true);
+      }
+    }
+  });
+
   it('a mask of ones trains exactly like the model without Dropout; units dropped for the whole batch get no gradient', async () => {
     const [withD, without] = [await runtime(mlp(true)), await runtime(mlp(false))];
     const state = () => ({ weights: ArtifactRuntime.weightsFrom(initialState(mlp(false)).values()), slots: withD.initialSlots() });

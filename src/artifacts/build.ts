@@ -4,8 +4,9 @@
 // Turns an inference classifier into training artifacts: ONNX graphs of standard ops for one SGD/Adam
 // step, a whole K-step PGD attack, evaluation, and the EMA/blend update of the Generalist method.
 // Hyper-parameters are graph inputs, so schedules never rebuild a graph.
+import { subgraphReads } from '../onnx/validate.js';
 import { GraphBuilder } from '../onnx/builder.js';
-import { DataType, type Dim, type Model, type Tensor } from '../onnx/ir.js';
+import { DataType, type Dim, type Model, type Node, type Tensor } from '../onnx/ir.js';
 import { saveModel } from '../onnx/save.js';
 import { sha256 } from '../util/hash.js';
 import { buildGradient } from '../autodiff/gradient.js';
@@ -272,6 +273,19 @@ export function resolveArtifactOptions(options: Partial<ArtifactOptions> = {}): 
 /** The cache key and manifest hash of (source model bytes' hash, options). */
 export const artifactHash = (sourceHash: string, o: ArtifactOptions): string => sha256(JSON.stringify({ format: ARTIFACT_FORMAT, sourceHash, o }));
 
+/**
+ * `m` without the Constant nodes nothing reads (no node, subgraph or output): a Dropout's ratio,
+ * copied with the source's nodes, once the Dropout became an Identity or a mask. ORT would fold
+ * each into an initializer and then remove it, with a warning on the console of every session.
+ */
+function withoutUnreadConstants(m: Model): Model {
+  const read = new Set<string>(m.graph.outputs.map((v) => v.name));
+  for (const n of m.graph.nodes) for (const i of [...n.inputs, ...subgraphReads(n)]) read.add(i);
+  const unread = (n: Node) => n.opType === 'Constant' && n.outputs.every((o) => !read.has(o));
+  if (!m.graph.nodes.some(unread)) return m;
+  return { ...m, graph: { ...m.graph, nodes: m.graph.nodes.filter((n) => !unread(n)) } };
+}
+
 export function buildArtifacts(source: Model, options: Partial<ArtifactOptions> = {}, sourceHash = modelHash(source)): BuiltArtifacts {
   const o = resolveArtifactOptions(options);
   const model = normalizeImport(source);
@@ -279,9 +293,9 @@ export function buildArtifacts(source: Model, options: Partial<ArtifactOptions> 
   const a = analyzeModel(model, { inputLayout: o.inputLayout });
   const trainStep = buildTrainStep(model, a, o);
   const models = {
-    train_step: trainStep.model,
-    attack: buildAttack(model, a, o.pgdSteps, o.attackLoss, o.attackForm, o.maxPoolGrad, gradForms(o)),
-    eval: buildEval(model, a),
+    train_step: withoutUnreadConstants(trainStep.model),
+    attack: withoutUnreadConstants(buildAttack(model, a, o.pgdSteps, o.attackLoss, o.attackForm, o.maxPoolGrad, gradForms(o))),
+    eval: withoutUnreadConstants(buildEval(model, a)),
     ema: buildEma(a),
   };
   const hash = artifactHash(sourceHash, o);

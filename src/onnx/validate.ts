@@ -115,7 +115,7 @@ export function topoSort(nodes: Node[], available: Set<string>, outerScope: Read
 }
 
 /** Names a node's subgraphs read from the enclosing scope (so ordering respects them). */
-function subgraphReads(n: Node): string[] {
+export function subgraphReads(n: Node): string[] {
   const out: string[] = [];
   for (const a of Object.values(n.attributes)) {
     const graphs = a.type === 'graph' ? [a.value] : a.type === 'graphs' ? a.value : [];
