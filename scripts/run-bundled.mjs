@@ -1,7 +1,7 @@
 // Runs a TypeScript entry point (`node scripts/run-bundled.mjs <entry.ts> [args]`) as one esbuild
 // bundle in plain Node, without tsx. tsx compiles on the fly through Node's module hooks, which
-// Node 20 runs on a loader thread of their own: 36 MiB of RSS in every process (the bench's peak
-// 378-391 MiB under tsx against 341-350 bundled). `npm start` and `npm run bench` go through here;
+// Node 20 runs on a loader thread of their own: 10-15 MiB of RSS in every process (SmallCNN's bench
+// peaked at 373-378 MiB under tsx, 362-364 bundled). `npm start` and `npm run bench` go through here;
 // the tests and the other scripts keep tsx.
 //
 // The bundle is written to .cache/bundle/, two folders below the project root like the sources

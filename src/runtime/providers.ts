@@ -42,7 +42,7 @@ export interface OpenOptions {
   onWarning?: (msg: string) => void;
   /** Further ORT session settings: memory pattern (off by default) and arena, config entries through `extra` (e.g. `{ session: { set_denormal_as_zero: '1' } }`). */
   tuning?: Pick<ort.InferenceSession.SessionOptions, 'enableMemPattern' | 'enableCpuMemArena' | 'extra'>;
-  /** CPU: a runtime's attack and train step as one session, one memory arena (branch-model.ts; default true). */
+  /** CPU: a runtime's four graphs (attack, train step, eval, EMA) as one session, one memory arena (branch-model.ts; default true). */
   branches?: boolean;
   /** What the session runs, for error messages (default: the path, or "the model"). */
   modelName?: string;

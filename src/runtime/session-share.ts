@@ -3,14 +3,14 @@
 // EMA graphs are byte for byte the same. Sessions are stateless between runs (weights are inputs),
 // so one session serves both; each session holds its own memory arena, which on PreAct ResNet-18
 // is the train step's few hundred MiB. Each acquired session's release() drops one reference; the
-// last one releases the session. On the CPU, a runtime's attack and train step open as one session
-// of two branches (branch-session.ts); each branch is shared here as its graph's own session.
+// last one releases the session. On the CPU, a runtime's graphs open as the branches of one session
+// (branch-session.ts); each branch is shared here as its graph's own session.
 import type { ort } from './ort.js';
 import { openBranches, type BranchBytes } from './branch-session.js';
 import { openSession, type OpenedSession, type OpenOptions } from './providers.js';
 import { sha256 } from '../util/hash.js';
 
-/** `group`: the branch session an entry is one graph of (two entries, one session). */
+/** `group`: the branch session an entry is one graph of (one entry per graph, one session). */
 interface Entry { opened: Promise<OpenedSession>; refs: number; group?: object }
 
 export class SessionShare {

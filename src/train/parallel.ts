@@ -50,11 +50,12 @@ export class ParallelIteration implements FusedRunner {
     try {
       const options = sessionOptions(opts);
       const attack = join(rts.robust.dir, rts.robust.manifest.artifacts.attack.file);
+      const step = rts.natural && join(rts.natural.dir, rts.natural.manifest.artifacts.train_step.file);
       // One session (one arena) for the two: they never run at the same time (branch-model.ts).
-      if (rts.natural && opts.branches !== false) await worker.openBranches([{ name: 'attack', bytes: readFileSync(attack) }, { name: 'natural_step', bytes: readFileSync(join(rts.natural.dir, rts.natural.manifest.artifacts.train_step.file)) }], options);
+      if (step && opts.branches !== false) await worker.openBranches([{ name: 'attack', bytes: readFileSync(attack) }, { name: 'natural_step', bytes: readFileSync(step) }], options);
       else {
         await worker.open('attack', attack, options);
-        if (rts.natural) await worker.open('natural_step', join(rts.natural.dir, rts.natural.manifest.artifacts.train_step.file), options);
+        if (step) await worker.open('natural_step', step, options);
       }
     } catch (e) {
       await worker.release();
