@@ -125,6 +125,7 @@ export function buildTrainStep(model: Model, a: ModelAnalysis, o: ArtifactOption
   let loss = crossEntropy(b, nat.logits, y, { reduction: 'mean', labelSmoothing: o.labelSmoothing });
   let statUpdates = nat.statUpdates;
   const dropout = [...nat.dropout];
+  const constants = [...nat.constants];
   if (o.loss === 'trades') {
     const xAdv = declareImages(b, a, names.xAdv);
     const beta = scalarInput(b, names.tradesBeta);
@@ -132,8 +133,9 @@ export function buildTrainStep(model: Model, a: ModelAnalysis, o: ArtifactOption
     loss = b.add(loss, b.mul(beta, klDivergence(b, nat.logits, adv.logits)));
     statUpdates = adv.statUpdates;
     dropout.push(...adv.dropout);
+    constants.push(...adv.constants);
   }
-  const grads = buildGradient(b, { loss, wrt: a.params.map((p) => p.name), forms: gradForms(o) });
+  const grads = buildGradient(b, { loss, wrt: a.params.map((p) => p.name), stopGradient: constants, forms: gradForms(o) });
   for (const p of a.params) {
     const g0 = grads.get(p.name)!;
     if (o.optimizer === 'sgd') {

@@ -54,6 +54,8 @@ export interface ForwardResult {
   statUpdates: Map<string, string>;
   /** In train mode: the masks of the model's Dropout nodes, graph inputs of the copy. */
   dropout: DropoutMask[];
+  /** In train mode: values the gradient must not flow through (batchnorm-train.ts' surrogate). */
+  constants: string[];
 }
 
 /** The drop probability of a Dropout node: its constant ratio input (opset 12+) or attribute; 0.5 by default. */
@@ -84,6 +86,7 @@ export function appendForward(b: GraphBuilder, source: Graph, a: ForwardModel, o
   };
   const statUpdates = new Map<string, string>();
   const dropout: DropoutMask[] = [];
+  const constants: string[] = [];
   for (const n of source.nodes) {
     if (Object.values(n.attributes).some((at) => at.type === 'graph' || at.type === 'graphs')) {
       throw new OnnxError('UNSUPPORTED_OP', `node "${n.name}" (${n.opType}) has a subgraph; control flow is not supported in training artifacts`);
@@ -97,6 +100,7 @@ export function appendForward(b: GraphBuilder, source: Graph, a: ForwardModel, o
       rename.set(n.outputs[0], bn.y);
       statUpdates.set(n.inputs[3], bn.mean);
       statUpdates.set(n.inputs[4], bn.variance);
+      constants.push(...bn.constants);
       continue;
     }
     if (n.opType === 'BatchNormalization') {
@@ -133,5 +137,5 @@ export function appendForward(b: GraphBuilder, source: Graph, a: ForwardModel, o
   // The logits: the output itself, or the input of a final Softmax (whose copy is then unused).
   const logits = rename.get(a.logits);
   if (!logits) throw new OnnxError('DANGLING_INPUT', `the output "${a.logits}" is not produced by the graph`);
-  return { logits, statUpdates, dropout };
+  return { logits, statUpdates, dropout, constants };
 }

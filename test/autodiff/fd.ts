@@ -26,8 +26,11 @@ export interface FdInput {
 
 export interface FdCase {
   inputs: FdInput[];
-  /** Builds the forward graph from the input names; returns the outputs that enter the loss. */
-  build: (b: GraphBuilder, names: Record<string, string>) => string[];
+  /**
+   * Builds the forward graph from the input names; returns the outputs that enter the loss, or
+   * those and the values the gradient must not flow through (buildGradient's stopGradient).
+   */
+  build: (b: GraphBuilder, names: Record<string, string>) => string[] | { outputs: string[]; constants: string[] };
   /** Names of inputs to differentiate with respect to (default all float inputs). */
   wrt?: string[];
   seed?: number;
@@ -71,7 +74,8 @@ async function buildCase(c: FdCase, dtype: 'float64' | 'float32', rng: Rng) {
       feeds[inp.name] = t;
     }
   }
-  const outs = c.build(b, names);
+  const built = c.build(b, names);
+  const [outs, constants] = Array.isArray(built) ? [built, []] : [built.outputs, built.constants];
   // loss = sum_i sum(Y_i * R_i)
   const terms: string[] = [];
   for (const y of outs) {
@@ -83,7 +87,7 @@ async function buildCase(c: FdCase, dtype: 'float64' | 'float32', rng: Rng) {
   const loss = terms.length === 1 ? terms[0] : b.op('Sum', terms);
   b.output(loss, 'loss');
   const wrt = c.wrt ?? c.inputs.filter((i) => (i.kind ?? 'float') === 'float' && !i.constant).map((i) => i.name);
-  const grads = buildGradient(b, { loss: 'loss', wrt, forms: c.forms });
+  const grads = buildGradient(b, { loss: 'loss', wrt, stopGradient: constants, forms: c.forms });
   for (const w of wrt) b.output(grads.get(w)!, `d_${w}`);
   const session = await createSession(b.build(), { optimization: 'disabled', threads: 1 });
   return { session, feeds, wrt };
