@@ -20,6 +20,15 @@ import { normalizeImport } from './import.js';
 /** 2: Dropout in train_step is a fed mask (manifest.dropout), no longer the identity. */
 export const ARTIFACT_FORMAT = 2;
 
+/**
+ * Bumped whenever the graphs built for the same model and options change (a rule, a formulation),
+ * the interface staying the same: it is part of the cache key, so artifacts cached by an earlier
+ * revision are rebuilt rather than reused, and a fix reaches runs that have a cache. The graphs'
+ * fingerprints in test/artifact-revision.test.ts fail until it is bumped.
+ * 2: BatchNormalization's backward reads x - mu only (batchnorm-train.ts).
+ */
+export const GRAPH_REVISION = 2;
+
 export type OptimizerKind = 'sgd' | 'adam' | 'adamw';
 export type AttackLoss = 'ce' | 'kl' | 'cw';
 
@@ -273,7 +282,7 @@ export function resolveArtifactOptions(options: Partial<ArtifactOptions> = {}): 
 }
 
 /** The cache key and manifest hash of (source model bytes' hash, options). */
-export const artifactHash = (sourceHash: string, o: ArtifactOptions): string => sha256(JSON.stringify({ format: ARTIFACT_FORMAT, sourceHash, o }));
+export const artifactHash = (sourceHash: string, o: ArtifactOptions): string => sha256(JSON.stringify({ format: ARTIFACT_FORMAT, revision: GRAPH_REVISION, sourceHash, o }));
 
 /**
  * `m` without the Constant nodes nothing reads (no node, subgraph or output): a Dropout's ratio,

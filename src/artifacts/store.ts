@@ -1,6 +1,6 @@
 // Artifacts on disk: a folder with the four .onnx files and manifest.json. Cached by a hash of the
-// source model and the build options, so the same request never rebuilds (and a rebuild is
-// byte-identical anyway).
+// source model, the build options and the builder's GRAPH_REVISION, so the same request never
+// rebuilds (and a rebuild is byte-identical anyway) while a builder that emits other graphs does.
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Model } from '../onnx/ir.js';
