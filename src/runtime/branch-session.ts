@@ -12,22 +12,30 @@ import { saveModel } from '../onnx/save.js';
 
 export interface BranchBytes { name: string; bytes: Uint8Array }
 
-/** The feeds of a branch run: the graph's own, the selector and the placeholders. */
-function branchFeeds(plan: BranchPlan, feeds: Record<string, ort.Tensor>, placeholders: Record<string, ort.Tensor>): Record<string, ort.Tensor> {
-  return { ...placeholders, ...feeds, [plan.selector]: new ort.Tensor('int64', BigInt64Array.of(BigInt(plan.index)), []) };
+/**
+ * Runs one graph of a branch model through `run` (a session's, or the worker's): its own feeds plus
+ * the selector and the placeholders, the outer outputs fetched and handed back by the graph's own
+ * names. The placeholders are made once per plan and kept in `cache`.
+ */
+export async function runBranch(
+  plan: BranchPlan, feeds: Record<string, ort.Tensor>, cache: { placeholders?: Record<string, ort.Tensor> },
+  run: (feeds: Record<string, ort.Tensor>, fetches: string[]) => Promise<Record<string, ort.Tensor>>,
+): Promise<Record<string, ort.Tensor>> {
+  cache.placeholders ??= Object.fromEntries(plan.fill.map((f) => [f.name, toOrt({ dtype: f.dtype, dims: f.dims, data: allocData(f.dtype, numel(f.dims)) })]));
+  const selector = new ort.Tensor('int64', BigInt64Array.of(BigInt(plan.index)), []);
+  const out = await run({ ...cache.placeholders, ...feeds, [plan.selector]: selector }, plan.outputs.map(([outer]) => outer));
+  return Object.fromEntries(plan.outputs.map(([outer, own]) => [own, out[outer]]));
 }
 
 class BranchView {
-  private placeholders: Record<string, ort.Tensor> | null = null;
+  private readonly cache: { placeholders?: Record<string, ort.Tensor> } = {};
   constructor(private readonly session: ort.InferenceSession, private readonly plan: BranchPlan, private readonly done: () => Promise<void>) {}
 
   get inputNames(): readonly string[] { return this.plan.inputs; }
   get outputNames(): readonly string[] { return this.plan.outputs.map(([, own]) => own); }
 
-  async run(feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>> {
-    this.placeholders ??= Object.fromEntries(this.plan.fill.map((f) => [f.name, toOrt({ dtype: f.dtype, dims: f.dims, data: allocData(f.dtype, numel(f.dims)) })]));
-    const out = await this.session.run(branchFeeds(this.plan, feeds, this.placeholders), this.plan.outputs.map(([outer]) => outer));
-    return Object.fromEntries(this.plan.outputs.map(([outer, own]) => [own, out[outer]]));
+  run(feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>> {
+    return runBranch(this.plan, feeds, this.cache, (f, fetches) => this.session.run(f, fetches));
   }
 
   private released = false;

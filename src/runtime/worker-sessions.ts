@@ -4,7 +4,8 @@
 // next; the outputs come back as ORT tensors of this thread. CPU only: tensors cross as host memory.
 import { Worker } from 'node:worker_threads';
 import { ort } from './ort.js';
-import { branchModelBytes, type BranchBytes } from './branch-session.js';
+import { branchModelBytes, runBranch, type BranchBytes } from './branch-session.js';
+import type { BranchPlan } from './branch-model.js';
 
 type Wire = { type: string; data: ArrayBufferView; dims: readonly number[] };
 type Reply = { id: number; out?: Record<string, Wire>; error?: string };
@@ -17,6 +18,8 @@ export class WorkerSessions {
   private nextId = 0;
   private readonly pending = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>();
   private dead: Error | null = null;
+  /** Graphs opened as branches: their session's key, run plan and placeholders (all on this thread). */
+  private readonly branches = new Map<string, { session: string; plan: BranchPlan; cache: { placeholders?: Record<string, ort.Tensor> } }>();
 
   constructor() {
     this.worker = new Worker(new URL('./session-worker.mjs', import.meta.url));
@@ -53,20 +56,32 @@ export class WorkerSessions {
     await this.request({ op: 'open', key, file, options });
   }
 
-  /** Opens graphs as one session of branches (branch-model.ts), each run by its own name as a key. */
+  /**
+   * Opens graphs as one session of branches (branch-model.ts), each run by its own name as a key.
+   * The plans stay on this thread (runBranch): the worker only runs the session. Its placeholders
+   * travel with every run, so this is for graphs whose placeholders are tiny: with two graphs, an
+   * input is either the other's too (fed) or one graph's only (symbolic dims, a one-element fill).
+   */
   async openBranches(parts: BranchBytes[], options: ort.InferenceSession.SessionOptions): Promise<void> {
     const { bytes, plans } = branchModelBytes(parts);
-    await this.request({ op: 'open', key: parts.map((p) => p.name).join('+'), file: bytes, options, branches: plans });
+    const session = parts.map((p) => p.name).join('+');
+    await this.request({ op: 'open', key: session, file: bytes, options });
+    for (const p of parts) this.branches.set(p.name, { session, plan: plans[p.name], cache: {} });
   }
 
-  /** Runs session `key`; the feeds are posted (copied) before this returns its promise. */
+  /** Runs session `key` (or the graph `key` of a branch session); the feeds are posted (copied) before this returns its promise. */
   run(key: string, feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>> {
+    const b = this.branches.get(key);
+    return b ? runBranch(b.plan, feeds, b.cache, (f, fetches) => this.post(b.session, f, fetches)) : this.post(key, feeds);
+  }
+
+  private post(key: string, feeds: Record<string, ort.Tensor>, fetches?: string[]): Promise<Record<string, ort.Tensor>> {
     const wire: Record<string, Wire> = {};
     for (const [k, t] of Object.entries(feeds)) {
       if (t.location && t.location !== 'cpu') throw new Error(`worker sessions take host tensors; "${k}" is on ${t.location}`);
       wire[k] = { type: t.type, data: compact(t.data as ArrayBufferView), dims: t.dims };
     }
-    return this.request({ op: 'run', key, feeds: wire }).then((r) =>
+    return this.request({ op: 'run', key, feeds: wire, fetches }).then((r) =>
       Object.fromEntries(Object.entries(r.out!).map(([k, t]) => [k, new ort.Tensor(t.type as 'float32', t.data as Float32Array, t.dims)])));
   }
 
