@@ -14,9 +14,9 @@
 // name of the outer graph (TRADES' train step takes `x_adv`, which the attack produces). A run
 // feeds the other graphs' inputs as placeholders that ORT never reads (zeros of their declared
 // shape, 1 for a symbolic dim; an input of one graph only is declared with symbolic dims, so its
-// placeholder is tiny): the plan of each graph says which, so the main thread and the
-// worker thread (session-worker.mjs) run a branch the same way. Standard ONNX (If, Equal): CPU
-// only here, where the arenas are per session.
+// placeholder is tiny): the plan of each graph says which, and runBranch (branch-session.ts) runs
+// it, for sessions on the main thread and on the worker alike. Standard ONNX (If, Equal): CPU only
+// here, where the arenas are per session.
 import { allocData, DataType, dtypeName, type Graph, type Model, type Node, type Shape, type ValueInfo } from '../onnx/ir.js';
 
 const BRANCH_SELECTOR = 'branch';
@@ -31,7 +31,7 @@ export interface BranchPlan {
   /** The graph's own inputs. */
   inputs: string[];
   /** Inputs only the other graphs read: fed as placeholders. */
-  fill: { name: string; dtype: DataType; type: string; dims: number[] }[];
+  fill: { name: string; dtype: DataType; dims: number[] }[];
   /** Outer output name -> the graph's own output name. */
   outputs: [string, string][];
 }
@@ -82,15 +82,10 @@ function mergeInput(a: ValueInfo, b: ValueInfo): ValueInfo {
   return { ...a, shape };
 }
 
-const scalarZero = (name: string, dtype: DataType): Node => ({
+/** A Constant node of one scalar: zero of `dtype`, or the int64 `v`. */
+const scalarConst = (name: string, dtype: DataType, v?: number): Node => ({
   name, opType: 'Constant', domain: '', inputs: [], outputs: [name],
-  attributes: { value: { type: 'tensor', value: { name: `${name}_value`, dtype, dims: [], data: allocData(dtype, 1) } } },
-});
-
-/** Scalar int64 constant node. */
-const int64Const = (name: string, v: number): Node => ({
-  name, opType: 'Constant', domain: '', inputs: [], outputs: [name],
-  attributes: { value: { type: 'tensor', value: { name: `${name}_value`, dtype: DataType.INT64, dims: [], data: BigInt64Array.of(BigInt(v)) } } },
+  attributes: { value: { type: 'tensor', value: { name: `${name}_value`, dtype, dims: [], data: v === undefined ? allocData(dtype, 1) : BigInt64Array.of(BigInt(v)) } } },
 });
 
 /** The If model of artifacts (see the header): standard-domain graphs of one opset, two or more. */
@@ -125,7 +120,7 @@ export function branchModel(parts: BranchPart[]): BranchModel {
     const nodes = [...g.nodes];
     const outputs = outs.map(({ part, v }, i) => {
       if (part === p.name && own.has(v.name)) return { ...v, name: rename.get(v.name) ?? v.name };
-      const z = scalarZero(`${p.name}~unused${i}`, v.dtype);
+      const z = scalarConst(`${p.name}~unused${i}`, v.dtype);
       nodes.push(z);
       return { name: z.name, dtype: v.dtype, shape: [] as Shape };
     });
@@ -141,7 +136,7 @@ export function branchModel(parts: BranchPart[]): BranchModel {
     };
     return {
       name: `level${i}`, initializers: new Map(), valueInfo: [], inputs: [],
-      nodes: [int64Const(l.k, i), { name: l.cond, opType: 'Equal', domain: '', inputs: [BRANCH_SELECTOR, l.k], outputs: [l.cond], attributes: {} }, ifNode],
+      nodes: [scalarConst(l.k, DataType.INT64, i), { name: l.cond, opType: 'Equal', domain: '', inputs: [BRANCH_SELECTOR, l.k], outputs: [l.cond], attributes: {} }, ifNode],
       // Shapes unknown: a branch not taken yields a scalar in place of each other graph's output.
       outputs: outs.map(({ v }, j) => ({ name: l.outputs[j], dtype: v.dtype, shape: undefined })),
     };
@@ -157,7 +152,7 @@ export function branchModel(parts: BranchPart[]): BranchModel {
       selector: BRANCH_SELECTOR,
       index,
       inputs: [...own],
-      fill: [...inputs.values()].filter((v) => !own.has(v.name)).map((v) => ({ name: v.name, dtype: v.dtype, type: dtypeName(v.dtype), dims: (v.shape ?? []).map((d) => (typeof d === 'number' ? d : 1)) })),
+      fill: [...inputs.values()].filter((v) => !own.has(v.name)).map((v) => ({ name: v.name, dtype: v.dtype, dims: (v.shape ?? []).map((d) => (typeof d === 'number' ? d : 1)) })),
       outputs: p.model.graph.outputs.map((v) => [outerName(p.name, v.name), v.name]),
     };
   });
