@@ -11,6 +11,7 @@ import { initialState, names } from '../src/artifacts/build.js';
 import { ensureArtifacts } from '../src/artifacts/store.js';
 import { ArtifactRuntime } from '../src/runtime/artifact-runtime.js';
 import { ort } from '../src/runtime/ort.js';
+import { sessionOptions } from '../src/runtime/providers.js';
 import type { ArtifactOptions } from '../src/artifacts/build.js';
 import { benchModel, benchInputs } from './bench-model.js';
 
@@ -29,9 +30,10 @@ interface Event { cat: string; name: string; dur: number; args?: { op_name?: str
 
 /** Runs `feeds` through one artifact `runs` times with ORT's profiler on; returns its kernel events. */
 async function profile(file: string, feeds: Record<string, ort.Tensor>, tag: string): Promise<Event[]> {
+  // The trainer's own session settings (memory pattern off, among them): with ORT's defaults the
+  // elementwise kernels wrote into freshly faulted pages every run and looked up to 15x slower.
   const session = await ort.InferenceSession.create(join(dir, file), {
-    executionProviders: ['cpu'], graphOptimizationLevel: 'all', intraOpNumThreads: threads, interOpNumThreads: 1,
-    executionMode: 'sequential', enableProfiling: true, profileFilePrefix: join(work, tag),
+    ...sessionOptions({ threads }), executionProviders: ['cpu'], enableProfiling: true, profileFilePrefix: join(work, tag),
   });
   for (let i = 0; i < runs + 1; i++) await session.run(feeds);
   session.endProfiling();
