@@ -11,7 +11,7 @@ import { initialState } from '../src/artifacts/build.js';
 import { ensureArtifacts } from '../src/artifacts/store.js';
 import { ArtifactRuntime } from '../src/runtime/artifact-runtime.js';
 import { ort } from '../src/runtime/ort.js';
-import { WorkerSessions } from '../src/runtime/worker-sessions.js';
+import { StagingBuffers, WorkerSessions } from '../src/runtime/worker-sessions.js';
 import { sessionOptions } from '../src/runtime/providers.js';
 import { ParallelIteration, splitThreads } from '../src/train/parallel.js';
 import { iterationFormFor } from '../src/train/run.js';
@@ -85,6 +85,29 @@ describe('choosing the parallel form', () => {
 });
 
 describe('worker sessions', () => {
+  it('stage large feeds as copies in buffers that are reused by size, and leave small ones to the plain copy', () => {
+    const s = new StagingBuffers();
+    expect(s.stage(new Float32Array(16))).toBeNull();
+    const big = Float32Array.from({ length: 1 << 15 }, (_, i) => i);
+    const a = s.stage(big) as Float32Array;
+    expect(a).toBeInstanceOf(Float32Array);
+    expect(a.buffer).not.toBe(big.buffer);
+    expect(Array.from(a)).toEqual(Array.from(big));
+    const labels = s.stage(new BigInt64Array(1 << 13).fill(7n)) as BigInt64Array;
+    expect(labels).toBeInstanceOf(BigInt64Array);
+    expect(labels[100]).toBe(7n);
+    s.restore([a.buffer as ArrayBuffer]);
+    expect(s.heldBytes).toBe(big.byteLength);
+    // A view into a larger buffer is copied from its own bytes only.
+    const view = new Float32Array(big.buffer, 4 * 8, (1 << 15) - 8);
+    const b = s.stage(view) as Float32Array;
+    expect(b.length).toBe(view.length);
+    expect(b[0]).toBe(8);
+    const c = s.stage(big) as Float32Array;
+    expect(c.buffer).toBe(a.buffer); // reused: same size
+    expect(s.heldBytes).toBe(0);
+  });
+
   it('runs a session on the worker and reports ORT\'s error for a bad feed, then a released worker refuses runs', async () => {
     const model = buildZooModel('smallcnn', { seed: 3 });
     const dir = ensureArtifacts(model, { pgdSteps: 1 }, cacheDir).dir;
@@ -100,6 +123,23 @@ describe('worker sessions', () => {
     for (const k of [names.noise, names.eps, names.stepSize]) delete feeds[k];
     const there = await ws.run('eval', feeds);
     expect(Array.from(there[names.logits].data as Float32Array)).toEqual(Array.from(here.logits.data as Float32Array));
+    // The large feeds went in staged buffers by transfer and came back; the caller's stay whole.
+    const large = Object.values(feeds).filter((t) => (t.data as Float32Array).byteLength >= StagingBuffers.MIN_BYTES);
+    const largeBytes = large.reduce((a, t) => a + (t.data as Float32Array).byteLength, 0);
+    expect(large.length).toBeGreaterThan(0);
+    expect(ws.staging.heldBytes).toBe(largeBytes);
+    for (const t of Object.values(feeds)) expect((t.data as Float32Array).byteLength).toBe(t.size * (t.type === 'int64' ? 8 : 4));
+    // The next run reuses them (nothing new held) and, with other weights, gives other logits.
+    const w2 = { ...feeds };
+    for (const t of large) {
+      const k = Object.keys(feeds).find((n) => feeds[n] === t)!;
+      w2[k] = new ort.Tensor('float32', (t.data as Float32Array).map((v) => v * 0.5), t.dims);
+    }
+    const halved = await ws.run('eval', w2);
+    expect(ws.staging.heldBytes).toBe(largeBytes);
+    const hereHalved = await rt.evaluate(Object.fromEntries(Object.keys(w).map((k) => [k, w2[k] ?? w[k]])), x, y);
+    expect(Array.from(halved[names.logits].data as Float32Array)).toEqual(Array.from(hereHalved.logits.data as Float32Array));
+    expect(Array.from(halved[names.logits].data as Float32Array)).not.toEqual(Array.from(here.logits.data as Float32Array));
     await expect(ws.run('eval', { ...feeds, [names.x]: new ort.Tensor('float32', new Float32Array(784), [1, 784]) })).rejects.toThrow(/ONNX Runtime on the worker thread: .+/);
     await expect(ws.run('missing', feeds)).rejects.toThrow(/no session "missing"/);
     await ws.release();

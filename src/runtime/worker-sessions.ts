@@ -8,10 +8,50 @@ import { branchModelBytes, runBranch, type BranchBytes } from './branch-session.
 import type { BranchPlan } from './branch-model.js';
 
 type Wire = { type: string; data: ArrayBufferView; dims: readonly number[] };
-type Reply = { id: number; out?: Record<string, Wire>; error?: string };
+type Reply = { id: number; out?: Record<string, Wire>; returned?: ArrayBuffer[]; error?: string };
 
 /** A typed array that owns its whole buffer (posting a view would copy the buffer it views). */
 const compact = (a: ArrayBufferView): ArrayBufferView => (a.byteOffset === 0 && a.byteLength === a.buffer.byteLength ? a : (a as Float32Array).slice());
+
+/**
+ * Buffers the large feeds travel to the worker in, and come back in with its reply: both ways by
+ * transfer, so the pages are written once and reused by every later run. Posting the feeds as
+ * copies (structured clone) allocated them afresh on both sides of every run, and a fresh page
+ * costs a fault: PreAct ResNet-18's natural step (90 MiB of weights and momentum) took 240-390 ms
+ * to post on a VM whose faults cost ~10 us per 4 KiB page. A feed is copied into a staged buffer
+ * of its size (free lists by byte length), so the caller's tensors are never detached.
+ */
+export class StagingBuffers {
+  /** Feeds below this size go as plain copies: staging them would save nothing measurable. */
+  static readonly MIN_BYTES = 1 << 16;
+  private readonly free = new Map<number, ArrayBuffer[]>();
+
+  /** A copy of `data` in a staged buffer of the same type, or null when `data` is small. */
+  stage(data: ArrayBufferView): ArrayBufferView | null {
+    const n = data.byteLength;
+    if (n < StagingBuffers.MIN_BYTES) return null;
+    const buffer = this.free.get(n)?.pop() ?? new ArrayBuffer(n);
+    new Uint8Array(buffer).set(new Uint8Array(data.buffer, data.byteOffset, n));
+    const Ctor = data.constructor as new (b: ArrayBuffer) => ArrayBufferView;
+    return new Ctor(buffer);
+  }
+
+  /** Bytes waiting in the free lists (the staged feeds of runs that have returned). */
+  get heldBytes(): number {
+    let n = 0;
+    for (const [size, list] of this.free) n += size * list.length;
+    return n;
+  }
+
+  /** Takes back the buffers a reply returned, for the next runs. */
+  restore(buffers: ArrayBuffer[]): void {
+    for (const b of buffers) {
+      const list = this.free.get(b.byteLength);
+      if (list) list.push(b);
+      else this.free.set(b.byteLength, [b]);
+    }
+  }
+}
 
 export class WorkerSessions {
   private readonly worker: Worker;
@@ -20,6 +60,8 @@ export class WorkerSessions {
   private dead: Error | null = null;
   /** Graphs opened as branches: their session's key, run plan and placeholders (all on this thread). */
   private readonly branches = new Map<string, { session: string; plan: BranchPlan; cache: { placeholders?: Record<string, ort.Tensor> } }>();
+  /** Where the large feeds travel (exposed for the tests). */
+  readonly staging = new StagingBuffers();
 
   constructor() {
     this.worker = new Worker(new URL('./session-worker.mjs', import.meta.url));
@@ -77,12 +119,18 @@ export class WorkerSessions {
 
   private post(key: string, feeds: Record<string, ort.Tensor>, fetches?: string[]): Promise<Record<string, ort.Tensor>> {
     const wire: Record<string, Wire> = {};
+    const transfer: ArrayBuffer[] = [];
     for (const [k, t] of Object.entries(feeds)) {
       if (t.location && t.location !== 'cpu') throw new Error(`worker sessions take host tensors; "${k}" is on ${t.location}`);
-      wire[k] = { type: t.type, data: compact(t.data as ArrayBufferView), dims: t.dims };
+      const data = t.data as ArrayBufferView;
+      const staged = this.staging.stage(data);
+      if (staged) transfer.push(staged.buffer as ArrayBuffer);
+      wire[k] = { type: t.type, data: staged ?? compact(data), dims: t.dims };
     }
-    return this.request({ op: 'run', key, feeds: wire, fetches }).then((r) =>
-      Object.fromEntries(Object.entries(r.out!).map(([k, t]) => [k, new ort.Tensor(t.type as 'float32', t.data as Float32Array, t.dims)])));
+    return this.request({ op: 'run', key, feeds: wire, fetches }, transfer).then((r) => {
+      this.staging.restore(r.returned ?? []);
+      return Object.fromEntries(Object.entries(r.out!).map(([k, t]) => [k, new ort.Tensor(t.type as 'float32', t.data as Float32Array, t.dims)]));
+    });
   }
 
   /** Releases the worker's sessions and ends the thread. */
