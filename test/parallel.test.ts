@@ -88,6 +88,7 @@ describe('worker sessions', () => {
   it('stage large feeds as copies in buffers that are reused by size, and leave small ones to the plain copy', () => {
     const s = new StagingBuffers();
     expect(s.stage(new Float32Array(16))).toBeNull();
+    expect(s.stage(Array.from({ length: 1 << 17 }, () => 'a string tensor\'s element') as unknown as ArrayBufferView)).toBeNull();
     const big = Float32Array.from({ length: 1 << 15 }, (_, i) => i);
     const a = s.stage(big) as Float32Array;
     expect(a).toBeInstanceOf(Float32Array);

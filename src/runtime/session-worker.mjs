@@ -40,7 +40,7 @@ async function handle(m) {
       buffers.add(t.data.buffer);
     }
     // The large feeds' buffers came by transfer (WorkerSessions' staging): they go back the same way.
-    const returned = [...new Set(Object.values(m.feeds).map((t) => t.data.buffer))].filter((b) => b.byteLength >= STAGED_MIN_BYTES && !buffers.has(b));
+    const returned = [...new Set(Object.values(m.feeds).map((t) => t.data.buffer))].filter((b) => b instanceof ArrayBuffer && b.byteLength >= STAGED_MIN_BYTES && !buffers.has(b));
     return [{ id: m.id, out, returned }, [...buffers, ...returned]];
   }
   if (m.op === 'release') {

@@ -26,10 +26,10 @@ export class StagingBuffers {
   static readonly MIN_BYTES = 1 << 16;
   private readonly free = new Map<number, ArrayBuffer[]>();
 
-  /** A copy of `data` in a staged buffer of the same type, or null when `data` is small. */
+  /** A copy of `data` in a staged buffer of the same type, or null when `data` is small or no typed array (string tensors). */
   stage(data: ArrayBufferView): ArrayBufferView | null {
+    if (!ArrayBuffer.isView(data) || data.byteLength < StagingBuffers.MIN_BYTES) return null;
     const n = data.byteLength;
-    if (n < StagingBuffers.MIN_BYTES) return null;
     const buffer = this.free.get(n)?.pop() ?? new ArrayBuffer(n);
     new Uint8Array(buffer).set(new Uint8Array(data.buffer, data.byteOffset, n));
     const Ctor = data.constructor as new (b: ArrayBuffer) => ArrayBufferView;
