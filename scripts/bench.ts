@@ -12,7 +12,7 @@
 // phase of every iteration: where the memory goes. Last (unless --no-transfer), the transfer account
 // of each iteration form for SmallCNN and PreAct ResNet-18.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -79,7 +79,8 @@ async function openVariant(name: string, s: BenchModel) {
   const v = VARIANTS[name];
   if (!v) throw new Error(`unknown variant "${name}"; known: ${Object.keys(VARIANTS).join(', ')}`);
   const forms = { ...(v.convInput && { convInputGrad: v.convInput }), ...(v.convWeight && { convWeightFold: v.convWeight }), ...(v.convCols && { convWeightCols: v.convCols }), ...(v.maxPool && { maxPoolGrad: v.maxPool }) };
-  const { dir } = ensureArtifacts(s.model, { optimizer: 'sgd', pgdSteps: steps, ...forms }, mkdtempSync(join(tmpdir(), 'bench-')));
+  const scratch = mkdtempSync(join(tmpdir(), 'bench-'));
+  const { dir } = ensureArtifacts(s.model, { optimizer: 'sgd', pgdSteps: steps, ...forms }, scratch);
   const split = v.parallel ? splitThreads(threads, threads) : null;
   // Each expert its own runtime, as in the trainer; like the trainer's, they share the sessions of
   // identical graphs (runtime/session-share.ts).
@@ -125,7 +126,11 @@ async function openVariant(name: string, s: BenchModel) {
     for (const k of PHASES) ph[k] /= n;
     return { ms: (performance.now() - t0) / n, phases: ph };
   };
-  return { name, run, release: async () => { await par?.release(); await rt.release(); await rtN.release(); } };
+  const release = async () => {
+    await par?.release(); await rt.release(); await rtN.release();
+    rmSync(scratch, { recursive: true, force: true }); // each variant's artifacts: 0.3-2.2 MB a run
+  };
+  return { name, run, release };
 }
 
 /** The PyTorch reference script, looked up in shared/bench of this folder's ancestors. */
@@ -210,4 +215,5 @@ if (!values['no-transfer']) {
     const account = await measureTransfer(buildZooModel(name, { seed: 0 }), [transferBatch, ...shape], { cacheDir: transferCache, threads });
     for (const [form, bytes] of Object.entries(account)) console.log(`transfer ${form}: ${(bytes / 1e6).toFixed(1)} MB per iteration (${name}, batch ${transferBatch})`);
   }
+  rmSync(transferCache, { recursive: true, force: true });
 }
