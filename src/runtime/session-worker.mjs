@@ -1,9 +1,9 @@
 // A worker thread running ONNX Runtime sessions for the main thread (worker-sessions.ts opens it).
 // onnxruntime-node's run() blocks the thread that calls it, so two runs only go side by side from
 // two threads. Plain JavaScript: it runs as is under tsx, vitest and plain node.
-// Messages in: { id, op: 'open', key, file (a path or the bytes), options } | { id, op: 'run', key, feeds, fetches? } | { id, op: 'release' };
+// Messages in: { id, op: 'open', key, file (a path or the bytes), options } | { id, op: 'run', key, feeds, fetches?, staged? } | { id, op: 'release' };
 // out: { id } | { id, out, returned } (the outputs' buffers transferred, not copied; `returned`: the
-// feeds' buffers that came by transfer, handed back the same way for the next run) | { id, error }.
+// buffers of the feeds named in `staged`, which came by transfer, handed back the same way) | { id, error }.
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { parentPort } from 'node:worker_threads';
@@ -20,8 +20,6 @@ const collect = runInNewContext('gc');
 // key -> session. A branch model's plans (which graph, placeholders, output names) stay on the main
 // thread (worker-sessions.ts, branch-session.ts): here a run is feeds in, the fetched outputs out.
 const sessions = new Map();
-// WorkerSessions' StagingBuffers.MIN_BYTES: feeds this large arrive by transfer and are returned.
-const STAGED_MIN_BYTES = 1 << 16;
 
 async function handle(m) {
   if (m.op === 'open') {
@@ -39,8 +37,8 @@ async function handle(m) {
       out[k] = { type: t.type, data: t.data, dims: t.dims };
       buffers.add(t.data.buffer);
     }
-    // The large feeds' buffers came by transfer (WorkerSessions' staging): they go back the same way.
-    const returned = [...new Set(Object.values(m.feeds).map((t) => t.data.buffer))].filter((b) => b instanceof ArrayBuffer && b.byteLength >= STAGED_MIN_BYTES && !buffers.has(b));
+    // The staged feeds' buffers came by transfer (WorkerSessions' staging): they go back the same way.
+    const returned = (m.staged ?? []).map((k) => m.feeds[k].data.buffer);
     return [{ id: m.id, out, returned }, [...buffers, ...returned]];
   }
   if (m.op === 'release') {

@@ -120,14 +120,15 @@ export class WorkerSessions {
   private post(key: string, feeds: Record<string, ort.Tensor>, fetches?: string[]): Promise<Record<string, ort.Tensor>> {
     const wire: Record<string, Wire> = {};
     const transfer: ArrayBuffer[] = [];
+    const staged: string[] = [];
     for (const [k, t] of Object.entries(feeds)) {
       if (t.location && t.location !== 'cpu') throw new Error(`worker sessions take host tensors; "${k}" is on ${t.location}`);
       const data = t.data as ArrayBufferView;
-      const staged = this.staging.stage(data);
-      if (staged) transfer.push(staged.buffer as ArrayBuffer);
-      wire[k] = { type: t.type, data: staged ?? compact(data), dims: t.dims };
+      const copy = this.staging.stage(data);
+      if (copy) { transfer.push(copy.buffer as ArrayBuffer); staged.push(k); }
+      wire[k] = { type: t.type, data: copy ?? compact(data), dims: t.dims };
     }
-    return this.request({ op: 'run', key, feeds: wire, fetches }, transfer).then((r) => {
+    return this.request({ op: 'run', key, feeds: wire, fetches, staged }, transfer).then((r) => {
       this.staging.restore(r.returned ?? []);
       return Object.fromEntries(Object.entries(r.out!).map(([k, t]) => [k, new ort.Tensor(t.type as 'float32', t.data as Float32Array, t.dims)]));
     });
